@@ -1,0 +1,114 @@
+"""Errors and warnings raised by tfrecord_io.
+
+Every error derives from :class:`TFRecordIOError` and also from the built-in exception that
+fits, so callers may catch either (``except ValueError`` keeps working). Messages name the file
+and, where it applies, the record index and byte offset, and say what the user can do.
+
+This module imports nothing third-party so that every other layer may import it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChecksumError",
+    "DecodeError",
+    "ExportExistsError",
+    "GridError",
+    "KernelSizeError",
+    "MissingMixerError",
+    "MissingShardError",
+    "MixerError",
+    "OptionError",
+    "RecordCountError",
+    "RecordError",
+    "TFRecordIOError",
+    "TFRecordIOWarning",
+    "TruncatedRecordError",
+    "WindowError",
+    "location",
+]
+
+
+class TFRecordIOError(Exception):
+    """Root of every error raised by tfrecord_io."""
+
+
+class RecordError(TFRecordIOError, ValueError):
+    """A TFRecord record is malformed: bad framing, length or payload."""
+
+
+class ChecksumError(RecordError):
+    """A record's masked CRC-32C does not match its length field or its data."""
+
+
+class TruncatedRecordError(RecordError):
+    """A shard ends in the middle of a record, or its gzip stream is cut short."""
+
+
+class DecodeError(RecordError):
+    """A record's payload is not a valid ``tf.train.Example`` or ``SequenceExample``."""
+
+
+class MixerError(TFRecordIOError, ValueError):
+    """The mixer JSON is malformed or inconsistent."""
+
+
+class MissingMixerError(TFRecordIOError, FileNotFoundError):
+    """An export has no ``PREFIX-mixer.json`` and no grid was given by hand."""
+
+
+class MissingShardError(TFRecordIOError, FileNotFoundError):
+    """A shard is missing from an export (a gap in the shard numbers, or no shard at all)."""
+
+
+class RecordCountError(TFRecordIOError, ValueError):
+    """The number of records in an export does not match the mixer's ``totalPatches``."""
+
+
+class GridError(TFRecordIOError, ValueError):
+    """A band's value count, or a window, does not fit the patch grid."""
+
+
+class KernelSizeError(GridError):
+    """The kernel size cannot be inferred from the band lengths: several readings fit."""
+
+
+class WindowError(TFRecordIOError, ValueError):
+    """A window lies outside the dataset, or is not a valid window."""
+
+
+class OptionError(TFRecordIOError, ValueError):
+    """An argument or a ``formatOptions`` key is unknown or has an invalid value."""
+
+
+class ExportExistsError(TFRecordIOError, FileExistsError):
+    """The destination of a write already exists and overwriting was not asked for."""
+
+
+class TFRecordIOWarning(UserWarning):
+    """Base class of the warnings issued by tfrecord_io."""
+
+
+def location(path: object, record: int | None = None, offset: int | None = None) -> str:
+    """Format where a problem is: ``'shard.tfrecord.gz', record 12 (byte 4096)``.
+
+    Parameters
+    ----------
+    path : path-like
+        The file the problem is in.
+    record : int, optional
+        The record's index within the whole export (patch order).
+    offset : int, optional
+        The byte offset of the record in the (uncompressed) shard.
+
+    Returns
+    -------
+    str
+        Text to start an error message with.
+    """
+    text = f"'{path}'"
+    if record is not None:
+        text += f", record {record}"
+    if offset is not None:
+        text += f" (byte {offset} of the uncompressed stream)"
+    return text
