@@ -1,6 +1,7 @@
 """Earth Engine TFRecord image exports as lazy, georeferenced, rasterio-style datasets."""
 
 from tfrecord_io.errors import (
+    BandIndexError,
     ChecksumError,
     DecodeError,
     ExportExistsError,
@@ -18,9 +19,18 @@ from tfrecord_io.errors import (
     WindowError,
 )
 
+from tfrecord_io.mixer import Mixer
+from tfrecord_io.dataset import EETFRecordDataset, open
+from tfrecord_io.tools import validate
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "BandIndexError",
+    "EETFRecordDataset",
+    "Mixer",
+    "open",
+    "validate",
     "ChecksumError",
     "DecodeError",
     "ExportExistsError",

@@ -10,6 +10,7 @@ This module imports nothing third-party so that every other layer may import it.
 from __future__ import annotations
 
 __all__ = [
+    "BandIndexError",
     "ChecksumError",
     "DecodeError",
     "ExportExistsError",
@@ -75,6 +76,10 @@ class KernelSizeError(GridError):
 
 class WindowError(TFRecordIOError, ValueError):
     """A window lies outside the dataset, or is not a valid window."""
+
+
+class BandIndexError(TFRecordIOError, IndexError):
+    """A band number is not one of the dataset's (bands are numbered from 1)."""
 
 
 class OptionError(TFRecordIOError, ValueError):

@@ -1,0 +1,572 @@
+"""The rasterio-shaped face of an export: :func:`open` and :class:`EETFRecordDataset`.
+
+The dataset presents the reassembled, unpadded mosaic with rasterio's reader interface. Window
+and transform helpers (``window``, ``window_transform``, ``window_bounds``, ``xy``, ``index``)
+are rasterio's own mixins, so they behave exactly as on a GeoTIFF; ``bounds`` and ``res`` follow
+rasterio's definitions (a south-up grid keeps its positive y scale).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from affine import Affine
+from rasterio.coords import BoundingBox
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.transform import TransformMethodsMixin
+from rasterio.windows import Window, WindowMethodsMixin
+
+from tfrecord_io.errors import BandIndexError, MissingShardError, OptionError, TFRecordIOError
+from tfrecord_io.grid import to_int_window
+from tfrecord_io.mixer import Mixer
+from tfrecord_io.reader import ArrayLayout, ExportReader
+
+__all__ = ["DRIVER", "EETFRecordDataset", "open"]
+
+DRIVER = "EETFRecord"
+
+
+class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
+    """An Earth Engine TFRecord image export opened for reading, as a rasterio dataset.
+
+    Made by :func:`tfrecord_io.open`. Arrays are ``(band, row, col)``; bands are numbered from 1.
+    """
+
+    driver = DRIVER
+    mode = "r"
+
+    def __init__(self, path: str | os.PathLike[str], *, nodata: float | None = None, **options: Any):
+        self.name = os.fspath(path)
+        self._reader = ExportReader(path, **options)
+        self._closed = False
+        layout = self._reader.layout
+        self._bands = [
+            (f, d) for f, feature in enumerate(layout.features) for d in range(feature.depth)
+        ]
+        self._nodata = nodata
+        self._crs = _crs_from_mixer(self._reader.mixer)
+
+    # -- descriptive properties -----------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the dataset is closed."""
+        return self._closed
+
+    @property
+    def width(self) -> int:
+        """Width of the unpadded mosaic in pixels."""
+        return self._reader.grid.width
+
+    @property
+    def height(self) -> int:
+        """Height of the unpadded mosaic in pixels."""
+        return self._reader.grid.height
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return self.height, self.width
+
+    @property
+    def count(self) -> int:
+        """Number of bands."""
+        return len(self._bands)
+
+    @property
+    def indexes(self) -> tuple[int, ...]:
+        """Band numbers, from 1."""
+        return tuple(range(1, self.count + 1))
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        """Band dtypes: float32 for float lists, int64 for int64 lists, uint8 for bytes."""
+        return self._reader.layout.dtypes
+
+    @property
+    def nodata(self) -> float | None:
+        """The nodata value given to :func:`open` (exports store none)."""
+        return self._nodata
+
+    @property
+    def nodatavals(self) -> tuple[float | None, ...]:
+        """The nodata value of each band."""
+        return (self._nodata,) * self.count
+
+    @property
+    def crs(self) -> CRS:
+        """The mixer's CRS."""
+        return self._crs
+
+    @property
+    def transform(self) -> Affine:
+        """The mixer's affine transform (top-left corner of the unpadded grid)."""
+        return self._reader.grid.transform
+
+    @property
+    def bounds(self) -> BoundingBox:
+        """``(left, bottom, right, top)``, as rasterio computes it."""
+        a, b, c, d, e, f = tuple(self.transform)[:6]
+        if b == d == 0:
+            return BoundingBox(c, f + e * self.height, c + a * self.width, f)
+        xs, ys = zip(
+            *(self.transform * corner for corner in
+              ((0, 0), (0, self.height), (self.width, self.height), (self.width, 0))),
+            strict=True,
+        )
+        return BoundingBox(min(xs), min(ys), max(xs), max(ys))
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """``(x, y)`` pixel size, as rasterio computes it."""
+        a, b, _, d, e, _ = tuple(self.transform)[:6]
+        if b == d == 0:
+            return a, -e
+        return math.sqrt(a * a + d * d), math.sqrt(b * b + e * e)
+
+    @property
+    def descriptions(self) -> tuple[str, ...]:
+        """Band names: feature names in wire order (array bands as ``NAME_i``)."""
+        return self._reader.layout.names
+
+    @property
+    def units(self) -> tuple[str | None, ...]:
+        """Band units (exports record none)."""
+        return (None,) * self.count
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        """Band scales (always 1)."""
+        return (1.0,) * self.count
+
+    @property
+    def offsets(self) -> tuple[float, ...]:
+        """Band offsets (always 0)."""
+        return (0.0,) * self.count
+
+    @property
+    def block_shapes(self) -> list[tuple[int, int]]:
+        """``(rows, cols)`` of a block, for each band: blocks are the export's patches."""
+        grid = self._reader.grid
+        return [(grid.patch_height, grid.patch_width)] * self.count
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """rasterio's basic metadata: driver, dtype, nodata, size, count, crs, transform."""
+        return {
+            "driver": DRIVER,
+            "dtype": self.dtypes[0],
+            "nodata": self._nodata,
+            "width": self.width,
+            "height": self.height,
+            "count": self.count,
+            "crs": self.crs,
+            "transform": self.transform,
+        }
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        """``meta`` plus the block layout, as rasterio's profile."""
+        grid = self._reader.grid
+        return {
+            **self.meta,
+            "blockxsize": grid.patch_width,
+            "blockysize": grid.patch_height,
+            "tiled": True,
+        }
+
+    @property
+    def files(self) -> list[str]:
+        """The export's files: shards in order, then the mixer."""
+        files = list(self._reader.files.shards)
+        if self._reader.files.mixer:
+            files.append(self._reader.files.mixer)
+        return files
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        """``(x, y)`` kernel size whose margins were trimmed (even, or 1 for none)."""
+        return self._reader.grid.kernel_size
+
+    @property
+    def mixer(self) -> Mixer:
+        """The export's mixer."""
+        return self._reader.mixer
+
+    def tags(self, bidx: int = 0, ns: str | None = None) -> dict[str, str]:
+        """Return metadata as strings; ``ns="EETFRecord"`` gives the export's own.
+
+        Parameters
+        ----------
+        bidx : int
+            Band number, or 0 for the dataset.
+        ns : str, optional
+            Namespace.
+        """
+        self._check_open()
+        if bidx:
+            self._band(bidx)
+        if ns != DRIVER:
+            return {}
+        grid, files = self._reader.grid, self._reader.files
+        if bidx:
+            feature, depth = self._reader.layout.features[self._band(bidx)[0]], self._band(bidx)[1]
+            return {
+                "FEATURE": feature.name,
+                "KIND": feature.kind,
+                "DEPTH_INDEX": str(depth),
+            }
+        return {
+            "PATCH_WIDTH": str(grid.patch_width),
+            "PATCH_HEIGHT": str(grid.patch_height),
+            "KERNEL_X": str(grid.kernel_size[0]),
+            "KERNEL_Y": str(grid.kernel_size[1]),
+            "PATCHES_PER_ROW": str(grid.patches_per_row),
+            "TOTAL_PATCHES": str(grid.total_patches),
+            "SHARDS": str(len(files.shards)),
+            "PREFIX": files.prefix,
+            "SEQUENCE_DATA": str(self._reader.layout.sequence).upper(),
+        }
+
+    # -- blocks -------------------------------------------------------------------------
+
+    def block_windows(self, bidx: int = 0) -> Iterator[tuple[tuple[int, int], Window]]:
+        """Yield ``((row, col), window)`` for each block (patch), in export order."""
+        self._check_open()
+        if bidx:
+            self._band(bidx)
+        grid = self._reader.grid
+        for index in range(grid.total_patches):
+            yield grid.patch_rowcol(index), grid.patch_window(index)
+
+    def block_window(self, bidx: int, i: int, j: int) -> Window:
+        """Return the window of block ``(i, j)`` (patch row ``i``, column ``j``)."""
+        self._band(bidx)
+        grid = self._reader.grid
+        return grid.patch_window(grid.patch_index(i, j))
+
+    # -- reading ------------------------------------------------------------------------
+
+    def read(
+        self,
+        indexes: int | Sequence[int] | None = None,
+        out: np.ndarray | None = None,
+        window: Window | None = None,
+        masked: bool = False,
+        out_shape: tuple[int, ...] | None = None,
+        boundless: bool = False,
+        resampling: Resampling = Resampling.nearest,
+        fill_value: float | None = None,
+        out_dtype: str | np.dtype | None = None,
+    ) -> np.ndarray:
+        """Read bands of the mosaic, or of a window of it, decoding only the patches it touches.
+
+        Parameters
+        ----------
+        indexes : int or list of int, optional
+            Band numbers; an int gives a 2D array, a list (or None: all bands) a 3D array.
+        out : numpy.ndarray, optional
+            Array to fill; its shape sets the output size (decimation) like ``out_shape``.
+        window : Window, optional
+            Region to read; the whole mosaic by default.
+        masked : bool
+            Return a masked array, masking ``nodata`` and anything outside the mosaic.
+        out_shape : tuple, optional
+            ``(rows, cols)`` or ``(bands, rows, cols)``: nearest-neighbour resampling to it.
+        boundless : bool
+            Allow the window to extend beyond the mosaic, filled with ``fill_value``.
+        resampling : Resampling
+            Only ``Resampling.nearest`` is supported.
+        fill_value : scalar, optional
+            Fill outside the mosaic; ``nodata`` or 0 by default.
+        out_dtype : str or numpy.dtype, optional
+            Cast to this dtype; required when reading bands of different dtypes together.
+
+        Returns
+        -------
+        numpy.ndarray or numpy.ma.MaskedArray
+
+        Raises
+        ------
+        BandIndexError
+            A band number is out of range.
+        WindowError
+            The window is empty or outside the mosaic (without ``boundless``).
+        TFRecordIOError
+            A record is corrupt, missing or does not fit the grid.
+        """
+        self._check_open()
+        bands, return2d = self._band_list(indexes)
+        dtype = self._dtype_for(bands, out_dtype)
+        if out is not None and out_shape is not None:
+            raise OptionError("out and out_shape cannot be combined")
+        if resampling != Resampling.nearest:
+            raise OptionError(f"only Resampling.nearest is supported, not {resampling!r}")
+        win = (
+            Window(0, 0, self.width, self.height)
+            if window is None
+            else to_int_window(window, self.width, self.height, boundless)
+        )
+        if out is not None:
+            out_shape = out.shape
+        size = (int(win.height), int(win.width)) if out_shape is None else tuple(out_shape[-2:])
+        if fill_value is None:
+            fill_value = self._nodata if self._nodata is not None else 0
+        data = np.empty((len(bands), *size), dtype=dtype)
+        inside = self._fill(data, bands, win, fill_value)
+        if masked:
+            mask = ~inside[np.newaxis] if not inside.all() else np.zeros(data.shape, bool)
+            if self._nodata is not None:
+                mask = mask | (data == np.asarray(self._nodata).astype(dtype))
+            result: np.ndarray = np.ma.MaskedArray(data, mask=np.broadcast_to(mask, data.shape))
+            result.fill_value = self._nodata if self._nodata is not None else fill_value
+        else:
+            result = data
+        if out is not None:
+            if out.shape[-2:] != data.shape[-2:] or out.size != data.size:
+                raise OptionError(f"out has shape {out.shape}, the read gives {data.shape}")
+            out[...] = result.reshape(out.shape)
+            result = out
+        return result[0] if return2d and result.ndim == 3 else result
+
+    def _fill(
+        self, data: np.ndarray, bands: list[int], win: Window, fill: float
+    ) -> np.ndarray:
+        """Fill ``data`` (bands, rows, cols) from window ``win``; return the inside mask."""
+        rows, cols = data.shape[1:]
+        grid = self._reader.grid
+        scaled = (rows, cols) != (win.height, win.width)
+        src_rows = _sample(win.row_off, win.height, rows)
+        src_cols = _sample(win.col_off, win.width, cols)
+        inside_rows = (src_rows >= 0) & (src_rows < self.height)
+        inside_cols = (src_cols >= 0) & (src_cols < self.width)
+        inside = inside_rows[:, np.newaxis] & inside_cols[np.newaxis, :]
+        if not inside.all():
+            data[...] = fill
+        if not inside.any():
+            return inside
+        if not scaled and win == Window(0, 0, self.width, self.height):
+            self._reader.read_all(lambda i, tile: self._place(data, bands, tile, grid.patch_window(i)))
+            return inside
+        for prow in np.unique(src_rows[inside_rows] // grid.patch_height):
+            row_sel = np.flatnonzero(inside_rows & (src_rows // grid.patch_height == prow))
+            tile_rows = src_rows[row_sel] - prow * grid.patch_height + grid.margin_y
+            for pcol in np.unique(src_cols[inside_cols] // grid.patch_width):
+                col_sel = np.flatnonzero(inside_cols & (src_cols // grid.patch_width == pcol))
+                tile_cols = src_cols[col_sel] - pcol * grid.patch_width + grid.margin_x
+                tile = self._reader.tile(grid.patch_index(int(prow), int(pcol)))
+                # Contiguous runs (every unscaled read) copy as slices, not fancy indexing.
+                out_r, out_c = _as_slice(row_sel), _as_slice(col_sel)
+                in_r, in_c = _as_slice(tile_rows), _as_slice(tile_cols)
+                for k, band in enumerate(bands):
+                    feature, depth = self._bands[band]
+                    source = tile[feature][depth]
+                    if isinstance(in_r, slice) and isinstance(in_c, slice):
+                        data[k, out_r, out_c] = source[in_r, in_c]
+                    else:
+                        data[k][np.ix_(row_sel, col_sel)] = source[np.ix_(tile_rows, tile_cols)]
+        return inside
+
+    def _place(
+        self, data: np.ndarray, bands: list[int], tile: tuple[np.ndarray, ...], patch: Window
+    ) -> None:
+        grid = self._reader.grid
+        r0, c0 = int(patch.row_off), int(patch.col_off)
+        for k, band in enumerate(bands):
+            feature, depth = self._bands[band]
+            data[k, r0 : r0 + grid.patch_height, c0 : c0 + grid.patch_width] = tile[feature][
+                depth,
+                grid.margin_y : grid.margin_y + grid.patch_height,
+                grid.margin_x : grid.margin_x + grid.patch_width,
+            ]
+
+    def read_masks(
+        self,
+        indexes: int | Sequence[int] | None = None,
+        out: np.ndarray | None = None,
+        out_shape: tuple[int, ...] | None = None,
+        window: Window | None = None,
+        boundless: bool = False,
+        resampling: Resampling = Resampling.nearest,
+    ) -> np.ndarray:
+        """Return GDAL-style masks: 255 where a band holds data, 0 at nodata or outside.
+
+        Parameters are those of :meth:`read`.
+        """
+        bands, return2d = self._band_list(indexes)
+        data = self.read(
+            [b + 1 for b in bands], window=window, masked=True, out_shape=out_shape,
+            boundless=boundless, resampling=resampling,
+            out_dtype=np.result_type(*(self.dtypes[b] for b in bands)),
+        )
+        masks = np.where(np.ma.getmaskarray(data), 0, 255).astype(np.uint8)
+        if out is not None:
+            out[...] = masks.reshape(out.shape)
+            masks = out
+        return masks[0] if return2d and masks.ndim == 3 else masks
+
+    def dataset_mask(
+        self,
+        out: np.ndarray | None = None,
+        out_shape: tuple[int, ...] | None = None,
+        window: Window | None = None,
+        boundless: bool = False,
+        resampling: Resampling = Resampling.nearest,
+    ) -> np.ndarray:
+        """Return the dataset mask: 255 where any band holds data, else 0."""
+        masks = self.read_masks(
+            None, out_shape=out_shape, window=window, boundless=boundless, resampling=resampling
+        )
+        result = masks.max(axis=0)
+        if out is not None:
+            out[...] = result
+            return out
+        return result
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the dataset and release its files and cache."""
+        if not self._closed:
+            self._reader.close()
+            self._closed = True
+
+    def __enter__(self) -> EETFRecordDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<{state} EETFRecordDataset name='{self.name}' mode='r'>"
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TFRecordIOError(f"'{self.name}' is closed")
+
+    def _band(self, bidx: int) -> tuple[int, int]:
+        if isinstance(bidx, bool) or not isinstance(bidx, int | np.integer) or not (
+            1 <= bidx <= self.count
+        ):
+            raise BandIndexError(f"band index {bidx} out of range (not in {self.indexes})")
+        return self._bands[bidx - 1]
+
+    def _band_list(self, indexes: int | Sequence[int] | None) -> tuple[list[int], bool]:
+        if indexes is None:
+            return list(range(self.count)), False
+        if isinstance(indexes, int | np.integer):
+            self._band(int(indexes))
+            return [int(indexes) - 1], True
+        bands = []
+        for bidx in indexes:
+            self._band(bidx)
+            bands.append(int(bidx) - 1)
+        return bands, False
+
+    def _dtype_for(self, bands: list[int], out_dtype: Any) -> np.dtype:
+        if out_dtype is not None:
+            return np.dtype(out_dtype)
+        kinds = {self.dtypes[b] for b in bands}
+        if len(kinds) > 1:
+            raise OptionError(
+                f"the bands read have different dtypes ({', '.join(sorted(kinds))}): read them "
+                "one at a time or pass out_dtype"
+            )
+        return np.dtype(kinds.pop())
+
+
+def _sample(offset: float, length: float, size: int) -> np.ndarray:
+    """Source pixel of each of ``size`` output pixels over a window (GDAL's nearest rule)."""
+    if size == length:
+        return np.arange(int(offset), int(offset) + size)
+    return np.floor(offset + (np.arange(size) + 0.5) * (length / size)).astype(np.int64)
+
+
+def _as_slice(values: np.ndarray) -> slice | np.ndarray:
+    """Return a slice for a run of consecutive integers, else the array itself."""
+    if len(values) and values[-1] - values[0] == len(values) - 1:
+        return slice(int(values[0]), int(values[-1]) + 1)
+    return values
+
+
+def _crs_from_mixer(mixer: Mixer) -> CRS:
+    try:
+        return CRS.from_user_input(mixer.crs)
+    except Exception as exc:  # rasterio's CRSError, or GDAL's
+        raise OptionError(f"the mixer's crs {mixer.crs!r} is not understood: {exc}") from exc
+
+
+def open(  # noqa: A001 - rasterio's name, on purpose
+    path: str | os.PathLike[str],
+    mode: str = "r",
+    *,
+    kernel_size: int | tuple[int, int] | None = None,
+    mixer: str | os.PathLike[str] | Mixer | dict[str, Any] | None = None,
+    band_order: Sequence[str] | None = None,
+    nodata: float | None = None,
+    array_layout: ArrayLayout = "depth_major",
+    sequence_data: bool | None = None,
+    cache_size: int = 256 << 20,
+) -> EETFRecordDataset:
+    """Open an Earth Engine TFRecord image export as a lazy, georeferenced dataset.
+
+    Only the mixer and the first record are read here; pixels are decoded when read.
+
+    Parameters
+    ----------
+    path : path-like
+        The export's folder, its ``PREFIX-mixer.json``, or one of its shards.
+    mode : {"r"}
+        Open for reading.
+    kernel_size : int or (int, int), optional
+        ``kernelSize`` of the export; inferred from the first record when not given.
+    mixer : path-like, Mixer or dict, optional
+        Another mixer to use (predictions), or the grid by hand for an export written without
+        one: ``{"patch_size": (w, h), "patches_per_row": n, "crs": ..., "transform": ...}``.
+    band_order : sequence of str, optional
+        Feature names in the band order wanted (also selects a subset); wire order otherwise.
+    nodata : float, optional
+        Value to treat as nodata (exports store none; Earth Engine writes ``defaultValue``).
+    array_layout : {"depth_major", "pixel_major"}
+        Layout of array-band features (``tensorDepths``, ``collapseBands``).
+    sequence_data : bool, optional
+        Read as one SequenceExample per pixel; detected from the first record when not given.
+    cache_size : int
+        Bytes of decoded patches kept in the LRU cache.
+
+    Returns
+    -------
+    EETFRecordDataset
+
+    Raises
+    ------
+    MissingShardError, MissingMixerError, MixerError, GridError, KernelSizeError, RecordError
+        The export is incomplete or malformed; the message says which file and what to do.
+    OptionError
+        An argument is invalid.
+    """
+    if mode != "r":
+        raise OptionError(f"mode must be 'r', not {mode!r}")
+    if cache_size < 0:
+        raise OptionError(f"cache_size must be >= 0, not {cache_size}")
+    if not os.path.exists(path):
+        raise MissingShardError(f"'{os.fspath(path)}' does not exist")
+    return EETFRecordDataset(
+        path,
+        nodata=nodata,
+        kernel_size=kernel_size,
+        mixer=mixer,
+        band_order=band_order,
+        array_layout=array_layout,
+        sequence_data=sequence_data,
+        cache_bytes=cache_size,
+    )
+

@@ -1,0 +1,330 @@
+"""Patch-grid geometry: pure arithmetic, no I/O.
+
+An export cuts the image into ``patches_per_row x patch_rows`` patches of
+``patch_width x patch_height`` pixels, in row-major order. Each stored tile is the patch plus a
+margin of ``floor(kernel / 2)`` pixels on every side ([seen] for even kernels, [inferred] for odd
+ones; :func:`margin_for_kernel` is the one place that rule lives). The mixer's transform places
+the top-left corner of the unpadded grid, so it is the mosaic's transform as it is.
+
+Arrays are ``(band, row, col)``; windows are rasterio's :class:`~rasterio.windows.Window`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from affine import Affine
+from rasterio.windows import Window
+
+from tfrecord_io.errors import GridError, KernelSizeError, WindowError
+
+__all__ = [
+    "PatchCopy",
+    "PatchGrid",
+    "infer_margins",
+    "kernel_for_margin",
+    "margin_for_kernel",
+    "to_int_window",
+]
+
+
+def margin_for_kernel(kernel: int) -> int:
+    """Return the margin stored on each side of a patch for a kernel size: ``floor(k / 2)``."""
+    if kernel < 1:
+        raise GridError(f"kernel sizes are positive integers, not {kernel}")
+    return kernel // 2
+
+
+def kernel_for_margin(margin: int) -> int:
+    """Return the smallest kernel size giving ``margin``: 1 for none, else ``2 * margin``.
+
+    A kernel ``2m`` and ``2m + 1`` store the same margin, so a reader cannot tell them apart.
+    """
+    return 2 * margin if margin else 1
+
+
+@dataclass(frozen=True)
+class PatchCopy:
+    """One patch's part of a window: where to take it in the tile and put it in the output."""
+
+    index: int
+    tile_rows: slice
+    tile_cols: slice
+    out_rows: slice
+    out_cols: slice
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """The geometry of an export's patch grid.
+
+    Attributes
+    ----------
+    patch_width, patch_height : int
+        Unpadded patch size in pixels.
+    patches_per_row, patch_rows : int
+        Grid size in patches.
+    transform : Affine
+        Transform of the unpadded mosaic (the mixer's ``doubleMatrix``).
+    margin_x, margin_y : int
+        Kernel margin stored on each side of a patch.
+    """
+
+    patch_width: int
+    patch_height: int
+    patches_per_row: int
+    patch_rows: int
+    transform: Affine = Affine.identity()
+    margin_x: int = 0
+    margin_y: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("patch_width", "patch_height", "patches_per_row", "patch_rows"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise GridError(f"{name} must be a positive integer, not {value!r}")
+        for name in ("margin_x", "margin_y"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise GridError(f"{name} must be a non-negative integer, not {value!r}")
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        """``(x, y)`` kernel size implied by the margins (even, or 1 for none)."""
+        return kernel_for_margin(self.margin_x), kernel_for_margin(self.margin_y)
+
+    @property
+    def total_patches(self) -> int:
+        """Number of patches (records of an image export)."""
+        return self.patches_per_row * self.patch_rows
+
+    @property
+    def width(self) -> int:
+        """Mosaic width in pixels."""
+        return self.patch_width * self.patches_per_row
+
+    @property
+    def height(self) -> int:
+        """Mosaic height in pixels."""
+        return self.patch_height * self.patch_rows
+
+    @property
+    def tile_width(self) -> int:
+        """Stored tile width: the patch plus both margins."""
+        return self.patch_width + 2 * self.margin_x
+
+    @property
+    def tile_height(self) -> int:
+        """Stored tile height: the patch plus both margins."""
+        return self.patch_height + 2 * self.margin_y
+
+    @property
+    def tile_pixels(self) -> int:
+        """Values per band in one stored tile."""
+        return self.tile_width * self.tile_height
+
+    def patch_rowcol(self, index: int) -> tuple[int, int]:
+        """Return the ``(row, col)`` of patch ``index`` in the grid."""
+        if not 0 <= index < self.total_patches:
+            raise GridError(f"patch {index} is outside the grid of {self.total_patches} patches")
+        return divmod(index, self.patches_per_row)
+
+    def patch_index(self, row: int, col: int) -> int:
+        """Return the index of the patch at ``(row, col)``."""
+        if not (0 <= row < self.patch_rows and 0 <= col < self.patches_per_row):
+            raise GridError(
+                f"patch ({row}, {col}) is outside the {self.patch_rows} x "
+                f"{self.patches_per_row} grid"
+            )
+        return row * self.patches_per_row + col
+
+    def patch_window(self, index: int) -> Window:
+        """Return the window of patch ``index`` in the mosaic (without margins)."""
+        row, col = self.patch_rowcol(index)
+        return Window(
+            col * self.patch_width, row * self.patch_height, self.patch_width, self.patch_height
+        )
+
+    def tile_window(self, index: int) -> Window:
+        """Return the window the stored tile covers, margins included (may leave the mosaic)."""
+        row, col = self.patch_rowcol(index)
+        return Window(
+            col * self.patch_width - self.margin_x,
+            row * self.patch_height - self.margin_y,
+            self.tile_width,
+            self.tile_height,
+        )
+
+    def iter_patches(self, window: Window) -> Iterator[int]:
+        """Yield, in export order, the patches that a window of the mosaic touches."""
+        for copy in self.iter_copies(window):
+            yield copy.index
+
+    def iter_copies(self, window: Window) -> Iterator[PatchCopy]:
+        """Yield how each patch touched by ``window`` fills a window-shaped output.
+
+        Parameters
+        ----------
+        window : Window
+            Integer window within the mosaic (see :func:`to_int_window`).
+
+        Yields
+        ------
+        PatchCopy
+            Tile slices (in stored-tile pixels) and output slices, in export order.
+        """
+        col_off, row_off = int(window.col_off), int(window.row_off)
+        width, height = int(window.width), int(window.height)
+        if width <= 0 or height <= 0:
+            return
+        pw, ph = self.patch_width, self.patch_height
+        for prow in range(row_off // ph, (row_off + height - 1) // ph + 1):
+            r0, r1 = max(row_off, prow * ph), min(row_off + height, (prow + 1) * ph)
+            for pcol in range(col_off // pw, (col_off + width - 1) // pw + 1):
+                c0, c1 = max(col_off, pcol * pw), min(col_off + width, (pcol + 1) * pw)
+                yield PatchCopy(
+                    index=prow * self.patches_per_row + pcol,
+                    tile_rows=slice(r0 - prow * ph + self.margin_y, r1 - prow * ph + self.margin_y),
+                    tile_cols=slice(c0 - pcol * pw + self.margin_x, c1 - pcol * pw + self.margin_x),
+                    out_rows=slice(r0 - row_off, r1 - row_off),
+                    out_cols=slice(c0 - col_off, c1 - col_off),
+                )
+
+    def window_transform(self, window: Window) -> Affine:
+        """Return the transform of a window of the mosaic."""
+        return self.transform * Affine.translation(window.col_off, window.row_off)
+
+
+def to_int_window(window: Window | tuple, width: int, height: int, boundless: bool = False) -> Window:
+    """Return ``window`` with whole-pixel offsets and sizes, checked against the mosaic.
+
+    Parameters
+    ----------
+    window : Window or ((row_start, row_stop), (col_start, col_stop))
+        The window to read. Fractional offsets and sizes are rounded to the nearest pixel.
+    width, height : int
+        Mosaic size.
+    boundless : bool
+        Allow the window to extend beyond the mosaic.
+
+    Raises
+    ------
+    WindowError
+        The window is empty, or not within the mosaic when ``boundless`` is False.
+    """
+    if not isinstance(window, Window):
+        try:
+            (r0, r1), (c0, c1) = window
+        except (TypeError, ValueError):
+            raise WindowError(f"not a window: {window!r}") from None
+        window = Window.from_slices((r0, r1), (c0, c1))
+    col_off = math.floor(window.col_off + 0.5)
+    row_off = math.floor(window.row_off + 0.5)
+    w = math.floor(window.col_off + window.width + 0.5) - col_off
+    h = math.floor(window.row_off + window.height + 0.5) - row_off
+    if w <= 0 or h <= 0:
+        raise WindowError(f"the window {window!r} is empty")
+    if not boundless and (col_off < 0 or row_off < 0 or col_off + w > width or row_off + h > height):
+        raise WindowError(
+            f"the window {window!r} is not within the {width} x {height} dataset; "
+            "pass boundless=True to read outside it"
+        )
+    return Window(col_off, row_off, w, h)
+
+
+def infer_margins(
+    counts: Sequence[int], patch_width: int, patch_height: int, source: str = "export"
+) -> tuple[int, int]:
+    """Infer the per-side kernel margins from the number of values per feature.
+
+    A feature holds ``depth x tile_width x tile_height`` values, with tile = patch + 2 * margin.
+    The rule, [inferred] and overridable with ``kernel_size``: assume the smallest feature is a
+    plain band (depth 1), so its count is the tile area, and take the square kernel that gives
+    it (square kernels are by far the most common). Failing that, take the one reading whose
+    tile area divides every count. Several readings raise :class:`KernelSizeError`.
+
+    Parameters
+    ----------
+    counts : sequence of int
+        Values per feature in one record.
+    patch_width, patch_height : int
+        Unpadded patch size from the mixer.
+    source : str
+        Where the counts came from, for error messages.
+
+    Returns
+    -------
+    tuple of (int, int)
+        ``(margin_x, margin_y)``.
+
+    Raises
+    ------
+    GridError
+        No reading fits: a band's length does not fit the grid.
+    KernelSizeError
+        Several readings fit.
+    """
+    if not counts or min(counts) <= 0:
+        raise GridError(f"{source}: a record has an empty band, so its kernel cannot be inferred")
+    common = 0
+    for n in counts:
+        common = math.gcd(common, n)
+    readings = list(_readings(common, patch_width, patch_height))
+    plain = [
+        r for r in readings
+        if (patch_width + 2 * r[0]) * (patch_height + 2 * r[1]) == min(counts)
+    ]
+    for group in (plain, readings):
+        square = [r for r in group if r[0] == r[1]]
+        if len(square) == 1:
+            return square[0]
+        if square:
+            raise _ambiguous(source, square)
+    for group in (plain, readings):
+        if len(group) == 1:
+            return group[0]
+        if group:
+            raise _ambiguous(source, group)
+    raise GridError(
+        f"{source}: a band holds {min(counts)} values, which fits no tile of a "
+        f"{patch_width} x {patch_height} patch with any kernel margin. The record does not "
+        "belong to this mixer's grid, or patchDimensions is wrong."
+    )
+
+
+def _ambiguous(source: str, readings: list[tuple[int, int]]) -> KernelSizeError:
+    choices = ", ".join(
+        f"kernel_size=({kernel_for_margin(x)}, {kernel_for_margin(y)})" for x, y in readings
+    )
+    return KernelSizeError(
+        f"{source}: the band lengths fit several kernel sizes ({choices}). "
+        "Pass kernel_size=(x, y) to open() to choose."
+    )
+
+
+def _readings(common: int, patch_width: int, patch_height: int) -> Iterator[tuple[int, int]]:
+    """Yield every ``(margin_x, margin_y)`` whose tile area divides ``common``."""
+    mx = 0
+    while (patch_width + 2 * mx) * patch_height <= common:
+        tile_w = patch_width + 2 * mx
+        if common % tile_w == 0:
+            rest = common // tile_w
+            for tile_h in _divisors(rest):
+                if tile_h >= patch_height and (tile_h - patch_height) % 2 == 0:
+                    yield mx, (tile_h - patch_height) // 2
+        mx += 1
+
+
+def _divisors(n: int) -> list[int]:
+    """Return the divisors of ``n`` in increasing order."""
+    small, large = [], []
+    d = 1
+    while d * d <= n:
+        if n % d == 0:
+            small.append(d)
+            if d * d != n:
+                large.append(n // d)
+        d += 1
+    return small + large[::-1]

@@ -1,0 +1,221 @@
+"""The mixer: the JSON sidecar that georeferences an export's patch grid.
+
+``Mixer.from_json`` reads it; ``Mixer.to_json`` writes Earth Engine's own text layout, which is
+protobuf-java's JsonFormat printer: two-space indent, ``": "`` between key and value, arrays
+inline, doubles as Java's ``Double.toString`` prints them. That layout is [inferred] from real
+files (see the format notes, section 2); ``_java_double`` is the one place it is encoded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from affine import Affine
+
+from tfrecord_io.errors import MixerError
+
+__all__ = ["Mixer", "mixer_path_for"]
+
+
+def mixer_path_for(prefix_path: str | os.PathLike[str]) -> str:
+    """Return the mixer's path for an export prefix (``folder/PREFIX`` -> ``PREFIX-mixer.json``).
+
+    Earth Engine adds the ``-`` even when the prefix ends in ``_`` (``Predict1_-mixer.json``).
+    """
+    return f"{os.fspath(prefix_path)}-mixer.json"
+
+
+@dataclass(frozen=True)
+class Mixer:
+    """The georeferencing of an export's patch grid.
+
+    Attributes
+    ----------
+    crs : str
+        The CRS as Earth Engine wrote it: an EPSG code string, or WKT.
+    transform : Affine
+        Places the top-left corner of the unpadded patch grid (``doubleMatrix``).
+    patch_width, patch_height : int
+        Size of an unpadded patch (``patchDimensions`` is ``[width, height]``).
+    patches_per_row : int
+        Patches in one row of the grid.
+    total_patches : int
+        Patches in the whole grid; a multiple of ``patches_per_row``.
+    """
+
+    crs: str
+    transform: Affine
+    patch_width: int
+    patch_height: int
+    patches_per_row: int
+    total_patches: int
+
+    def __post_init__(self) -> None:
+        for name in ("patch_width", "patch_height", "patches_per_row", "total_patches"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise MixerError(f"{name} must be a positive integer, not {value!r}")
+        if self.total_patches % self.patches_per_row:
+            raise MixerError(
+                f"totalPatches ({self.total_patches}) is not a multiple of patchesPerRow "
+                f"({self.patches_per_row}): the grid has no whole number of rows"
+            )
+        if not isinstance(self.transform, Affine) or self.transform.determinant == 0:
+            raise MixerError(f"the affine transform is degenerate: {self.transform!r}")
+
+    @property
+    def patch_rows(self) -> int:
+        """Rows of patches in the grid (``totalPatches / patchesPerRow``)."""
+        return self.total_patches // self.patches_per_row
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "mixer") -> Mixer:
+        """Build a Mixer from the parsed JSON object.
+
+        Parameters
+        ----------
+        data : dict
+            The parsed mixer.
+        source : str
+            Where it came from, for error messages.
+
+        Raises
+        ------
+        MixerError
+            A key is missing or has the wrong type; the message names it.
+        """
+
+        def get(obj: Any, key: str, path: str) -> Any:
+            if not isinstance(obj, dict) or key not in obj:
+                raise MixerError(f"{source}: the key '{path}' is missing")
+            return obj[key]
+
+        def integer(value: Any, path: str) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise MixerError(f"{source}: '{path}' must be a positive integer, not {value!r}")
+            return value
+
+        projection = get(data, "projection", "projection")
+        crs = get(projection, "crs", "projection.crs")
+        if not isinstance(crs, str) or not crs:
+            raise MixerError(f"{source}: 'projection.crs' must be a non-empty string")
+        matrix = get(
+            get(projection, "affine", "projection.affine"),
+            "doubleMatrix",
+            "projection.affine.doubleMatrix",
+        )
+        if (
+            not isinstance(matrix, list)
+            or len(matrix) != 6
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in matrix)
+        ):
+            raise MixerError(
+                f"{source}: 'projection.affine.doubleMatrix' must be a list of six numbers "
+                "[scaleX, shearX, translateX, shearY, scaleY, translateY]"
+            )
+        dims = get(data, "patchDimensions", "patchDimensions")
+        if not isinstance(dims, list) or len(dims) != 2:
+            raise MixerError(f"{source}: 'patchDimensions' must be [width, height]")
+        try:
+            return cls(
+                crs=crs,
+                transform=Affine(*(float(v) for v in matrix)),
+                patch_width=integer(dims[0], "patchDimensions[0]"),
+                patch_height=integer(dims[1], "patchDimensions[1]"),
+                patches_per_row=integer(get(data, "patchesPerRow", "patchesPerRow"), "patchesPerRow"),
+                total_patches=integer(get(data, "totalPatches", "totalPatches"), "totalPatches"),
+            )
+        except MixerError as exc:
+            if str(exc).startswith(source):
+                raise
+            raise MixerError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "mixer") -> Mixer:
+        """Parse a mixer's JSON text.
+
+        Parameters
+        ----------
+        text : str
+            The JSON.
+        source : str
+            Where it came from (a path), for error messages.
+
+        Raises
+        ------
+        MixerError
+            The text is not JSON, or a key is missing or malformed.
+        """
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise MixerError(f"{source}: not valid JSON ({exc})") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Mixer:
+        """Read a mixer file.
+
+        Raises
+        ------
+        MixerError
+            The file is malformed; the message names the file and the key.
+        """
+        with open(path, encoding="utf-8") as f:
+            return cls.from_json(f.read(), source=f"'{os.fspath(path)}'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the mixer as a JSON-ready dict, keys in Earth Engine's order."""
+        return {
+            "projection": {"crs": self.crs, "affine": {"doubleMatrix": list(self.transform)[:6]}},
+            "patchDimensions": [self.patch_width, self.patch_height],
+            "patchesPerRow": self.patches_per_row,
+            "totalPatches": self.total_patches,
+        }
+
+    def to_json(self) -> str:
+        """Return the mixer in Earth Engine's exact text layout (ending in a newline)."""
+        matrix = ", ".join(_java_double(v) for v in list(self.transform)[:6])
+        return (
+            "{\n"
+            '  "projection": {\n'
+            f'    "crs": {json.dumps(self.crs)},\n'
+            '    "affine": {\n'
+            f'      "doubleMatrix": [{matrix}]\n'
+            "    }\n"
+            "  },\n"
+            f'  "patchDimensions": [{self.patch_width}, {self.patch_height}],\n'
+            f'  "patchesPerRow": {self.patches_per_row},\n'
+            f'  "totalPatches": {self.total_patches}\n'
+            "}\n"
+        )
+
+
+def _java_double(value: float) -> str:
+    """Format a float as Java's ``Double.toString`` does (shortest round-trip digits).
+
+    Plain notation with at least one fractional digit when 1e-3 <= |x| < 1e7, otherwise
+    ``d.dddE<n>`` with a capital ``E`` and no ``+``.
+    """
+    value = float(value)
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    sign = "-" if str(value).startswith("-") else ""
+    if value == 0:
+        return sign + "0.0"
+    _, digit_tuple, exponent = Decimal(repr(abs(value))).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
+    # value = 0.d1d2d3... * 10**point
+    point = len(digit_tuple) + int(exponent)
+    if 1e-3 <= abs(value) < 1e7:
+        if point <= 0:
+            return f"{sign}0.{'0' * -point}{digits}"
+        whole, frac = digits[:point].ljust(point, "0"), digits[point:]
+        return f"{sign}{whole}.{frac or '0'}"
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{point - 1}"

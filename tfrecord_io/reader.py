@@ -1,0 +1,686 @@
+"""Own an export's files: find the shards and the mixer, locate and decode patches.
+
+:class:`ExportReader` reads the mixer and the first record when it is made, nothing more. A
+record index (shard, offset) is built shard by shard the first time a patch beyond what is
+indexed is asked for, and kept; decoded tiles go through an LRU cache bounded in bytes. A read of
+the whole export streams every shard once instead (:meth:`ExportReader.iter_tiles`).
+
+Band layout rules ([inferred] where the format notes say so, each overridable in ``open``):
+features keep the wire order of the first record unless ``band_order`` names another; a feature
+of ``D x tile`` values becomes bands ``NAME_0 .. NAME_{D-1}``, depth-major by default
+(``array_layout``); sequence exports (one ``SequenceExample`` per pixel) give the context's
+scalar bands, then one band per step of each feature list.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from affine import Affine
+
+from tfrecord_io import example as wire
+from tfrecord_io.errors import (
+    DecodeError,
+    GridError,
+    MissingMixerError,
+    MissingShardError,
+    OptionError,
+    RecordCountError,
+    TFRecordIOError,
+    location,
+)
+from tfrecord_io.grid import PatchGrid, infer_margins, margin_for_kernel
+from tfrecord_io.mixer import Mixer
+from tfrecord_io.records import GZIP_MAGIC, ShardIndex, index_shard, iter_records
+
+__all__ = ["BandLayout", "ExportFiles", "ExportReader", "find_export"]
+
+_SHARD = re.compile(r"^(?P<prefix>.*)-(?P<number>\d{5})\.tfrecord(?:\.gz)?$")
+_MIXER_SUFFIX = "-mixer.json"
+_DTYPES = {"float": np.dtype("float32"), "int64": np.dtype("int64"), "bytes": np.dtype("uint8")}
+ArrayLayout = Literal["depth_major", "pixel_major"]
+
+
+@dataclass(frozen=True)
+class ExportFiles:
+    """The files of one export: its shards in order and its mixer, if any."""
+
+    folder: str
+    prefix: str
+    shards: tuple[str, ...]
+    mixer: str | None
+    missing: tuple[str, ...] = ()
+
+
+def find_export(path: str | os.PathLike[str], strict: bool = True) -> ExportFiles:
+    """Find an export's shards and mixer from its folder, its mixer or one of its shards.
+
+    Parameters
+    ----------
+    path : path-like
+        A folder holding one export, ``PREFIX-mixer.json``, or a ``PREFIX-NNNNN.tfrecord[.gz]``.
+    strict : bool
+        Raise on a gap in the shard numbers; otherwise list the missing names in ``missing``.
+
+    Raises
+    ------
+    MissingShardError
+        No shard found, or the shard numbers have a gap (a lost download).
+    OptionError
+        A folder holds several exports: name one by its mixer or a shard.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        folder, prefix = path, None
+    else:
+        folder, name = os.path.split(path)
+        match = _SHARD.match(name)
+        if match:
+            prefix = match["prefix"]
+        elif name.endswith(_MIXER_SUFFIX):
+            prefix = name[: -len(_MIXER_SUFFIX)]
+        else:
+            raise MissingShardError(
+                f"'{path}' is neither an export folder, a PREFIX-mixer.json nor a "
+                "PREFIX-NNNNN.tfrecord[.gz] shard"
+            )
+        if not os.path.exists(path):
+            raise MissingShardError(f"'{path}' does not exist")
+    numbers: dict[str, dict[int, str]] = {}
+    for entry in sorted(os.listdir(folder)):
+        match = _SHARD.match(entry)
+        if match and (prefix is None or match["prefix"] == prefix):
+            numbers.setdefault(match["prefix"], {})[int(match["number"])] = entry
+    if prefix is None:
+        mixers = [e[: -len(_MIXER_SUFFIX)] for e in os.listdir(folder) if e.endswith(_MIXER_SUFFIX)]
+        prefixes = sorted(set(numbers) | set(mixers))
+        if len(prefixes) > 1:
+            raise OptionError(
+                f"'{folder}' holds several exports ({', '.join(prefixes)}): open one by its "
+                "PREFIX-mixer.json or one of its shards"
+            )
+        prefix = prefixes[0] if prefixes else ""
+    found = numbers.get(prefix, {})
+    if not found:
+        raise MissingShardError(f"'{folder}' holds no shard named {prefix}-NNNNN.tfrecord[.gz]")
+    missing = tuple(
+        f"{prefix}-{n:05d}.tfrecord[.gz]" for n in range(max(found) + 1) if n not in found
+    )
+    if missing and strict:
+        names = ", ".join(missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise MissingShardError(
+            f"'{folder}': shard(s) {names}{more} are missing, so every later patch would be "
+            "shifted. Download the missing shard(s) again."
+        )
+    mixer = os.path.join(folder, prefix + _MIXER_SUFFIX)
+    return ExportFiles(
+        folder=folder,
+        prefix=prefix,
+        shards=tuple(os.path.join(folder, found[n]) for n in sorted(found)),
+        mixer=mixer if os.path.exists(mixer) else None,
+        missing=missing,
+    )
+
+
+def mixer_from_grid(grid: dict[str, Any], total_patches: int | None) -> Mixer:
+    """Build a Mixer from a grid given by hand (exports written without a mixer).
+
+    Parameters
+    ----------
+    grid : dict
+        ``patch_size`` (width, height), ``patches_per_row``, ``crs``, ``transform`` (an Affine
+        or its six coefficients), and optionally ``total_patches``.
+    total_patches : int, optional
+        Records counted in the export, used when ``grid`` does not say.
+    """
+    unknown = set(grid) - {"patch_size", "patches_per_row", "crs", "transform", "total_patches"}
+    if unknown:
+        raise OptionError(f"unknown grid key(s): {', '.join(sorted(unknown))}")
+    try:
+        width, height = grid["patch_size"]
+        transform = grid["transform"]
+        if not isinstance(transform, Affine):
+            transform = Affine(*transform[:6])
+        return Mixer(
+            crs=str(grid["crs"]),
+            transform=transform,
+            patch_width=int(width),
+            patch_height=int(height),
+            patches_per_row=int(grid["patches_per_row"]),
+            total_patches=int(grid.get("total_patches") or total_patches or 0),
+        )
+    except KeyError as exc:
+        raise OptionError(
+            f"the grid given by hand needs the key {exc}: patch_size, patches_per_row, crs and "
+            "transform"
+        ) from None
+    except TFRecordIOError as exc:
+        raise OptionError(f"the grid given by hand is invalid: {exc}") from None
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """One feature of a record and the bands it becomes."""
+
+    name: str
+    kind: str
+    depth: int
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype of its bands."""
+        return _DTYPES[self.kind]
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """``NAME`` for a plain band, ``NAME_0 .. NAME_{D-1}`` for an array band."""
+        if self.depth == 1:
+            return (self.name,)
+        return tuple(f"{self.name}_{i}" for i in range(self.depth))
+
+
+@dataclass(frozen=True)
+class BandLayout:
+    """How a record's features become ``(band, row, col)`` tiles.
+
+    Attributes
+    ----------
+    features : tuple of FeatureLayout
+        In band order.
+    tile_height, tile_width : int
+        Stored tile size.
+    array_layout : {"depth_major", "pixel_major"}
+        ``[D, H, W]`` (the documented assumption) or ``[H, W, D]``.
+    sequence : bool
+        One SequenceExample per pixel.
+    """
+
+    features: tuple[FeatureLayout, ...]
+    tile_height: int
+    tile_width: int
+    array_layout: ArrayLayout = "depth_major"
+    sequence: bool = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Band names in band order."""
+        return tuple(n for f in self.features for n in f.band_names)
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        """Band dtypes in band order."""
+        return tuple(f.dtype.name for f in self.features for _ in range(f.depth))
+
+    def decode(self, payload: bytes, where: str) -> tuple[np.ndarray, ...]:
+        """Decode one Example into one ``(depth, tile_height, tile_width)`` array per feature."""
+        features = wire.decode_example(payload, where)
+        return tuple(self._feature_array(f, features.get(f.name), where) for f in self.features)
+
+    def _feature_array(
+        self, layout: FeatureLayout, feature: wire.Feature | None, where: str
+    ) -> np.ndarray:
+        if feature is None:
+            raise DecodeError(
+                f"{where}: the band '{layout.name}' is missing, although the first record has "
+                "it. The export mixes records of different images."
+            )
+        if feature.kind != layout.kind:
+            raise DecodeError(
+                f"{where}: the band '{layout.name}' is a {feature.kind} list, although it is a "
+                f"{layout.kind} list in the first record"
+            )
+        values = _values_array(feature)
+        expected = layout.depth * self.tile_height * self.tile_width
+        if values.size != expected:
+            raise GridError(
+                f"{where}: the band '{layout.name}' holds {values.size} values where the grid "
+                f"needs {expected} ({layout.depth} x {self.tile_height} x {self.tile_width}). "
+                "The record does not fit the export's grid."
+            )
+        if self.array_layout == "pixel_major" and layout.depth > 1:
+            return values.reshape(self.tile_height, self.tile_width, layout.depth).transpose(2, 0, 1)
+        return values.reshape(layout.depth, self.tile_height, self.tile_width)
+
+
+def _values_array(feature: wire.Feature) -> np.ndarray:
+    if feature.kind == "bytes":
+        values = feature.values
+        joined = values[0] if len(values) == 1 else b"".join(values)  # type: ignore[arg-type]
+        return np.frombuffer(joined, dtype=np.uint8)
+    return np.asarray(feature.values)
+
+
+def _layout_from_first(
+    payload: bytes,
+    mixer: Mixer,
+    *,
+    kernel_size: tuple[int, int] | None,
+    band_order: Sequence[str] | None,
+    array_layout: ArrayLayout,
+    sequence: bool,
+    records_per_patch: int | None,
+    where: str,
+) -> tuple[BandLayout, tuple[int, int]]:
+    """Read the band layout and the kernel margins off the first record."""
+    if sequence:
+        context, lists = wire.decode_sequence_example(payload, where)
+        kinds = [(n, f.kind, 1) for n, f in context.items()]
+        kinds += [(n, steps[0].kind if steps else "float", len(steps)) for n, steps in lists.items()]
+        if kernel_size is not None:
+            margins = (margin_for_kernel(kernel_size[0]), margin_for_kernel(kernel_size[1]))
+        elif records_per_patch is None:
+            raise OptionError(f"{where}: a sequence export needs its record count or kernel_size")
+        else:
+            margins = infer_margins([records_per_patch], mixer.patch_width, mixer.patch_height, where)
+    else:
+        features = wire.decode_example(payload, where)
+        counts = [_values_array(f).size for f in features.values()]
+        if kernel_size is not None:
+            margins = (margin_for_kernel(kernel_size[0]), margin_for_kernel(kernel_size[1]))
+        else:
+            margins = infer_margins(counts, mixer.patch_width, mixer.patch_height, where)
+        tile = (mixer.patch_width + 2 * margins[0]) * (mixer.patch_height + 2 * margins[1])
+        kinds = []
+        for (name, feature), count in zip(features.items(), counts, strict=True):
+            if count % tile:
+                raise GridError(
+                    f"{where}: the band '{name}' holds {count} values, not a multiple of the "
+                    f"{tile}-pixel tile implied by kernel margins {margins}. Check kernel_size."
+                )
+            kinds.append((name, feature.kind, count // tile))
+    by_name = {name: FeatureLayout(name, kind, depth) for name, kind, depth in kinds}
+    if band_order is not None:
+        unknown = [n for n in band_order if n not in by_name]
+        if unknown:
+            raise OptionError(
+                f"{where}: band_order names {unknown}, but the records hold {list(by_name)}"
+            )
+        ordered = tuple(by_name[n] for n in band_order)
+    else:
+        ordered = tuple(by_name.values())
+    if not ordered:
+        raise DecodeError(f"{where}: the first record holds no band")
+    layout = BandLayout(
+        features=ordered,
+        tile_height=mixer.patch_height + 2 * margins[1],
+        tile_width=mixer.patch_width + 2 * margins[0],
+        array_layout=array_layout,
+        sequence=sequence,
+    )
+    return layout, margins
+
+
+class _TileCache:
+    """An LRU cache of decoded tiles, bounded by their size in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[int, tuple[np.ndarray, ...]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: int) -> tuple[np.ndarray, ...] | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: int, item: tuple[np.ndarray, ...]) -> None:
+        size = sum(a.nbytes for a in item)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = item
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= sum(a.nbytes for a in old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+class ExportReader:
+    """The files of one export, its grid, and decoded access to its patches.
+
+    Parameters
+    ----------
+    path : path-like
+        The export folder, its mixer, or one of its shards.
+    kernel_size : (int, int), optional
+        ``(x, y)`` kernel size; inferred from the first record when not given.
+    mixer : path-like, Mixer or dict, optional
+        A mixer file or object to use instead of the export's own; or, for an export written
+        without one, the grid by hand: a dict with ``patch_size``, ``patches_per_row``, ``crs``
+        and ``transform``.
+    band_order : sequence of str, optional
+        Feature names in the order wanted (also selects a subset).
+    array_layout : {"depth_major", "pixel_major"}
+        Layout of array features.
+    sequence_data : bool, optional
+        Force reading as one SequenceExample per pixel (detected when not given).
+    cache_bytes : int
+        Bound of the decoded-tile cache.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kernel_size: tuple[int, int] | None = None,
+        mixer: str | os.PathLike[str] | Mixer | dict[str, Any] | None = None,
+        band_order: Sequence[str] | None = None,
+        array_layout: ArrayLayout = "depth_major",
+        sequence_data: bool | None = None,
+        cache_bytes: int = 256 << 20,
+    ) -> None:
+        if array_layout not in ("depth_major", "pixel_major"):
+            raise OptionError(f"array_layout must be 'depth_major' or 'pixel_major', not {array_layout!r}")
+        if kernel_size is not None:
+            kernel_size = _pair(kernel_size, "kernel_size")
+        self.files = find_export(path)
+        self._indexes: list[ShardIndex] = []
+        self._index_lock = threading.Lock()
+        self._cache = _TileCache(cache_bytes)
+        first_where = location(self.files.shards[0], 0)
+        with _closing(iter_records(self.files.shards[0])) as it:
+            first = next(it, None)
+        if first is None:
+            raise RecordCountError(f"{first_where}: the first shard holds no record")
+        payload = first[1]
+        sequence = wire.is_sequence_example(payload) if sequence_data is None else sequence_data
+        self.mixer = self._load_mixer(mixer, sequence)
+        records_per_patch = None
+        if sequence and kernel_size is None:
+            records_per_patch, rest = divmod(self.record_count(), self.mixer.total_patches)
+            if rest:
+                raise RecordCountError(
+                    f"'{self.files.folder}': {self.record_count()} per-pixel records do not "
+                    f"divide into {self.mixer.total_patches} patches. Pass kernel_size."
+                )
+        self.layout, (mx, my) = _layout_from_first(
+            payload,
+            self.mixer,
+            kernel_size=kernel_size,
+            band_order=band_order,
+            array_layout=array_layout,
+            sequence=sequence,
+            records_per_patch=records_per_patch,
+            where=first_where,
+        )
+        self.grid = PatchGrid(
+            patch_width=self.mixer.patch_width,
+            patch_height=self.mixer.patch_height,
+            patches_per_row=self.mixer.patches_per_row,
+            patch_rows=self.mixer.patch_rows,
+            transform=self.mixer.transform,
+            margin_x=mx,
+            margin_y=my,
+        )
+        self.records_per_patch = self.grid.tile_pixels if sequence else 1
+
+    def _load_mixer(self, mixer: Any, sequence: bool) -> Mixer:
+        if isinstance(mixer, Mixer):
+            return mixer
+        if isinstance(mixer, dict):
+            total = mixer.get("total_patches")
+            if total is None:
+                count = self.record_count()
+                if sequence:
+                    raise OptionError(
+                        "a sequence export given a grid by hand also needs its total_patches"
+                    )
+                if count % int(mixer.get("patches_per_row", 1) or 1):
+                    raise RecordCountError(
+                        f"'{self.files.folder}' holds {count} records, not a whole number of rows "
+                        f"of {mixer.get('patches_per_row')} patches. Earth Engine drops patches "
+                        "when maskedThreshold is below 1, and then the grid cannot be rebuilt."
+                    )
+                total = count
+            return mixer_from_grid(mixer, total)
+        if mixer is not None:
+            return Mixer.from_file(mixer)
+        if self.files.mixer is None:
+            raise MissingMixerError(
+                f"'{self.files.folder}' has no {self.files.prefix}-mixer.json. Earth Engine "
+                "writes no mixer when an export sets maskedThreshold below 1, or the file was "
+                "not downloaded. Pass the grid by hand: tfrecord_io.open(path, mixer={"
+                "'patch_size': (width, height), 'patches_per_row': N, 'crs': 'EPSG:...', "
+                "'transform': Affine(...)}), or the path of the mixer file."
+            )
+        return Mixer.from_file(self.files.mixer)
+
+    # -- the record index ------------------------------------------------------------------
+
+    def _index_through(self, record: int | None) -> None:
+        """Index shards in order until ``record`` is covered (all shards for None)."""
+        with self._index_lock:
+            while len(self._indexes) < len(self.files.shards):
+                done = self._indexes[-1].first_index + len(self._indexes[-1]) if self._indexes else 0
+                if record is not None and record < done:
+                    return
+                shard = self.files.shards[len(self._indexes)]
+                self._indexes.append(index_shard(shard, first_index=done))
+            self._check_count()
+
+    def _check_count(self) -> None:
+        total = sum(len(i) for i in self._indexes)
+        if hasattr(self, "grid"):
+            expected = self.grid.total_patches * self.records_per_patch
+            if total != expected:
+                raise RecordCountError(self._count_message(total, expected))
+
+    def _count_message(self, total: int, expected: int) -> str:
+        last = os.path.basename(self.files.shards[-1])
+        hint = (
+            f"A shard after {last} may be missing: download it."
+            if total < expected
+            else "The shards do not belong to this mixer, or shards of another export were mixed in."
+        )
+        return (
+            f"'{self.files.folder}' holds {total} records in {len(self.files.shards)} shard(s), "
+            f"but the mixer's grid needs {expected}. {hint}"
+        )
+
+    def record_count(self) -> int:
+        """Count the records of every shard (indexes the whole export once)."""
+        self._index_through(None) if hasattr(self, "grid") else self._index_all_unchecked()
+        return sum(len(i) for i in self._indexes)
+
+    def _index_all_unchecked(self) -> None:
+        with self._index_lock:
+            while len(self._indexes) < len(self.files.shards):
+                done = self._indexes[-1].first_index + len(self._indexes[-1]) if self._indexes else 0
+                self._indexes.append(index_shard(self.files.shards[len(self._indexes)], first_index=done))
+
+    def _read_record(self, record: int) -> tuple[bytes, str]:
+        self._index_through(record)
+        for shard_index in self._indexes:
+            local = record - shard_index.first_index
+            if 0 <= local < len(shard_index):
+                return shard_index.read(local), location(
+                    shard_index.path, record, shard_index.offsets[local]
+                )
+        raise RecordCountError(
+            self._count_message(sum(len(i) for i in self._indexes), record + 1)
+        )
+
+    # -- tiles -----------------------------------------------------------------------------
+
+    def tile(self, index: int) -> tuple[np.ndarray, ...]:
+        """Return patch ``index`` decoded: one ``(depth, tile_h, tile_w)`` array per feature."""
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
+        self.grid.patch_rowcol(index)  # range check
+        if self.layout.sequence:
+            tile = self._sequence_tile(index)
+        else:
+            payload, where = self._read_record(index)
+            tile = self.layout.decode(payload, where)
+        self._cache.put(index, tile)
+        return tile
+
+    def _sequence_tile(self, index: int) -> tuple[np.ndarray, ...]:
+        layout = self.layout
+        arrays = tuple(
+            np.empty((f.depth, layout.tile_height * layout.tile_width), f.dtype)
+            for f in layout.features
+        )
+        first = index * self.records_per_patch
+        for pixel in range(self.records_per_patch):
+            payload, where = self._read_record(first + pixel)
+            self._fill_pixel(arrays, pixel, payload, where)
+        return tuple(a.reshape(-1, layout.tile_height, layout.tile_width) for a in arrays)
+
+    def _fill_pixel(
+        self, arrays: tuple[np.ndarray, ...], pixel: int, payload: bytes, where: str
+    ) -> None:
+        context, lists = wire.decode_sequence_example(payload, where)
+        for layout, out in zip(self.layout.features, arrays, strict=True):
+            if layout.name in context:
+                steps = [context[layout.name]]
+            elif layout.name in lists:
+                steps = lists[layout.name]
+            else:
+                raise DecodeError(f"{where}: the band '{layout.name}' is missing")
+            if len(steps) != layout.depth:
+                raise GridError(
+                    f"{where}: the band '{layout.name}' has {len(steps)} steps where the first "
+                    f"record has {layout.depth}"
+                )
+            for depth, step in enumerate(steps):
+                values = _values_array(step)
+                if values.size != 1:
+                    raise GridError(
+                        f"{where}: the band '{layout.name}' holds {values.size} values in one "
+                        "pixel; a sequence export holds one per step"
+                    )
+                out[depth, pixel] = values[0]
+
+    def iter_tiles(self) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
+        """Yield every patch in export order, streaming each shard once.
+
+        Raises
+        ------
+        RecordCountError
+            The records do not add up to the mixer's grid.
+        """
+        if self.layout.sequence:
+            for index in range(self.grid.total_patches):
+                yield index, self.tile(index)
+            return
+        total, expected = 0, self.grid.total_patches
+        for shard in self.files.shards:
+            for index, tile in self._decode_shard(shard, total):
+                if index >= expected:
+                    raise RecordCountError(self._count_message(index + 1, expected))
+                yield index, tile
+                total = index + 1
+        if total != expected:
+            raise RecordCountError(self._count_message(total, expected))
+
+    def read_all(self, place: Callable[[int, tuple[np.ndarray, ...]], None], workers: int = 2) -> None:
+        """Decode every patch once and hand it to ``place(index, tile)``.
+
+        With ``workers > 1`` shards are inflated and decoded on that many threads at once
+        (zlib and isal release the GIL). A shard's first patch index must be known before its
+        patches can be placed, and counting a gzip shard means inflating it, so the index is
+        predicted from the gzip trailer's size field and the first record's size (records of an
+        image export have one size when no band is int64), then checked against the actual
+        counts; if any prediction was wrong the export is read again in order. ``place`` may be
+        called from several threads and must be safe for distinct indexes.
+
+        Raises
+        ------
+        RecordCountError
+            The records do not add up to the mixer's grid.
+        """
+        starts = self._predict_starts() if workers > 1 and not self.layout.sequence else None
+        if starts is not None:
+            def run(n: int) -> int:
+                count = 0
+                for index, tile in self._decode_shard(self.files.shards[n], starts[n]):
+                    if index < self.grid.total_patches:
+                        place(index, tile)
+                    count += 1
+                return count
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                counts = list(pool.map(run, range(len(self.files.shards))))
+            if all(starts[n] + counts[n] == starts[n + 1] for n in range(len(counts))):
+                return
+        for index, tile in self.iter_tiles():
+            place(index, tile)
+
+    def _predict_starts(self) -> list[int] | None:
+        starts = [0]
+        for shard in self.files.shards:
+            with open(shard, "rb") as f:
+                compressed = f.read(2) == GZIP_MAGIC
+                size = f.seek(0, os.SEEK_END)
+                if compressed:
+                    f.seek(-4, os.SEEK_END)
+                    size = int.from_bytes(f.read(4), "little")
+            with _closing(iter_records(shard, verify=False)) as it:
+                first = next(it, None)
+            if first is None:
+                return None
+            record_size = len(first[1]) + 16
+            if size % record_size:
+                return None
+            starts.append(starts[-1] + size // record_size)
+        return starts if starts[-1] == self.grid.total_patches else None
+
+    def _decode_shard(
+        self, shard: str, first_index: int
+    ) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
+        for index, (offset, payload) in enumerate(
+            iter_records(shard, first_index=first_index), start=first_index
+        ):
+            yield index, self.layout.decode(payload, location(shard, index, offset))
+
+    def close(self) -> None:
+        """Release open files and cached tiles."""
+        for shard_index in self._indexes:
+            shard_index.close()
+        self._cache.clear()
+
+
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return value, value
+    try:
+        x, y = value
+        return int(x), int(y)
+    except (TypeError, ValueError):
+        raise OptionError(f"{name} must be an int or an (x, y) pair, not {value!r}") from None
+
+
+class _closing:
+    """Close a generator on exit (contextlib.closing without the typing noise)."""
+
+    def __init__(self, gen: Iterator[Any]) -> None:
+        self.gen = gen
+
+    def __enter__(self) -> Iterator[Any]:
+        return self.gen
+
+    def __exit__(self, *exc: object) -> None:
+        close: Callable[[], None] | None = getattr(self.gen, "close", None)
+        if close is not None:
+            close()
