@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import runpy
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -533,3 +535,26 @@ def test_mixer_reports_patch_width_then_height(tf_export: Make, rng) -> None:
 def test_write_mixer_false_writes_no_mixer(tf_export: Make, rng) -> None:
     info = tf_export(bands=three_bands(rng, 2, 2), transform=UTM, write_mixer=False)
     assert info.mixer is None and not list(info.folder.glob("*mixer*"))
+
+
+# --- the committed sample -------------------------------------------------------------------
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def test_committed_sample_reads_back_to_make_bands() -> None:
+    sample = runpy.run_path(str(DATA / "make_sample.py"))
+    (pw, ph), (kx, ky) = sample["PATCH_SIZE"], sample["KERNEL_SIZE"]
+    files = sorted(str(p) for p in (DATA / "sample").glob("sample-*.tfrecord.gz"))
+    names = ("B2", "B3", "B4")
+    spec = {n: tf.io.FixedLenFeature([ph + ky, pw + kx], tf.float32) for n in names}
+    parsed = [
+        tf.io.parse_single_example(r, spec)
+        for r in tf.data.TFRecordDataset(files, compression_type="GZIP")
+    ]
+    tiles = [np.stack([p[n].numpy() for n in names]) for p in parsed]
+    cores = np.stack(tiles)[:, :, ky // 2 : ky // 2 + ph, kx // 2 : kx // 2 + pw]
+    mosaic = cores.reshape(4, 6, 3, ph, pw).transpose(2, 0, 3, 1, 4).reshape(3, 4 * ph, 6 * pw)
+    bands = sample["make_bands"]()
+    want = np.stack([bands[n][: 4 * ph, : 6 * pw] for n in names])
+    np.testing.assert_array_equal(mosaic, want)
