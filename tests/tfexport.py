@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -37,7 +38,11 @@ KINDS = ("float", "int64", "bytes")
 RECORD_OVERHEAD = 16
 """Framing bytes per TFRecord record: length (8), its CRC (4), payload CRC (4)."""
 
-_DTYPES = {"float": np.dtype(np.float32), "int64": np.dtype(np.int64), "bytes": np.dtype(np.uint8)}
+_DTYPES: dict[str, np.dtype[Any]] = {
+    "float": np.dtype(np.float32),
+    "int64": np.dtype(np.int64),
+    "bytes": np.dtype(np.uint8),
+}
 
 
 @dataclass(frozen=True, eq=False)
