@@ -130,7 +130,7 @@ def java_double(value: float) -> str:
 
 def _shortest_digits(x: float) -> tuple[str, int]:
     """Return the significant digits Java prints for positive ``x`` and the first digit's power."""
-    sign, digit_tuple, exp = Decimal(repr(x)).normalize().as_tuple()
+    _, digit_tuple, exp = Decimal(repr(x)).normalize().as_tuple()
     assert isinstance(exp, int)
     digits = "".join(map(str, digit_tuple))
     exponent = exp + len(digits) - 1
