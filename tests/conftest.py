@@ -1,0 +1,37 @@
+"""Shared fixtures: exports built in tmp folders by the TensorFlow reference producer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+
+# Must be set before anything imports TensorFlow.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+if TYPE_CHECKING:
+    from tests.tfexport import ExportInfo
+
+
+@pytest.fixture
+def tf_export(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., ExportInfo]:
+    """Return ``make(**kwargs)``: :func:`tests.tfexport.write_tf_export` into a fresh tmp folder.
+
+    TensorFlow is imported here, not at collection, so test modules that do not need it stay
+    fast; a missing TensorFlow raises ImportError, which makes the test error, never skip.
+    """
+    from tests.tfexport import write_tf_export
+
+    def make(**kwargs: Any) -> ExportInfo:
+        return write_tf_export(tmp_path_factory.mktemp("tfexport"), **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """Seeded random generator, fresh for each test."""
+    return np.random.default_rng(0)
