@@ -1,0 +1,819 @@
+"""Wire codec for ``tf.train.Example`` and ``tf.train.SequenceExample`` payloads.
+
+Why by hand: the protobuf runtime would copy every value of a band into Python objects (or into a
+repeated-field container that must be copied again to reach numpy), so a 384 x 384 patch costs
+hundreds of thousands of element copies per band. Reading the wire format directly yields each
+packed float list as a zero-copy numpy view into the payload, decodes packed varints vectorised in
+numpy, behaves identically on protobuf 3.21 to 7.x (whose pure-Python, C++ and upb backends
+differ in speed by orders of magnitude), and needs no compiled ``.proto``. The protobuf classes in
+:mod:`tfrecord_io._protobuf` are kept as the reference the tests hold this codec to.
+
+The outer structure (Example -> Features -> map entries -> Feature -> value list) is walked by a
+small Python varint reader, so the cost per record is proportional to the number of features, not
+to the number of values.
+
+Measured on the development machine (2 shared cores, Python 3.11, numpy 2.4), for an Example of
+3 float features of 384 x 384 values (1.77 MB payload):
+
+- ``decode_example``: about 11 us (three zero-copy views);
+- ``encode_example``: about 0.7 ms;
+- ``int64_feature`` of 65 536 values: encode about 1.4 ms, decode about 1.2 ms
+  (values spread over the full int64 range, many 10-byte varints).
+
+Decoding follows protobuf's parsing rules where they matter to a reader: unknown fields of every
+wire type (including groups) are skipped; repeated numbers are accepted packed and unpacked, and
+several chunks concatenate; a field that appears twice merges as protobuf merges it (a repeated
+map key keeps the last value, a Feature's kind is the last one seen). Two deliberate departures:
+a known field with the wrong wire type raises :class:`~tfrecord_io.errors.DecodeError` (protobuf
+would quietly file it among the unknown fields; no writer emits it, so it means corruption), and a
+``Feature`` with no list set decodes as an empty float feature (as TensorFlow's parser treats it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from tfrecord_io.errors import DecodeError
+
+__all__ = [
+    "Feature",
+    "FeatureKind",
+    "bytes_feature",
+    "decode_example",
+    "decode_sequence_example",
+    "encode_example",
+    "encode_sequence_example",
+    "float_feature",
+    "int64_feature",
+    "is_sequence_example",
+]
+
+FeatureKind = Literal["float", "int64", "bytes"]
+
+_Buffer = bytes | memoryview
+
+# Wire types.
+_VARINT, _I64, _LEN, _SGROUP, _EGROUP, _I32 = 0, 1, 2, 3, 4, 5
+_MASK64 = (1 << 64) - 1
+# protobuf's own limit on nested groups; beyond it, protobuf also refuses the message.
+_MAX_DEPTH = 100
+# Tag bytes of the fields this codec emits: (field number << 3) | wire type.
+_TAG1_LEN = b"\x0a"  # field 1, length-delimited
+_TAG2_LEN = b"\x12"  # field 2, length-delimited
+_TAG3_LEN = b"\x1a"  # field 3, length-delimited
+_KIND_TAG = {"bytes": _TAG1_LEN, "float": _TAG2_LEN, "int64": _TAG3_LEN}
+_KIND_OF_FIELD: dict[int, FeatureKind] = {1: "bytes", 2: "float", 3: "int64"}
+
+_EMPTY_F32 = np.empty(0, dtype=np.float32)
+_EMPTY_I64 = np.empty(0, dtype=np.int64)
+_EMPTY_F32.flags.writeable = False
+_EMPTY_I64.flags.writeable = False
+# Bit offsets of the 7-bit groups of a varint, and the smallest value needing k + 1 bytes.
+_SHIFTS = [np.uint64(7 * k) for k in range(10)]
+_THRESHOLDS = [np.uint64(1) << np.uint64(7 * k) for k in range(1, 10)]
+
+
+@dataclass(frozen=True, eq=False)
+class Feature:
+    """One feature of an Example: a list of float32, int64 or bytes values.
+
+    Parameters
+    ----------
+    kind : {"float", "int64", "bytes"}
+        Which list of ``tf.train.Feature`` holds the values.
+    values : numpy.ndarray or tuple of bytes
+        A 1-D float32 array for ``"float"``, a 1-D int64 array for ``"int64"``, a tuple of
+        ``bytes`` for ``"bytes"``. Other array-likes are converted. Decoded arrays are read-only
+        views into the payload when the payload is ``bytes``.
+
+    Notes
+    -----
+    Two features are equal when they have the same kind and bit-identical values (so NaNs with
+    the same payload compare equal, and ``0.0`` differs from ``-0.0``).
+    """
+
+    kind: FeatureKind
+    values: np.ndarray | tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        values = self.values
+        if self.kind == "float":
+            if not (isinstance(values, np.ndarray) and values.dtype == np.float32):
+                values = np.asarray(values, dtype=np.float32)
+        elif self.kind == "int64":
+            if not (isinstance(values, np.ndarray) and values.dtype == np.int64):
+                values = _as_int64(values)
+        elif self.kind == "bytes":
+            if not isinstance(values, tuple) or not all(type(v) is bytes for v in values):
+                values = tuple(bytes(v) for v in values)  # type: ignore[union-attr]
+            object.__setattr__(self, "values", values)
+            return
+        else:
+            raise ValueError(f"Feature kind must be 'float', 'int64' or 'bytes', not {self.kind!r}")
+        if values.ndim != 1:
+            values = values.reshape(-1)
+        object.__setattr__(self, "values", values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Feature):
+            return NotImplemented
+        if self.kind != other.kind:
+            return False
+        if isinstance(self.values, tuple):
+            return self.values == other.values
+        assert isinstance(other.values, np.ndarray)
+        return self.values.shape == other.values.shape and (
+            self.values.tobytes() == other.values.tobytes()
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _as_int64(values: object) -> np.ndarray:
+    array = np.asarray(values)
+    if array.size == 0:
+        return _EMPTY_I64.copy()
+    if array.dtype.kind not in "iub":
+        raise TypeError(f"int64 feature values must be integers, not {array.dtype}")
+    if array.dtype == np.uint64 and int(array.max()) > np.iinfo(np.int64).max:
+        raise OverflowError("int64 feature values must fit in a signed 64-bit integer")
+    return array.astype(np.int64)
+
+
+def float_feature(values: object) -> Feature:
+    """Make a float feature, flattening `values` in row-major order.
+
+    Parameters
+    ----------
+    values : array_like
+        Numbers, converted to float32.
+
+    Returns
+    -------
+    Feature
+        A feature of kind ``"float"``.
+    """
+    return Feature("float", np.asarray(values, dtype=np.float32).reshape(-1))
+
+
+def int64_feature(values: object) -> Feature:
+    """Make an int64 feature, flattening `values` in row-major order.
+
+    Parameters
+    ----------
+    values : array_like of int
+        Integers in the int64 range.
+
+    Returns
+    -------
+    Feature
+        A feature of kind ``"int64"``.
+
+    Raises
+    ------
+    TypeError
+        If `values` are not integers.
+    OverflowError
+        If a value does not fit in int64.
+    """
+    return Feature("int64", _as_int64(values).reshape(-1))
+
+
+def bytes_feature(values: bytes | bytearray | memoryview | np.ndarray | Iterable[bytes]) -> Feature:
+    """Make a bytes feature.
+
+    Parameters
+    ----------
+    values : bytes-like or iterable of bytes-like
+        A single bytes-like object (including a numpy array, taken as its raw C-order bytes, as
+        Earth Engine stores an 8-bit band) gives a list of one value; an iterable gives one value
+        per item.
+
+    Returns
+    -------
+    Feature
+        A feature of kind ``"bytes"``.
+    """
+    if isinstance(values, np.ndarray):
+        return Feature("bytes", (np.ascontiguousarray(values).tobytes(),))
+    if isinstance(values, bytes | bytearray | memoryview):
+        return Feature("bytes", (bytes(values),))
+    return Feature("bytes", tuple(bytes(v) for v in values))
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding. Positions are absolute offsets into the payload, so every error can name one.
+
+
+def _error(where: str, pos: int, what: str) -> DecodeError:
+    text = f"{what} at byte {pos} of the payload"
+    return DecodeError(f"{where}: {text}" if where else text)
+
+
+def _as_buffer(data: bytes | bytearray | memoryview) -> _Buffer:
+    if isinstance(data, bytes):
+        return data
+    view = memoryview(data)
+    if view.format == "B" and view.ndim == 1:
+        return view
+    if not view.c_contiguous:
+        return view.tobytes()
+    return view.cast("B")
+
+
+def _varint(buf: _Buffer, pos: int, end: int, where: str) -> tuple[int, int]:
+    if pos >= end:
+        raise _error(where, pos, "varint runs past the end of its message")
+    byte = buf[pos]
+    if byte < 0x80:  # one-byte varints are nearly all tags and short lengths
+        return byte, pos + 1
+    start = pos
+    result = byte & 0x7F
+    shift = 7
+    pos += 1
+    while True:
+        if pos >= end:
+            raise _error(where, start, "varint runs past the end of its message")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result & _MASK64, pos
+        shift += 7
+        if shift >= 70:
+            raise _error(where, start, "varint longer than 10 bytes")
+
+
+def _tag(buf: _Buffer, pos: int, end: int, where: str) -> tuple[int, int, int]:
+    tag, next_pos = _varint(buf, pos, end, where)
+    field = tag >> 3
+    if field == 0 or tag > 0xFFFFFFFF:
+        raise _error(where, pos, f"invalid field tag {tag:#x}")
+    return field, tag & 7, next_pos
+
+
+def _length(buf: _Buffer, pos: int, end: int, where: str) -> tuple[int, int]:
+    size, start = _varint(buf, pos, end, where)
+    if start + size > end:
+        raise _error(
+            where, pos, f"length {size} runs past the end of its message ({end - start} bytes left)"
+        )
+    return start, start + size
+
+
+def _skip(
+    buf: _Buffer,
+    field: int,
+    wire: int,
+    pos: int,
+    end: int,
+    where: str,
+    tag_pos: int,
+    depth: int = 0,
+) -> int:
+    """Return the position after the value of an unknown field whose tag ended at `pos`."""
+    if wire == _VARINT:
+        return _varint(buf, pos, end, where)[1]
+    if wire == _LEN:
+        return _length(buf, pos, end, where)[1]
+    if wire == _I64 or wire == _I32:
+        size = 8 if wire == _I64 else 4
+        if pos + size > end:
+            raise _error(where, pos, f"{size}-byte value of field {field} runs past the end")
+        return pos + size
+    if wire == _SGROUP:
+        if depth >= _MAX_DEPTH:
+            raise _error(where, tag_pos, "groups nested too deeply")
+        while True:
+            inner_pos = pos
+            inner_field, inner_wire, pos = _tag(buf, pos, end, where)
+            if inner_wire == _EGROUP:
+                if inner_field != field:
+                    raise _error(
+                        where, inner_pos, f"end of group {inner_field} inside group {field}"
+                    )
+                return pos
+            pos = _skip(buf, inner_field, inner_wire, pos, end, where, inner_pos, depth + 1)
+    if wire == _EGROUP:
+        raise _error(where, tag_pos, f"end of group {field} without a start")
+    raise _error(where, tag_pos, f"invalid wire type {wire} for field {field}")
+
+
+def _wrong_wire(where: str, pos: int, message: str, field: int, wire: int) -> DecodeError:
+    return _error(where, pos, f"{message} field {field} has wire type {wire}, which it never has")
+
+
+def _decode_packed_varints(buf: _Buffer, start: int, end: int, where: str) -> np.ndarray:
+    size = end - start
+    if size == 0:
+        return _EMPTY_I64
+    data = np.frombuffer(buf, dtype=np.uint8, count=size, offset=start)
+    if data[-1] & 0x80:
+        raise _error(where, end - 1, "packed varint runs past the end of its list")
+    if int(data.max()) < 0x80:  # every value in 0..127: one byte each
+        return data.astype(np.int64)
+    ends = np.flatnonzero(data < 0x80)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    lengths = ends - starts + 1
+    longest = int(lengths.max())
+    if longest > 10:
+        first = int(starts[np.argmax(lengths > 10)])
+        raise _error(where, start + first, "varint longer than 10 bytes")
+    # Byte k of a varint holds bits 7k..7k+6. The 10th byte's surplus bits fall off the top of
+    # the uint64, exactly as protobuf truncates them. One pass per byte position (at most 10),
+    # each over all values at once.
+    if int(lengths.min()) == longest:  # all the same length (e.g. all negative): a plain reshape
+        grid = (data & 0x7F).reshape(-1, longest)
+        result = grid[:, 0].astype(np.uint64)
+        for k in range(1, longest):
+            result |= grid[:, k].astype(np.uint64) << _SHIFTS[k]
+        return result.view(np.int64)
+    # Padding lets byte k of the last varints be gathered without running off the end.
+    low = np.zeros(size + longest, dtype=np.uint8)
+    np.bitwise_and(data, 0x7F, out=low[:size])
+    result = low[starts].astype(np.uint64)
+    for k in range(1, longest):
+        part = low[starts + k]
+        part[lengths <= k] = 0  # that byte belongs to the next varint
+        result |= part.astype(np.uint64) << _SHIFTS[k]
+    return result.view(np.int64)
+
+
+def _decode_float_list(buf: _Buffer, start: int, end: int, where: str) -> np.ndarray:
+    size = end - start
+    # Nearly every writer emits one packed chunk; take it as a view without a loop.
+    if size and buf[start] == 0x0A:
+        body, body_end = _length(buf, start + 1, end, where)
+        if body_end == end:
+            if (body_end - body) % 4:
+                raise _error(where, start, f"packed float list of {body_end - body} bytes")
+            view = np.frombuffer(buf, dtype="<f4", count=(body_end - body) // 4, offset=body)
+            return view.astype(np.float32, copy=False)
+    # Unpacked, as some writers emit: 5-byte (tag 0x0d, value) pairs, read as one strided view.
+    if size and size % 5 == 0:
+        tags = np.ndarray((size // 5,), dtype=np.uint8, buffer=buf, offset=start, strides=(5,))
+        if bool((tags == 0x0D).all()):
+            values = np.ndarray(
+                (size // 5,), dtype="<f4", buffer=buf, offset=start + 1, strides=(5,)
+            )
+            return values.astype(np.float32)
+    chunks: list[np.ndarray] = []
+    pos = start
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field != 1:
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+        elif wire == _LEN:
+            body, pos = _length(buf, pos, end, where)
+            if (pos - body) % 4:
+                raise _error(where, tag_pos, f"packed float list of {pos - body} bytes")
+            chunks.append(np.frombuffer(buf, dtype="<f4", count=(pos - body) // 4, offset=body))
+        elif wire == _I32:
+            if pos + 4 > end:
+                raise _error(where, pos, "float value runs past the end of its list")
+            chunks.append(np.frombuffer(buf, dtype="<f4", count=1, offset=pos))
+            pos += 4
+        else:
+            raise _wrong_wire(where, tag_pos, "FloatList", field, wire)
+    if not chunks:
+        return _EMPTY_F32
+    return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def _decode_int64_list(buf: _Buffer, start: int, end: int, where: str) -> np.ndarray:
+    if start < end and buf[start] == 0x0A:
+        body, body_end = _length(buf, start + 1, end, where)
+        if body_end == end:
+            return _decode_packed_varints(buf, body, body_end, where)
+    if start < end and buf[start] == 0x08:
+        # Unpacked: tags and values are all varints, so decode the body as one run of varints
+        # and keep every second one, provided every other one is the tag 0x08.
+        try:
+            run = _decode_packed_varints(buf, start, end, where)
+        except DecodeError:
+            run = None  # let the field walk below say precisely what is wrong
+        if run is not None and run.size % 2 == 0 and bool((run[0::2] == 0x08).all()):
+            return run[1::2].copy()
+    chunks: list[np.ndarray] = []
+    scalars: list[int] = []
+    pos = start
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field != 1:
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+            continue
+        if wire == _LEN:
+            body, pos = _length(buf, pos, end, where)
+            if scalars:
+                chunks.append(np.array(scalars, dtype=np.uint64).view(np.int64))
+                scalars = []
+            chunks.append(_decode_packed_varints(buf, body, pos, where))
+        elif wire == _VARINT:
+            value, pos = _varint(buf, pos, end, where)
+            scalars.append(value)
+        else:
+            raise _wrong_wire(where, tag_pos, "Int64List", field, wire)
+    if scalars:
+        chunks.append(np.array(scalars, dtype=np.uint64).view(np.int64))
+    if not chunks:
+        return _EMPTY_I64
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+
+def _decode_bytes_list(buf: _Buffer, start: int, end: int, where: str) -> list[bytes]:
+    values: list[bytes] = []
+    pos = start
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field != 1:
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+        elif wire == _LEN:
+            body, pos = _length(buf, pos, end, where)
+            values.append(bytes(buf[body:pos]))
+        else:
+            raise _wrong_wire(where, tag_pos, "BytesList", field, wire)
+    return values
+
+
+def _decode_feature(
+    buf: _Buffer, start: int, end: int, where: str, merge_into: Feature | None = None
+) -> Feature:
+    kind: FeatureKind | None = None
+    chunks: list[np.ndarray] = []
+    items: list[bytes] = []
+    if merge_into is not None:  # a second copy of the same Feature merges into the first
+        kind = merge_into.kind
+        if isinstance(merge_into.values, tuple):
+            items = list(merge_into.values)
+        else:
+            chunks = [merge_into.values]
+    pos = start
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        new_kind = _KIND_OF_FIELD.get(field)
+        if new_kind is None:
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+            continue
+        if wire != _LEN:
+            raise _wrong_wire(where, tag_pos, "Feature", field, wire)
+        body, pos = _length(buf, pos, end, where)
+        if new_kind != kind:  # members of a oneof replace one another
+            kind, chunks, items = new_kind, [], []
+        if new_kind == "float":
+            chunks.append(_decode_float_list(buf, body, pos, where))
+        elif new_kind == "int64":
+            chunks.append(_decode_int64_list(buf, body, pos, where))
+        else:
+            items.extend(_decode_bytes_list(buf, body, pos, where))
+    if kind == "bytes":
+        return Feature("bytes", tuple(items))
+    if kind is None:
+        return Feature("float", _EMPTY_F32)
+    values = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+    return Feature(kind, values)
+
+
+def _decode_key(buf: _Buffer, start: int, end: int, where: str) -> str:
+    try:
+        return str(buf[start:end], "utf-8")
+    except UnicodeDecodeError as exc:
+        raise _error(where, start + exc.start, "feature name is not valid UTF-8") from None
+
+
+def _decode_features(
+    buf: _Buffer, start: int, end: int, where: str, out: dict[str, Feature]
+) -> None:
+    pos = start
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field != 1:
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+            continue
+        if wire != _LEN:
+            raise _wrong_wire(where, tag_pos, "Features", field, wire)
+        entry, pos = _length(buf, pos, end, where)
+        key = ""
+        value: Feature | None = None
+        epos = entry
+        while epos < pos:
+            etag_pos = epos
+            efield, ewire, epos = _tag(buf, epos, pos, where)
+            if efield > 2:
+                epos = _skip(buf, efield, ewire, epos, pos, where, etag_pos)
+                continue
+            if ewire != _LEN:
+                raise _wrong_wire(where, etag_pos, "feature map entry", efield, ewire)
+            body, epos = _length(buf, epos, pos, where)
+            if efield == 1:
+                key = _decode_key(buf, body, epos, where)
+            else:
+                value = _decode_feature(buf, body, epos, where, value)
+        # A repeated key replaces the earlier value, as protobuf maps do.
+        out[key] = value if value is not None else Feature("float", _EMPTY_F32)
+
+
+def _decode_feature_list(
+    buf: _Buffer, start: int, end: int, where: str, out: list[Feature]
+) -> None:
+    pos = start
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field != 1:
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+            continue
+        if wire != _LEN:
+            raise _wrong_wire(where, tag_pos, "FeatureList", field, wire)
+        body, pos = _length(buf, pos, end, where)
+        out.append(_decode_feature(buf, body, pos, where))
+
+
+def _decode_feature_lists(
+    buf: _Buffer, start: int, end: int, where: str, out: dict[str, list[Feature]]
+) -> None:
+    pos = start
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field != 1:
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+            continue
+        if wire != _LEN:
+            raise _wrong_wire(where, tag_pos, "FeatureLists", field, wire)
+        entry, pos = _length(buf, pos, end, where)
+        key = ""
+        steps: list[Feature] = []
+        epos = entry
+        while epos < pos:
+            etag_pos = epos
+            efield, ewire, epos = _tag(buf, epos, pos, where)
+            if efield > 2:
+                epos = _skip(buf, efield, ewire, epos, pos, where, etag_pos)
+                continue
+            if ewire != _LEN:
+                raise _wrong_wire(where, etag_pos, "feature list map entry", efield, ewire)
+            body, epos = _length(buf, epos, pos, where)
+            if efield == 1:
+                key = _decode_key(buf, body, epos, where)
+            else:
+                _decode_feature_list(buf, body, epos, where, steps)
+        out[key] = steps
+
+
+def decode_example(data: bytes | bytearray | memoryview, where: str = "") -> dict[str, Feature]:
+    """Decode a serialised ``tf.train.Example``.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        The record payload. Float features are views into it: keep it unchanged while they live.
+    where : str, optional
+        Text naming the record (file, record index), put in front of error messages.
+
+    Returns
+    -------
+    dict of str to Feature
+        The features, in the order they appear on the wire.
+
+    Raises
+    ------
+    DecodeError
+        If the payload is not a valid Example; the message gives the byte offset.
+    """
+    buf = _as_buffer(data)
+    end = len(buf)
+    features: dict[str, Feature] = {}
+    pos = 0
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field != 1:
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+            continue
+        if wire != _LEN:
+            raise _wrong_wire(where, tag_pos, "Example", field, wire)
+        body, pos = _length(buf, pos, end, where)
+        _decode_features(buf, body, pos, where, features)
+    return features
+
+
+def decode_sequence_example(
+    data: bytes | bytearray | memoryview, where: str = ""
+) -> tuple[dict[str, Feature], dict[str, list[Feature]]]:
+    """Decode a serialised ``tf.train.SequenceExample``.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        The record payload. Float features are views into it: keep it unchanged while they live.
+    where : str, optional
+        Text naming the record (file, record index), put in front of error messages.
+
+    Returns
+    -------
+    context : dict of str to Feature
+        The context features, in wire order.
+    feature_lists : dict of str to list of Feature
+        The feature lists (one Feature per step), in wire order.
+
+    Raises
+    ------
+    DecodeError
+        If the payload is not a valid SequenceExample; the message gives the byte offset.
+    """
+    buf = _as_buffer(data)
+    end = len(buf)
+    context: dict[str, Feature] = {}
+    feature_lists: dict[str, list[Feature]] = {}
+    pos = 0
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field > 2:
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+            continue
+        if wire != _LEN:
+            raise _wrong_wire(where, tag_pos, "SequenceExample", field, wire)
+        body, pos = _length(buf, pos, end, where)
+        if field == 1:
+            _decode_features(buf, body, pos, where, context)
+        else:
+            _decode_feature_lists(buf, body, pos, where, feature_lists)
+    return context, feature_lists
+
+
+def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -> bool:
+    """Tell whether a payload is a SequenceExample with feature lists.
+
+    Only the top-level tags are read, so this is cheap. An Example and a SequenceExample without
+    feature lists have the same wire layout; both give False.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        The record payload.
+    where : str, optional
+        Text naming the record, put in front of error messages.
+
+    Returns
+    -------
+    bool
+        True when the top-level message has field 2 (``feature_lists``).
+
+    Raises
+    ------
+    DecodeError
+        If the top level of the payload cannot be walked.
+    """
+    buf = _as_buffer(data)
+    end = len(buf)
+    pos = 0
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field == 2 and wire == _LEN:
+            return True
+        pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding.
+
+
+def _encode_varint(value: int) -> bytes:
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _encode_packed_varints(values: np.ndarray) -> bytes:
+    unsigned = np.ascontiguousarray(values, dtype=np.int64).view(np.uint64)
+    if unsigned.size == 0:
+        return b""
+    if int(unsigned.max()) < 0x80:  # every value in 0..127: one byte each
+        return unsigned.astype(np.uint8).tobytes()
+    # Negative numbers are sign-extended to 64 bits, hence 10 bytes, as protobuf writes them.
+    nbytes = np.ones(unsigned.size, dtype=np.intp)
+    for threshold in _THRESHOLDS:
+        above = unsigned >= threshold
+        if not above.any():
+            break
+        nbytes += above
+    longest = int(nbytes.max())
+    grid = np.empty((unsigned.size, longest), dtype=np.uint8)
+    for k in range(longest):
+        column = (unsigned >> _SHIFTS[k]).astype(np.uint8) & np.uint8(0x7F)
+        if k < longest - 1:
+            column |= (nbytes > k + 1).view(np.uint8) << np.uint8(7)  # continuation bit
+        grid[:, k] = column
+    if int(nbytes.min()) == longest:
+        return grid.tobytes()
+    # The boolean mask walks the (value, byte) grid row by row, which is the wire order.
+    return grid[np.arange(longest) < nbytes[:, None]].tobytes()
+
+
+def _feature_parts(feature: Feature) -> list[bytes]:
+    """Return the pieces of a serialised Feature, to be joined once by the caller."""
+    values = feature.values
+    kind_tag = _KIND_TAG[feature.kind]
+    if feature.kind == "bytes":
+        assert isinstance(values, tuple)
+        parts = [kind_tag, b""]
+        for item in values:
+            parts += (_TAG1_LEN, _encode_varint(len(item)), item)
+        parts[1] = _encode_varint(sum(map(len, parts[2:])))
+        return parts
+    assert isinstance(values, np.ndarray)
+    if feature.kind == "float":
+        packed = np.asarray(values, dtype="<f4").tobytes()
+    else:
+        packed = _encode_packed_varints(values)
+    if not packed:  # protobuf leaves an empty packed field out altogether
+        return [kind_tag, b"\x00"]
+    size = _encode_varint(len(packed))
+    return [kind_tag, _encode_varint(1 + len(size) + len(packed)), _TAG1_LEN, size, packed]
+
+
+def _entry_parts(key: str, value: list[bytes], out: list[bytes]) -> None:
+    """Append the pieces of a map entry (key = 1, value = 2) framed as field 1 of its map."""
+    name = key.encode("utf-8")
+    value_size = sum(map(len, value))
+    value_len = _encode_varint(value_size)
+    name_len = _encode_varint(len(name))
+    entry_size = 2 + len(name_len) + len(name) + len(value_len) + value_size
+    out += (_TAG1_LEN, _encode_varint(entry_size), _TAG1_LEN, name_len, name, _TAG2_LEN, value_len)
+    out += value
+
+
+def _features_parts(features: Mapping[str, Feature]) -> list[bytes]:
+    parts: list[bytes] = []
+    for key, feature in features.items():
+        _entry_parts(key, _feature_parts(feature), parts)
+    return parts
+
+
+def _framed(tag: bytes, parts: list[bytes]) -> list[bytes]:
+    return [tag, _encode_varint(sum(map(len, parts))), *parts]
+
+
+def encode_example(features: Mapping[str, Feature]) -> bytes:
+    """Encode features as a serialised ``tf.train.Example``.
+
+    Parameters
+    ----------
+    features : mapping of str to Feature
+        The features, written in the mapping's order; lists of numbers are packed.
+
+    Returns
+    -------
+    bytes
+        The payload, readable by TensorFlow and by any protobuf runtime.
+    """
+    # Pieces are gathered and joined once, so each value is copied twice in all (tobytes, join).
+    return b"".join(_framed(_TAG1_LEN, _features_parts(features)))
+
+
+def encode_sequence_example(
+    context: Mapping[str, Feature], feature_lists: Mapping[str, Sequence[Feature]]
+) -> bytes:
+    """Encode a serialised ``tf.train.SequenceExample``.
+
+    Parameters
+    ----------
+    context : mapping of str to Feature
+        The context features, written in the mapping's order.
+    feature_lists : mapping of str to sequence of Feature
+        The feature lists, one Feature per step, written in the mapping's order.
+
+    Returns
+    -------
+    bytes
+        The payload, readable by TensorFlow and by any protobuf runtime.
+    """
+    lists: list[bytes] = []
+    for key, steps in feature_lists.items():
+        steps_parts: list[bytes] = []
+        for step in steps:
+            steps_parts += _framed(_TAG1_LEN, _feature_parts(step))
+        _entry_parts(key, steps_parts, lists)
+    return b"".join(_framed(_TAG1_LEN, _features_parts(context)) + _framed(_TAG2_LEN, lists))
