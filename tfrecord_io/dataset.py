@@ -233,6 +233,20 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             "SEQUENCE_DATA": str(self._reader.layout.sequence).upper(),
         }
 
+    def build_index(self) -> None:
+        """Index every record of every shard now (otherwise done lazily, shard by shard).
+
+        Reads each shard once; for gzip shards it keeps seek points so that a later window
+        read inflates at most a few MiB. Checks the record count against the mixer.
+
+        Raises
+        ------
+        RecordCountError
+            The records do not add up to the mixer's grid.
+        """
+        self._check_open()
+        self._reader.record_count()
+
     # -- blocks -------------------------------------------------------------------------
 
     def block_windows(self, bidx: int = 0) -> Iterator[tuple[tuple[int, int], Window]]:
