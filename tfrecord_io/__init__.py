@@ -1,5 +1,6 @@
 """Earth Engine TFRecord image exports as lazy, georeferenced, rasterio-style datasets."""
 
+from tfrecord_io.dataset import EETFRecordDataset, open
 from tfrecord_io.errors import (
     BandIndexError,
     ChecksumError,
@@ -18,9 +19,7 @@ from tfrecord_io.errors import (
     TruncatedRecordError,
     WindowError,
 )
-
 from tfrecord_io.mixer import Mixer
-from tfrecord_io.dataset import EETFRecordDataset, open
 from tfrecord_io.tools import validate
 
 __version__ = "0.1.0"

@@ -23,8 +23,9 @@ from rasterio.windows import Window, WindowMethodsMixin
 
 from tfrecord_io.errors import BandIndexError, MissingShardError, OptionError, TFRecordIOError
 from tfrecord_io.grid import to_int_window
+from tfrecord_io.layout import ArrayLayout
 from tfrecord_io.mixer import Mixer
-from tfrecord_io.reader import ArrayLayout, ExportReader
+from tfrecord_io.reader import ExportReader
 
 __all__ = ["DRIVER", "EETFRecordDataset", "open"]
 
@@ -40,7 +41,9 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
     driver = DRIVER
     mode = "r"
 
-    def __init__(self, path: str | os.PathLike[str], *, nodata: float | None = None, **options: Any):
+    def __init__(
+        self, path: str | os.PathLike[str], *, nodata: float | None = None, **options: Any
+    ):
         self.name = os.fspath(path)
         self._reader = ExportReader(path, **options)
         self._closed = False
@@ -115,8 +118,10 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         if b == d == 0:
             return BoundingBox(c, f + e * self.height, c + a * self.width, f)
         xs, ys = zip(
-            *(self.transform * corner for corner in
-              ((0, 0), (0, self.height), (self.width, self.height), (self.width, 0))),
+            *(
+                self.transform * corner
+                for corner in ((0, 0), (0, self.height), (self.width, self.height), (self.width, 0))
+            ),
             strict=True,
         )
         return BoundingBox(min(xs), min(ys), max(xs), max(ys))
@@ -157,7 +162,7 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
 
     @property
     def meta(self) -> dict[str, Any]:
-        """rasterio's basic metadata: driver, dtype, nodata, size, count, crs, transform."""
+        """Rasterio's basic metadata: driver, dtype, nodata, size, count, crs, transform."""
         return {
             "driver": DRIVER,
             "dtype": self.dtypes[0],
@@ -337,8 +342,11 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             mask = ~inside[np.newaxis] if not inside.all() else np.zeros(data.shape, bool)
             if self._nodata is not None:
                 mask = mask | (data == np.asarray(self._nodata).astype(dtype))
-            result: np.ndarray = np.ma.MaskedArray(data, mask=np.broadcast_to(mask, data.shape))
-            result.fill_value = self._nodata if self._nodata is not None else fill_value
+            result: np.ndarray = np.ma.MaskedArray(
+                data,
+                mask=np.broadcast_to(mask, data.shape),
+                fill_value=self._nodata if self._nodata is not None else fill_value,
+            )
         else:
             result = data
         if out is not None:
@@ -348,9 +356,7 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             result = out
         return result[0] if return2d and result.ndim == 3 else result
 
-    def _fill(
-        self, data: np.ndarray, bands: list[int], win: Window, fill: float
-    ) -> np.ndarray:
+    def _fill(self, data: np.ndarray, bands: list[int], win: Window, fill: float) -> np.ndarray:
         """Fill ``data`` (bands, rows, cols) from window ``win``; return the inside mask."""
         rows, cols = data.shape[1:]
         grid = self._reader.grid
@@ -365,7 +371,9 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         if not inside.any():
             return inside
         if not scaled and win == Window(0, 0, self.width, self.height):
-            self._reader.read_all(lambda i, tile: self._place(data, bands, tile, grid.patch_window(i)))
+            self._reader.read_all(
+                lambda i, tile: self._place(data, bands, tile, grid.patch_window(i))
+            )
             return inside
         for prow in np.unique(src_rows[inside_rows] // grid.patch_height):
             row_sel = np.flatnonzero(inside_rows & (src_rows // grid.patch_height == prow))
@@ -414,8 +422,12 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         """
         bands, return2d = self._band_list(indexes)
         data = self.read(
-            [b + 1 for b in bands], window=window, masked=True, out_shape=out_shape,
-            boundless=boundless, resampling=resampling,
+            [b + 1 for b in bands],
+            window=window,
+            masked=True,
+            out_shape=out_shape,
+            boundless=boundless,
+            resampling=resampling,
             out_dtype=np.result_type(*(self.dtypes[b] for b in bands)),
         )
         masks = np.where(np.ma.getmaskarray(data), 0, 255).astype(np.uint8)
@@ -467,8 +479,10 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             raise TFRecordIOError(f"'{self.name}' is closed")
 
     def _band(self, bidx: int) -> tuple[int, int]:
-        if isinstance(bidx, bool) or not isinstance(bidx, int | np.integer) or not (
-            1 <= bidx <= self.count
+        if (
+            isinstance(bidx, bool)
+            or not isinstance(bidx, int | np.integer)
+            or not (1 <= bidx <= self.count)
         ):
             raise BandIndexError(f"band index {bidx} out of range (not in {self.indexes})")
         return self._bands[bidx - 1]
@@ -583,4 +597,3 @@ def open(  # noqa: A001 - rasterio's name, on purpose
         sequence_data=sequence_data,
         cache_bytes=cache_size,
     )
-

@@ -197,7 +197,9 @@ class PatchGrid:
         return self.transform * Affine.translation(window.col_off, window.row_off)
 
 
-def to_int_window(window: Window | tuple, width: int, height: int, boundless: bool = False) -> Window:
+def to_int_window(
+    window: Window | tuple, width: int, height: int, boundless: bool = False
+) -> Window:
     """Return ``window`` with whole-pixel offsets and sizes, checked against the mosaic.
 
     Parameters
@@ -226,7 +228,9 @@ def to_int_window(window: Window | tuple, width: int, height: int, boundless: bo
     h = math.floor(window.row_off + window.height + 0.5) - row_off
     if w <= 0 or h <= 0:
         raise WindowError(f"the window {window!r} is empty")
-    if not boundless and (col_off < 0 or row_off < 0 or col_off + w > width or row_off + h > height):
+    if not boundless and (
+        col_off < 0 or row_off < 0 or col_off + w > width or row_off + h > height
+    ):
         raise WindowError(
             f"the window {window!r} is not within the {width} x {height} dataset; "
             "pass boundless=True to read outside it"
@@ -273,8 +277,7 @@ def infer_margins(
         common = math.gcd(common, n)
     readings = list(_readings(common, patch_width, patch_height))
     plain = [
-        r for r in readings
-        if (patch_width + 2 * r[0]) * (patch_height + 2 * r[1]) == min(counts)
+        r for r in readings if (patch_width + 2 * r[0]) * (patch_height + 2 * r[1]) == min(counts)
     ]
     for group in (plain, readings):
         square = [r for r in group if r[0] == r[1]]

@@ -126,7 +126,9 @@ class Mixer:
                 transform=Affine(*(float(v) for v in matrix)),
                 patch_width=integer(dims[0], "patchDimensions[0]"),
                 patch_height=integer(dims[1], "patchDimensions[1]"),
-                patches_per_row=integer(get(data, "patchesPerRow", "patchesPerRow"), "patchesPerRow"),
+                patches_per_row=integer(
+                    get(data, "patchesPerRow", "patchesPerRow"), "patchesPerRow"
+                ),
                 total_patches=integer(get(data, "totalPatches", "totalPatches"), "totalPatches"),
             )
         except MixerError as exc:

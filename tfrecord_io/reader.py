@@ -4,12 +4,7 @@
 record index (shard, offset) is built shard by shard the first time a patch beyond what is
 indexed is asked for, and kept; decoded tiles go through an LRU cache bounded in bytes. A read of
 the whole export streams every shard once instead (:meth:`ExportReader.iter_tiles`).
-
-Band layout rules ([inferred] where the format notes say so, each overridable in ``open``):
-features keep the wire order of the first record unless ``band_order`` names another; a feature
-of ``D x tile`` values becomes bands ``NAME_0 .. NAME_{D-1}``, depth-major by default
-(``array_layout``); sequence exports (one ``SequenceExample`` per pixel) give the context's
-scalar bands, then one band per step of each feature list.
+How records become bands is :mod:`tfrecord_io.layout`'s business.
 """
 
 from __future__ import annotations
@@ -21,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -37,16 +32,15 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     location,
 )
-from tfrecord_io.grid import PatchGrid, infer_margins, margin_for_kernel
+from tfrecord_io.grid import PatchGrid
+from tfrecord_io.layout import ArrayLayout, layout_from_record, values_array
 from tfrecord_io.mixer import Mixer
 from tfrecord_io.records import GZIP_MAGIC, ShardIndex, index_shard, iter_records
 
-__all__ = ["BandLayout", "ExportFiles", "ExportReader", "find_export"]
+__all__ = ["ExportFiles", "ExportReader", "find_export", "mixer_from_grid"]
 
 _SHARD = re.compile(r"^(?P<prefix>.*)-(?P<number>\d{5})\.tfrecord(?:\.gz)?$")
 _MIXER_SUFFIX = "-mixer.json"
-_DTYPES = {"float": np.dtype("float32"), "int64": np.dtype("int64"), "bytes": np.dtype("uint8")}
-ArrayLayout = Literal["depth_major", "pixel_major"]
 
 
 @dataclass(frozen=True)
@@ -167,158 +161,6 @@ def mixer_from_grid(grid: dict[str, Any], total_patches: int | None) -> Mixer:
         raise OptionError(f"the grid given by hand is invalid: {exc}") from None
 
 
-@dataclass(frozen=True)
-class FeatureLayout:
-    """One feature of a record and the bands it becomes."""
-
-    name: str
-    kind: str
-    depth: int
-
-    @property
-    def dtype(self) -> np.dtype:
-        """The numpy dtype of its bands."""
-        return _DTYPES[self.kind]
-
-    @property
-    def band_names(self) -> tuple[str, ...]:
-        """``NAME`` for a plain band, ``NAME_0 .. NAME_{D-1}`` for an array band."""
-        if self.depth == 1:
-            return (self.name,)
-        return tuple(f"{self.name}_{i}" for i in range(self.depth))
-
-
-@dataclass(frozen=True)
-class BandLayout:
-    """How a record's features become ``(band, row, col)`` tiles.
-
-    Attributes
-    ----------
-    features : tuple of FeatureLayout
-        In band order.
-    tile_height, tile_width : int
-        Stored tile size.
-    array_layout : {"depth_major", "pixel_major"}
-        ``[D, H, W]`` (the documented assumption) or ``[H, W, D]``.
-    sequence : bool
-        One SequenceExample per pixel.
-    """
-
-    features: tuple[FeatureLayout, ...]
-    tile_height: int
-    tile_width: int
-    array_layout: ArrayLayout = "depth_major"
-    sequence: bool = False
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Band names in band order."""
-        return tuple(n for f in self.features for n in f.band_names)
-
-    @property
-    def dtypes(self) -> tuple[str, ...]:
-        """Band dtypes in band order."""
-        return tuple(f.dtype.name for f in self.features for _ in range(f.depth))
-
-    def decode(self, payload: bytes, where: str) -> tuple[np.ndarray, ...]:
-        """Decode one Example into one ``(depth, tile_height, tile_width)`` array per feature."""
-        features = wire.decode_example(payload, where)
-        return tuple(self._feature_array(f, features.get(f.name), where) for f in self.features)
-
-    def _feature_array(
-        self, layout: FeatureLayout, feature: wire.Feature | None, where: str
-    ) -> np.ndarray:
-        if feature is None:
-            raise DecodeError(
-                f"{where}: the band '{layout.name}' is missing, although the first record has "
-                "it. The export mixes records of different images."
-            )
-        if feature.kind != layout.kind:
-            raise DecodeError(
-                f"{where}: the band '{layout.name}' is a {feature.kind} list, although it is a "
-                f"{layout.kind} list in the first record"
-            )
-        values = _values_array(feature)
-        expected = layout.depth * self.tile_height * self.tile_width
-        if values.size != expected:
-            raise GridError(
-                f"{where}: the band '{layout.name}' holds {values.size} values where the grid "
-                f"needs {expected} ({layout.depth} x {self.tile_height} x {self.tile_width}). "
-                "The record does not fit the export's grid."
-            )
-        if self.array_layout == "pixel_major" and layout.depth > 1:
-            return values.reshape(self.tile_height, self.tile_width, layout.depth).transpose(2, 0, 1)
-        return values.reshape(layout.depth, self.tile_height, self.tile_width)
-
-
-def _values_array(feature: wire.Feature) -> np.ndarray:
-    if feature.kind == "bytes":
-        values = feature.values
-        joined = values[0] if len(values) == 1 else b"".join(values)  # type: ignore[arg-type]
-        return np.frombuffer(joined, dtype=np.uint8)
-    return np.asarray(feature.values)
-
-
-def _layout_from_first(
-    payload: bytes,
-    mixer: Mixer,
-    *,
-    kernel_size: tuple[int, int] | None,
-    band_order: Sequence[str] | None,
-    array_layout: ArrayLayout,
-    sequence: bool,
-    records_per_patch: int | None,
-    where: str,
-) -> tuple[BandLayout, tuple[int, int]]:
-    """Read the band layout and the kernel margins off the first record."""
-    if sequence:
-        context, lists = wire.decode_sequence_example(payload, where)
-        kinds = [(n, f.kind, 1) for n, f in context.items()]
-        kinds += [(n, steps[0].kind if steps else "float", len(steps)) for n, steps in lists.items()]
-        if kernel_size is not None:
-            margins = (margin_for_kernel(kernel_size[0]), margin_for_kernel(kernel_size[1]))
-        elif records_per_patch is None:
-            raise OptionError(f"{where}: a sequence export needs its record count or kernel_size")
-        else:
-            margins = infer_margins([records_per_patch], mixer.patch_width, mixer.patch_height, where)
-    else:
-        features = wire.decode_example(payload, where)
-        counts = [_values_array(f).size for f in features.values()]
-        if kernel_size is not None:
-            margins = (margin_for_kernel(kernel_size[0]), margin_for_kernel(kernel_size[1]))
-        else:
-            margins = infer_margins(counts, mixer.patch_width, mixer.patch_height, where)
-        tile = (mixer.patch_width + 2 * margins[0]) * (mixer.patch_height + 2 * margins[1])
-        kinds = []
-        for (name, feature), count in zip(features.items(), counts, strict=True):
-            if count % tile:
-                raise GridError(
-                    f"{where}: the band '{name}' holds {count} values, not a multiple of the "
-                    f"{tile}-pixel tile implied by kernel margins {margins}. Check kernel_size."
-                )
-            kinds.append((name, feature.kind, count // tile))
-    by_name = {name: FeatureLayout(name, kind, depth) for name, kind, depth in kinds}
-    if band_order is not None:
-        unknown = [n for n in band_order if n not in by_name]
-        if unknown:
-            raise OptionError(
-                f"{where}: band_order names {unknown}, but the records hold {list(by_name)}"
-            )
-        ordered = tuple(by_name[n] for n in band_order)
-    else:
-        ordered = tuple(by_name.values())
-    if not ordered:
-        raise DecodeError(f"{where}: the first record holds no band")
-    layout = BandLayout(
-        features=ordered,
-        tile_height=mixer.patch_height + 2 * margins[1],
-        tile_width=mixer.patch_width + 2 * margins[0],
-        array_layout=array_layout,
-        sequence=sequence,
-    )
-    return layout, margins
-
-
 class _TileCache:
     """An LRU cache of decoded tiles, bounded by their size in bytes."""
 
@@ -389,10 +231,13 @@ class ExportReader:
         cache_bytes: int = 256 << 20,
     ) -> None:
         if array_layout not in ("depth_major", "pixel_major"):
-            raise OptionError(f"array_layout must be 'depth_major' or 'pixel_major', not {array_layout!r}")
+            raise OptionError(
+                f"array_layout must be 'depth_major' or 'pixel_major', not {array_layout!r}"
+            )
         if kernel_size is not None:
             kernel_size = _pair(kernel_size, "kernel_size")
         self.files = find_export(path)
+        self._expected_records: int | None = None  # known once the grid is
         self._indexes: list[ShardIndex] = []
         self._index_lock = threading.Lock()
         self._cache = _TileCache(cache_bytes)
@@ -412,7 +257,7 @@ class ExportReader:
                     f"'{self.files.folder}': {self.record_count()} per-pixel records do not "
                     f"divide into {self.mixer.total_patches} patches. Pass kernel_size."
                 )
-        self.layout, (mx, my) = _layout_from_first(
+        self.layout, (mx, my) = layout_from_record(
             payload,
             self.mixer,
             kernel_size=kernel_size,
@@ -432,6 +277,7 @@ class ExportReader:
             margin_y=my,
         )
         self.records_per_patch = self.grid.tile_pixels if sequence else 1
+        self._expected_records = self.grid.total_patches * self.records_per_patch
 
     def _load_mixer(self, mixer: Any, sequence: bool) -> Mixer:
         if isinstance(mixer, Mixer):
@@ -470,26 +316,25 @@ class ExportReader:
         """Index shards in order until ``record`` is covered (all shards for None)."""
         with self._index_lock:
             while len(self._indexes) < len(self.files.shards):
-                done = self._indexes[-1].first_index + len(self._indexes[-1]) if self._indexes else 0
+                done = self._indexed_records()
                 if record is not None and record < done:
                     return
                 shard = self.files.shards[len(self._indexes)]
                 self._indexes.append(index_shard(shard, first_index=done))
-            self._check_count()
+            total = self._indexed_records()
+            if self._expected_records is not None and total != self._expected_records:
+                raise RecordCountError(self._count_message(total, self._expected_records))
 
-    def _check_count(self) -> None:
-        total = sum(len(i) for i in self._indexes)
-        if hasattr(self, "grid"):
-            expected = self.grid.total_patches * self.records_per_patch
-            if total != expected:
-                raise RecordCountError(self._count_message(total, expected))
+    def _indexed_records(self) -> int:
+        last = self._indexes[-1] if self._indexes else None
+        return last.first_index + len(last) if last is not None else 0
 
     def _count_message(self, total: int, expected: int) -> str:
         last = os.path.basename(self.files.shards[-1])
         hint = (
             f"A shard after {last} may be missing: download it."
             if total < expected
-            else "The shards do not belong to this mixer, or shards of another export were mixed in."
+            else "The shards do not belong to this mixer, or another export's shards are mixed in."
         )
         return (
             f"'{self.files.folder}' holds {total} records in {len(self.files.shards)} shard(s), "
@@ -497,15 +342,15 @@ class ExportReader:
         )
 
     def record_count(self) -> int:
-        """Count the records of every shard (indexes the whole export once)."""
-        self._index_through(None) if hasattr(self, "grid") else self._index_all_unchecked()
-        return sum(len(i) for i in self._indexes)
+        """Count the records of every shard (indexes the whole export once).
 
-    def _index_all_unchecked(self) -> None:
-        with self._index_lock:
-            while len(self._indexes) < len(self.files.shards):
-                done = self._indexes[-1].first_index + len(self._indexes[-1]) if self._indexes else 0
-                self._indexes.append(index_shard(self.files.shards[len(self._indexes)], first_index=done))
+        Raises
+        ------
+        RecordCountError
+            Once the grid is known, when the count does not match it.
+        """
+        self._index_through(None)
+        return self._indexed_records()
 
     def _read_record(self, record: int) -> tuple[bytes, str]:
         self._index_through(record)
@@ -515,9 +360,7 @@ class ExportReader:
                 return shard_index.read(local), location(
                     shard_index.path, record, shard_index.offsets[local]
                 )
-        raise RecordCountError(
-            self._count_message(sum(len(i) for i in self._indexes), record + 1)
-        )
+        raise RecordCountError(self._count_message(self._indexed_records(), record + 1))
 
     # -- tiles -----------------------------------------------------------------------------
 
@@ -564,7 +407,7 @@ class ExportReader:
                     f"record has {layout.depth}"
                 )
             for depth, step in enumerate(steps):
-                values = _values_array(step)
+                values = values_array(step)
                 if values.size != 1:
                     raise GridError(
                         f"{where}: the band '{layout.name}' holds {values.size} values in one "
@@ -594,7 +437,9 @@ class ExportReader:
         if total != expected:
             raise RecordCountError(self._count_message(total, expected))
 
-    def read_all(self, place: Callable[[int, tuple[np.ndarray, ...]], None], workers: int = 2) -> None:
+    def read_all(
+        self, place: Callable[[int, tuple[np.ndarray, ...]], None], workers: int = 2
+    ) -> None:
         """Decode every patch once and hand it to ``place(index, tile)``.
 
         With ``workers > 1`` shards are inflated and decoded on that many threads at once
@@ -612,6 +457,7 @@ class ExportReader:
         """
         starts = self._predict_starts() if workers > 1 and not self.layout.sequence else None
         if starts is not None:
+
             def run(n: int) -> int:
                 count = 0
                 for index, tile in self._decode_shard(self.files.shards[n], starts[n]):

@@ -27,12 +27,13 @@ import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import google_crc32c
 
 from tfrecord_io.errors import ChecksumError, RecordError, TruncatedRecordError, location
 
+_igzip: Any
 try:  # isal inflates about 1.5x faster than zlib; optional ("fast" extra)
     from isal import igzip as _igzip
 except ImportError:  # pragma: no cover - depends on the environment
@@ -523,7 +524,7 @@ class RecordWriter:
     ) -> None:
         self.path = os.fspath(path)
         self._raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
-        self._out: IO[bytes] = (
+        self._out: IO[bytes] | gzip.GzipFile = (
             gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=level, mtime=0)
             if compressed
             else self._raw

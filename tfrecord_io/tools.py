@@ -50,7 +50,12 @@ class Problem:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the problem as a JSON-ready dict."""
-        return {"path": self.path, "record": self.record, "error": self.error, "message": self.message}
+        return {
+            "path": self.path,
+            "record": self.record,
+            "error": self.error,
+            "message": self.message,
+        }
 
 
 def _problem(path: str, exc: TFRecordIOError, record: int | None = None) -> Problem:
@@ -104,7 +109,7 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
             problems.append(_problem(files.folder, exc))
         except MissingMixerError as exc:
             problems.append(_problem(files.folder, exc))
-        except RecordError as exc:
+        except RecordError:
             pass  # reported with its record by the scan below
         except TFRecordIOError as exc:
             problems.append(_problem(files.mixer or files.folder, exc))
@@ -134,11 +139,17 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
             total = record  # the rest of the shard cannot be framed; count what was read
     if record_problems > _MAX_RECORD_PROBLEMS:
         problems.append(
-            Problem(files.folder, None, "TooManyProblems",
-                    f"{record_problems - _MAX_RECORD_PROBLEMS} more record problems not listed")
+            Problem(
+                files.folder,
+                None,
+                "TooManyProblems",
+                f"{record_problems - _MAX_RECORD_PROBLEMS} more record problems not listed",
+            )
         )
-    if expected is not None and not files.missing and total != expected * (
-        records_per_patch if layout is None else 1
+    if (
+        expected is not None
+        and not files.missing
+        and total != expected * (records_per_patch if layout is None else 1)
     ):
         want = expected if layout is not None else expected
         problems.append(
@@ -148,8 +159,11 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
                 RecordCountError.__name__,
                 f"'{files.folder}' holds {total} records in {len(files.shards)} shard(s), but "
                 f"the mixer's grid needs {want}. "
-                + ("A shard may be missing at the end: download it." if total < want else
-                   "Shards of another export may be mixed in."),
+                + (
+                    "A shard may be missing at the end: download it."
+                    if total < want
+                    else "Shards of another export may be mixed in."
+                ),
             )
         )
     return problems
