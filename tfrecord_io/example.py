@@ -25,8 +25,10 @@ wire type (including groups) are skipped; repeated numbers are accepted packed a
 several chunks concatenate; a field that appears twice merges as protobuf merges it (a repeated
 map key keeps the last value, a Feature's kind is the last one seen). Two deliberate departures:
 a known field with the wrong wire type raises :class:`~tfrecord_io.errors.DecodeError` (protobuf
-would quietly file it among the unknown fields; no writer emits it, so it means corruption), and a
-``Feature`` with no list set decodes as an empty float feature (as TensorFlow's parser treats it).
+would quietly file it among the unknown fields; no writer emits it, so it means corruption), and so
+does an unknown field inside a map entry (TensorFlow's parser rejects the record, upb drops the
+entry). A ``Feature`` with no list set decodes as an empty float feature, as TensorFlow's parser
+treats it.
 """
 
 from __future__ import annotations
@@ -307,7 +309,16 @@ def _skip(
 
 
 def _wrong_wire(where: str, pos: int, message: str, field: int, wire: int) -> DecodeError:
+    if wire > _I32:
+        return _error(where, pos, f"invalid wire type {wire} for {message} field {field}")
     return _error(where, pos, f"{message} field {field} has wire type {wire}, which it never has")
+
+
+def _unknown_in_entry(where: str, pos: int, field: int) -> DecodeError:
+    # No writer puts unknown fields in a map entry. Where one does, TensorFlow's parser rejects
+    # the record and upb silently drops the entry; refusing is the only answer that loses
+    # nothing silently and agrees with TensorFlow.
+    return _error(where, pos, f"map entry has unknown field {field}")
 
 
 def _decode_packed_varints(buf: _Buffer, start: int, end: int, where: str) -> np.ndarray:
@@ -513,8 +524,7 @@ def _decode_features(
             etag_pos = epos
             efield, ewire, epos = _tag(buf, epos, pos, where)
             if efield > 2:
-                epos = _skip(buf, efield, ewire, epos, pos, where, etag_pos)
-                continue
+                raise _unknown_in_entry(where, etag_pos, efield)
             if ewire != _LEN:
                 raise _wrong_wire(where, etag_pos, "feature map entry", efield, ewire)
             body, epos = _length(buf, epos, pos, where)
@@ -562,8 +572,7 @@ def _decode_feature_lists(
             etag_pos = epos
             efield, ewire, epos = _tag(buf, epos, pos, where)
             if efield > 2:
-                epos = _skip(buf, efield, ewire, epos, pos, where, etag_pos)
-                continue
+                raise _unknown_in_entry(where, etag_pos, efield)
             if ewire != _LEN:
                 raise _wrong_wire(where, etag_pos, "feature list map entry", efield, ewire)
             body, epos = _length(buf, epos, pos, where)
