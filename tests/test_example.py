@@ -624,6 +624,20 @@ def test_repeated_map_key_keeps_the_last_value_as_protobuf_does() -> None:
     assert decoded == from_pb_features(example_class().FromString(payload).features)
 
 
+def test_fields_that_appear_twice_merge_as_the_reference_merges_them() -> None:
+    floats = field(2, field(1, struct.pack("<f", 1))) + field(2, field(1, struct.pack("<f", 2)))
+    switched = field(2, field(1, struct.pack("<f", 1))) + field(3, field(1, varint(9)))
+    entry_twice = field(1, b"v") + field(2, floats) + field(2, field(2, b"\x0d\x00\x00\x40\x40"))
+    payload = example_bytes([("f", floats), ("s", switched)]) + field(1, field(1, entry_twice))
+    decoded = decode_example(payload)
+    assert decoded == {
+        "f": float_feature([1, 2]),
+        "s": int64_feature([9]),
+        "v": float_feature([1, 2, 3]),
+    }
+    assert decoded == from_pb_features(example_class().FromString(payload).features)
+
+
 def test_feature_equality_is_bitwise() -> None:
     nan = np.array([np.nan], np.float32)
     assert float_feature(nan) == float_feature(nan)
