@@ -31,7 +31,8 @@ seen). Deliberate departures: a known field with the wrong wire type raises
 :class:`~tfrecord_io.errors.DecodeError` (protobuf would quietly file it among the unknown fields;
 no writer emits it, so it means corruption), and so does an unknown field inside a map entry
 (TensorFlow's parser rejects the record, upb drops the entry). A ``Feature`` with no list set
-decodes as an empty float feature, as TensorFlow's parser treats it.
+decodes as an empty float feature: the kind is not on the wire, and TensorFlow reads such a feature
+as an empty list of whatever type is asked for (or as missing, for a fixed-length feature).
 """
 
 from __future__ import annotations
