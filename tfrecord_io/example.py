@@ -93,8 +93,17 @@ class Feature:
         Which list of ``tf.train.Feature`` holds the values.
     values : numpy.ndarray or tuple of bytes
         A 1-D float32 array for ``"float"``, a 1-D int64 array for ``"int64"``, a tuple of
-        ``bytes`` for ``"bytes"``. Other array-likes are converted. Decoded arrays are read-only
-        views into the payload when the payload is ``bytes``.
+        ``bytes`` for ``"bytes"``. Other array-likes are converted and flattened. Decoded packed
+        float lists are views into the payload (read-only when the payload is ``bytes``).
+
+    Raises
+    ------
+    ValueError
+        If `kind` is not one of the three kinds.
+    TypeError
+        If int64 values are not integers, or bytes values are not bytes-like.
+    OverflowError
+        If an int64 value does not fit in int64.
 
     Notes
     -----
