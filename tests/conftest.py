@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,6 +13,17 @@ import pytest
 
 # Must be set before anything imports TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# `make test` installs the package (not editable) and sets this, so that the tests import the
+# installed copy and a file missing from the wheel fails them. pytest puts the repository root
+# on sys.path for the `tests` package; take it off again before any test imports tfrecord_io.
+if os.environ.get("TFRECORD_IO_TEST_INSTALLED") == "1":
+    _ROOT = Path(__file__).resolve().parent.parent
+    sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _ROOT]
+    import tfrecord_io
+
+    if _ROOT in Path(tfrecord_io.__file__).resolve().parents:
+        raise RuntimeError(f"the tests import tfrecord_io from {_ROOT}, not the installed package")
 
 if TYPE_CHECKING:
     from tests.tfexport import ExportInfo

@@ -1,16 +1,20 @@
 """Whole-export operations: the guts of the commands, without argument parsing.
 
 :func:`validate` reads every record of an export and reports every problem it finds, not just
-the first, so a user can see at once whether a download is complete and intact.
+the first, so a user can see at once whether a download is complete and intact. :func:`info`
+describes an export as gdalinfo does; :func:`convert` writes it as a GeoTIFF (or any raster
+format GDAL writes), one row of patches at a time.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tfrecord_io.errors import (
+    ExportExistsError,
     MissingMixerError,
     MissingShardError,
     RecordCountError,
@@ -22,7 +26,7 @@ from tfrecord_io.mixer import Mixer
 from tfrecord_io.reader import ExportReader, find_export
 from tfrecord_io.records import iter_records
 
-__all__ = ["Problem", "validate"]
+__all__ = ["Problem", "convert", "format_info", "info", "validate"]
 
 _MAX_RECORD_PROBLEMS = 1000
 
@@ -177,3 +181,187 @@ def _record_of(exc: TFRecordIOError, default: int) -> int:
         if digits.isdigit():
             return int(digits)
     return default
+
+
+def info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+    """Describe an export as ``gdalinfo -json`` describes a raster (a subset of its keys).
+
+    Parameters
+    ----------
+    path : path-like
+        The export folder, its mixer, or one of its shards.
+    **options
+        Passed to :func:`tfrecord_io.open`.
+
+    Returns
+    -------
+    dict
+        JSON-ready: driver, files, size, coordinate system, geotransform, corner coordinates,
+        the export's own metadata and one entry per band.
+    """
+    import pyproj
+
+    from tfrecord_io.dataset import open as open_export
+
+    with open_export(path, **options) as ds:
+        a, b, c, d, e, f = tuple(ds.transform)[:6]
+        corners = {
+            "upperLeft": (0, 0),
+            "lowerLeft": (0, ds.height),
+            "lowerRight": (ds.width, ds.height),
+            "upperRight": (ds.width, 0),
+            "center": (ds.width / 2, ds.height / 2),
+        }
+        block_height, block_width = ds.block_shapes[0]
+        return {
+            "description": ds.name,
+            "driverShortName": ds.driver,
+            "driverLongName": "Earth Engine TFRecord image export",
+            "files": ds.files,
+            "size": [ds.width, ds.height],
+            "coordinateSystem": {
+                "wkt": pyproj.CRS.from_user_input(ds.crs.to_wkt()).to_wkt(pretty=True),
+                "epsg": ds.crs.to_epsg(),
+            },
+            "geoTransform": [c, a, b, f, d, e],
+            "cornerCoordinates": {k: list(ds.transform * v) for k, v in corners.items()},
+            "metadata": {"EETFRecord": ds.tags(ns="EETFRecord")},
+            "bands": [
+                {
+                    "band": i,
+                    "block": [block_width, block_height],
+                    "type": ds.dtypes[i - 1],
+                    "description": ds.descriptions[i - 1],
+                    "noDataValue": ds.nodata,
+                }
+                for i in ds.indexes
+            ],
+        }
+
+
+def format_info(description: dict[str, Any]) -> str:
+    """Return :func:`info`'s result as ``gdalinfo``-like text."""
+    origin = description["geoTransform"]
+    lines = [
+        f"Driver: {description['driverShortName']}/{description['driverLongName']}",
+        "Files: " + "\n       ".join(description["files"]),
+        "Size is {}, {}".format(*description["size"]),
+        "Coordinate System is:",
+        description["coordinateSystem"]["wkt"],
+        f"Origin = ({origin[0]:.15f},{origin[3]:.15f})",
+        f"Pixel Size = ({origin[1]:.15f},{origin[5]:.15f})",
+        "Metadata (EETFRecord):",
+        *(f"  {k}={v}" for k, v in description["metadata"]["EETFRecord"].items()),
+        "Corner Coordinates:",
+    ]
+    labels = {
+        "upperLeft": "Upper Left",
+        "lowerLeft": "Lower Left",
+        "upperRight": "Upper Right",
+        "lowerRight": "Lower Right",
+        "center": "Center",
+    }
+    for key, label in labels.items():
+        x, y = description["cornerCoordinates"][key]
+        lines.append(f"{label:<12}({x:15.3f},{y:15.3f})")
+    for band in description["bands"]:
+        width, height = band["block"]
+        lines.append(f"Band {band['band']} Block={width}x{height} Type={_gdal_type(band['type'])}")
+        lines.append(f"  Description = {band['description']}")
+        if band["noDataValue"] is not None:
+            lines.append(f"  NoData Value={band['noDataValue']}")
+    return "\n".join(lines)
+
+
+def _gdal_type(dtype: str) -> str:
+    return {"float32": "Float32", "int64": "Int64", "uint8": "Byte", "float64": "Float64"}.get(
+        dtype, dtype
+    )
+
+
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    driver: str = "GTiff",
+    creation_options: dict[str, str] | None = None,
+    overwrite: bool = False,
+    progress: Callable[[float], None] | None = None,
+    **options: Any,
+) -> None:
+    """Write an export as a raster in any GDAL format rasterio can create, patch row by row.
+
+    Memory holds one row of patches at a time. The output is written to a temporary file beside
+    ``dst`` and renamed at the end, so a failure leaves nothing at ``dst``.
+
+    Parameters
+    ----------
+    src : path-like
+        The export folder, its mixer, or one of its shards.
+    dst : path-like
+        The raster file to write.
+    driver : str
+        GDAL driver short name.
+    creation_options : dict, optional
+        GDAL creation options; for GTiff, tiles of the patch size and DEFLATE by default.
+    overwrite : bool
+        Replace ``dst`` if it exists.
+    progress : callable, optional
+        Called with the fraction done, from 0 to 1.
+    **options
+        Passed to :func:`tfrecord_io.open`.
+
+    Raises
+    ------
+    ExportExistsError
+        ``dst`` exists and ``overwrite`` is False.
+    """
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+
+    from tfrecord_io.dataset import open as open_export
+
+    dst = os.fspath(dst)
+    if os.path.exists(dst) and not overwrite:
+        raise ExportExistsError(f"'{dst}' exists: pass overwrite=True (--overwrite) to replace it")
+    with open_export(src, **options) as ds:
+        dtype = np.result_type(*ds.dtypes).name
+        block_height, block_width = ds.block_shapes[0]
+        profile: dict[str, Any] = {
+            "driver": driver,
+            "width": ds.width,
+            "height": ds.height,
+            "count": ds.count,
+            "dtype": dtype,
+            "crs": ds.crs,
+            "transform": ds.transform,
+            "nodata": ds.nodata,
+        }
+        if driver == "GTiff":
+            tiled = block_width % 16 == 0 and block_height % 16 == 0
+            profile.update(
+                tiled=True,
+                blockxsize=block_width if tiled else 256,
+                blockysize=block_height if tiled else 256,
+                compress="deflate",
+            )
+        profile.update(creation_options or {})
+        folder, name = os.path.split(os.path.abspath(dst))
+        tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}")
+        try:
+            with rasterio.open(tmp, "w", **profile) as out:
+                for band, description in zip(ds.indexes, ds.descriptions, strict=True):
+                    out.set_band_description(band, description)
+                rows = list(range(0, ds.height, block_height))
+                for n, row in enumerate(rows):
+                    window = Window(0, row, ds.width, min(block_height, ds.height - row))
+                    out.write(ds.read(window=window, out_dtype=dtype), window=window)
+                    if progress is not None:
+                        progress((n + 1) / len(rows))
+            os.replace(tmp, dst)
+        except BaseException:
+            for leftover in (tmp, tmp + ".aux.xml"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+            raise

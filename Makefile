@@ -1,0 +1,61 @@
+# Quick start: `make demo` and `make test` do all the set-up on a fresh Debian machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEPS := $(VENV)/.deps-installed
+APT_STAMP := $(VENV)/.apt-installed
+# System packages the tests use (Debian's GDAL tools).
+APT_PACKAGES := gdal-bin
+
+.PHONY: all demo test lint typecheck pytest install system-deps bench clean
+
+all: test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+
+# Third-party dependencies (runtime, fast gzip, tests), reinstalled when pyproject.toml changes.
+$(DEPS): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q ".[fast,test]"
+	touch $@
+
+# The package itself, as a wheel would install it (not editable): a file missing from the
+# package makes the tests fail.
+install: $(DEPS)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation --force-reinstall .
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing (apt)"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  else echo "missing system packages:$$missing -- run: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+
+demo: install
+	@mkdir -p demo-out
+	$(BIN)/tfrecord-io info data/sample
+	$(BIN)/tfrecord-io translate data/sample demo-out/sample.tif --overwrite
+	@echo "wrote demo-out/sample.tif"
+
+lint: $(DEPS)
+	$(BIN)/ruff check tfrecord_io tests bench data
+	$(BIN)/ruff format --check tfrecord_io
+
+typecheck: $(DEPS)
+	$(BIN)/mypy tfrecord_io
+
+pytest: install system-deps
+	cd /tmp && $(CURDIR)/$(BIN)/python -c "import tfrecord_io, sys; \
+	  sys.exit(0 if '$(CURDIR)/tfrecord_io' not in tfrecord_io.__file__ else 'tests would import the source tree')"
+	TFRECORD_IO_TEST_INSTALLED=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python bench/bench_read.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo-out bench/out

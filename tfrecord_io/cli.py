@@ -1,0 +1,169 @@
+"""The ``tfrecord-io`` command: argument parsing and reporting around :mod:`tfrecord_io.tools`.
+
+No logic lives here: each command parses its arguments, calls one tool and reports. Errors
+from the library become a one-line message and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from tfrecord_io import tools
+from tfrecord_io.errors import TFRecordIOError
+
+__all__ = ["main"]
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn library errors into click's one-line error and exit status 1."""
+    try:
+        yield
+    except TFRecordIOError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _progress(quiet: bool, label: str) -> Iterator[Callable[[float], None] | None]:
+    if quiet:
+        yield None
+        return
+    bar: Any = click.progressbar(length=1000, label=label, file=click.get_text_stream("stderr"))  # type: ignore[operator]
+    with bar:
+        done = [0]
+
+        def update(fraction: float) -> None:
+            step = int(fraction * 1000) - done[0]
+            if step > 0:
+                bar.update(step)
+                done[0] += step
+
+        yield update
+
+
+def _kernel(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    parts = value.replace("x", ",").split(",")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise click.BadParameter(f"expected K or X,Y, not {value!r}") from None
+    if len(numbers) == 1:
+        return numbers[0], numbers[0]
+    if len(numbers) == 2:
+        return numbers[0], numbers[1]
+    raise click.BadParameter(f"expected K or X,Y, not {value!r}")
+
+
+_kernel_option = click.option(
+    "--kernel-size",
+    "kernel_size",
+    default=None,
+    help="The export's kernelSize as K or X,Y (inferred from the records when not given).",
+)
+
+
+def _open_options(kernel_size: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    kernel = _kernel(kernel_size)
+    if kernel is not None:
+        options["kernel_size"] = kernel
+    return options
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tfrecord_io")
+def main() -> None:
+    """Earth Engine TFRecord image exports as rasters."""
+
+
+@main.command("info")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, like gdalinfo -json.")
+@_kernel_option
+def info_command(path: str, as_json: bool, kernel_size: str | None) -> None:
+    """Describe an export (its folder, mixer or a shard), like gdalinfo."""
+    with _reported():
+        description = tools.info(path, **_open_options(kernel_size))
+    if as_json:
+        click.echo(json.dumps(description, indent=2))
+    else:
+        click.echo(tools.format_info(description))
+
+
+@main.command("translate")
+@click.argument("src", type=click.Path(exists=True))
+@click.argument("dst", type=click.Path())
+@click.option(
+    "-of",
+    "--format",
+    "driver",
+    default="GTiff",
+    show_default=True,
+    help="GDAL driver of the output.",
+)
+@click.option(
+    "-co",
+    "--co",
+    "creation_options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A creation option of the output driver (repeatable).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_kernel_option
+def translate_command(
+    src: str,
+    dst: str,
+    driver: str,
+    creation_options: tuple[str, ...],
+    overwrite: bool,
+    quiet: bool,
+    kernel_size: str | None,
+) -> None:
+    """Convert an export to a raster file (GeoTIFF by default)."""
+    options = {}
+    for item in creation_options:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected NAME=VALUE, not {item!r}", param_hint="-co")
+        options[name] = value
+    with _reported(), _progress(quiet, f"Writing {dst}") as progress:
+        tools.convert(
+            src,
+            dst,
+            driver=driver,
+            creation_options=options,
+            overwrite=overwrite,
+            progress=progress,
+            **_open_options(kernel_size),
+        )
+
+
+@main.command("validate")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_kernel_option
+def validate_command(path: str, as_json: bool, kernel_size: str | None) -> None:
+    """Check every record of an export; exit status 1 when there is any problem."""
+    problems = tools.validate(path, **_open_options(kernel_size))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"path": path, "valid": not problems, "problems": [p.to_dict() for p in problems]},
+                indent=2,
+            )
+        )
+    else:
+        for problem in problems:
+            click.echo(f"{problem.error}: {problem.message}")
+        click.echo(f"{path}: {'valid' if not problems else f'{len(problems)} problem(s)'}")
+    if problems:
+        raise SystemExit(1)
