@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 APT_STAMP := $(VENV)/.apt-installed
-# System packages the tests use (Debian's GDAL tools).
-APT_PACKAGES := gdal-bin
+# System packages the tests use: Debian's GDAL tools, and the Python QGIS runs on (numpy 1.24,
+# rasterio 1.3.5, protobuf 3.21, crcmod) to check that the core runs there too.
+APT_PACKAGES := gdal-bin python3-rasterio python3-protobuf python3-crcmod
 
 .PHONY: all demo test lint typecheck pytest install system-deps bench clean
 

@@ -14,6 +14,9 @@ library's inflater copies give the same seek points in a few dozen lines, with o
 everywhere. Each seek point holds zlib's 32 KiB window, so the default spacing of 4 MiB costs
 about 10 MB of memory per GiB of uncompressed shard.
 
+CRC-32C comes from ``google-crc32c`` (~14 GB/s here); Debian's Python, which QGIS uses, does
+not package it, so Debian's ``crcmod`` (C extension, ~440 MB/s) stands in there.
+
 This module deliberately does not import numpy.
 """
 
@@ -29,7 +32,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
-import google_crc32c
+try:
+    from google_crc32c import value as _crc32c
+except ImportError:  # QGIS's Python on Debian: no google-crc32c, but crcmod's C extension
+    from crcmod.predefined import mkCrcFun
+
+    _crc32c = mkCrcFun("crc-32c")
 
 from tfrecord_io.errors import ChecksumError, RecordError, TruncatedRecordError, location
 
@@ -79,7 +87,7 @@ def masked_crc32c(data: bytes) -> int:
     int
         ``((crc >> 15) | (crc << 17)) + 0xa282ead8`` modulo 2**32.
     """
-    crc = google_crc32c.value(bytes(data))
+    crc = _crc32c(bytes(data))
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
