@@ -21,6 +21,7 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.mixer import Mixer
 from tfrecord_io.tools import validate
+from tfrecord_io.vrt import build_vrt, gdal_env
 
 __version__ = "0.1.0"
 
@@ -46,4 +47,6 @@ __all__ = [
     "TruncatedRecordError",
     "WindowError",
     "__version__",
+    "build_vrt",
+    "gdal_env",
 ]

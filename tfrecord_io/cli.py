@@ -7,13 +7,14 @@ from the library become a one-line message and a non-zero exit status.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from tfrecord_io import tools
+from tfrecord_io import tools, vrt
 from tfrecord_io.errors import TFRecordIOError
 
 __all__ = ["main"]
@@ -145,6 +146,38 @@ def translate_command(
             progress=progress,
             **_open_options(kernel_size),
         )
+
+
+@main.command("vrt")
+@click.argument("src", type=click.Path(exists=True))
+@click.argument("dst", type=click.Path(), required=False)
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@_kernel_option
+def vrt_command(src: str, dst: str | None, overwrite: bool, kernel_size: str | None) -> None:
+    """Write a GDAL VRT for an export (PREFIX.vrt beside it by default).
+
+    GDAL, rasterio and QGIS then read the export through tfrecord_io's pixel function, with the
+    configuration that `tfrecord-io doctor` prints.
+    """
+    with _reported():
+        if dst is not None and os.path.exists(dst) and not overwrite:
+            raise click.ClickException(f"'{dst}' exists: pass --overwrite to replace it")
+        path = vrt.build_vrt(src, dst, **_open_options(kernel_size))
+    click.echo(path)
+
+
+@main.command("doctor")
+def doctor_command() -> None:
+    """Check that GDAL can run tfrecord_io's pixel function here; say how to fix what cannot."""
+    from tfrecord_io import doctor
+
+    checks = doctor.run_checks()
+    for check in checks:
+        click.echo(f"[{'ok' if check.ok else 'FAILED'}] {check.name}: {check.detail}")
+        if check.fix:
+            click.echo("    fix: " + check.fix.replace("\n", "\n         "))
+    if not all(check.ok for check in checks):
+        raise SystemExit(1)
 
 
 @main.command("validate")

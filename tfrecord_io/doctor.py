@@ -1,0 +1,129 @@
+"""Check that GDAL can run tfrecord_io's pixel function here, and say how to fix what cannot.
+
+Each check builds a tiny export in a temporary folder, writes its VRT, and reads it back through
+GDAL: inside this Python process through rasterio, and through Debian's command-line tools when
+they are installed. A check that fails comes with the exact commands that fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+
+from tfrecord_io import example
+from tfrecord_io.mixer import Mixer
+from tfrecord_io.records import RecordWriter
+from tfrecord_io.vrt import build_vrt, gdal_env, gdal_pythonpath
+
+__all__ = ["Check", "run_checks"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of one check: what was checked, whether it passed, and how to fix it."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _tiny_export(folder: str) -> np.ndarray:
+    """Write a 2 x 2-patch export (patch 32, kernel 1) and return its mosaic."""
+    mosaic = np.arange(64 * 64, dtype=np.float32).reshape(1, 64, 64)
+    with RecordWriter(os.path.join(folder, "doctor-00000.tfrecord.gz")) as writer:
+        for row in range(2):
+            for col in range(2):
+                tile = mosaic[0, row * 32 : row * 32 + 32, col * 32 : col * 32 + 32]
+                writer.write(example.encode_example({"b": example.float_feature(tile)}))
+    mixer = Mixer("EPSG:4326", Affine(0.01, 0, 10, 0, -0.01, 50), 32, 32, 2, 4)
+    with open(os.path.join(folder, "doctor-mixer.json"), "w", encoding="utf-8") as f:
+        f.write(mixer.to_json())
+    return mosaic
+
+
+def run_checks() -> list[Check]:
+    """Run every check and return the results in order."""
+    import rasterio
+
+    checks = [
+        Check(
+            "versions",
+            True,
+            f"Python {sys.version.split()[0]}, numpy {np.__version__}, rasterio "
+            f"{rasterio.__version__} (GDAL {rasterio.__gdal_version__})",
+        )
+    ]
+    env = gdal_env()
+    exports = "\n".join(f"export {k}={v}" for k, v in env.items())
+    with tempfile.TemporaryDirectory(prefix="tfrecord-io-doctor-") as folder:
+        mosaic = _tiny_export(folder)
+        vrt = build_vrt(folder)
+        try:
+            with rasterio.Env(**env), rasterio.open(vrt) as src:
+                ok = bool(np.array_equal(src.read(), mosaic))
+            checks.append(
+                Check(
+                    "rasterio reads a VRT",
+                    ok,
+                    "pixel-identical" if ok else "pixels differ",
+                    "" if ok else "Report this as a bug.",
+                )
+            )
+        except Exception as exc:  # GDAL's error, whatever its class
+            checks.append(
+                Check(
+                    "rasterio reads a VRT",
+                    False,
+                    str(exc).splitlines()[0],
+                    "Use rasterio.Env(**tfrecord_io.gdal_env()) around the read, or:\n" + exports,
+                )
+            )
+        checks.append(_check_command_line(vrt, mosaic, folder, env))
+    return checks
+
+
+def _check_command_line(vrt: str, mosaic: np.ndarray, folder: str, env: dict[str, str]) -> Check:
+    name = "gdal_translate reads a VRT"
+    tool = shutil.which("gdal_translate")
+    if tool is None:
+        return Check(
+            name,
+            False,
+            "gdal_translate is not installed",
+            "sudo apt-get install gdal-bin python3-rasterio python3-crcmod",
+        )
+    pythonpath = gdal_pythonpath()
+    run_env = {**os.environ, **env, "PYTHONPATH": pythonpath}
+    out = os.path.join(folder, "out.tif")
+    done = subprocess.run(
+        [tool, "-q", vrt, out], env=run_env, capture_output=True, text=True, timeout=120
+    )
+    exports = "\n".join(f"export {k}={v}" for k, v in {**env, "PYTHONPATH": pythonpath}.items())
+    if done.returncode != 0:
+        message = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return Check(
+            name,
+            False,
+            message,
+            "sudo apt-get install python3-numpy python3-rasterio python3-crcmod\n" + exports,
+        )
+    import rasterio
+
+    with rasterio.open(out) as result:
+        ok = bool(np.array_equal(result.read(), mosaic))
+    return Check(
+        name,
+        ok,
+        ("pixel-identical; set these before running GDAL's tools:\n" + exports)
+        if ok
+        else "pixels differ",
+        "" if ok else "Report this as a bug.",
+    )

@@ -1,0 +1,173 @@
+"""The GDAL bridge: a VRT whose bands a Python pixel function of tfrecord_io fills.
+
+With it, ``rasterio.open``, ``gdal_translate``, ``gdalinfo`` and QGIS read an export through
+GDAL itself. The VRT has one ``VRTDerivedRasterBand`` per band with no sources; each names the
+module function :func:`tfrecord_io.pixelfunction.read_band` (never inline code) and carries
+absolute paths in its arguments, since the function is not told where the VRT is. GDAL runs it
+only with the configuration :func:`gdal_env` returns, which trusts that one module.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from tfrecord_io.dataset import open as open_export
+from tfrecord_io.errors import ExportExistsError, OptionError
+from tfrecord_io.pixelfunction import MODULE
+
+__all__ = ["build_vrt", "gdal_env", "gdal_pythonpath"]
+
+_GDAL_TYPES = {
+    "uint8": "Byte",
+    "int16": "Int16",
+    "int32": "Int32",
+    "int64": "Int64",
+    "float32": "Float32",
+    "float64": "Float64",
+}
+
+
+def gdal_env() -> dict[str, str]:
+    """Return the GDAL configuration that lets VRTs run tfrecord_io's pixel function.
+
+    It trusts exactly the module :mod:`tfrecord_io.pixelfunction`, never every module
+    (``GDAL_VRT_ENABLE_PYTHON=YES`` would trust any VRT on the machine). Use it as
+    ``rasterio.Env(**tfrecord_io.gdal_env())``, or export it to the environment.
+    """
+    return {
+        "GDAL_VRT_ENABLE_PYTHON": "TRUSTED_MODULES",
+        "GDAL_VRT_PYTHON_TRUSTED_MODULES": MODULE,
+    }
+
+
+def gdal_pythonpath(folder: str | os.PathLike[str] | None = None) -> str:
+    """Return a folder to put on ``PYTHONPATH`` for command-line GDAL: it holds only this package.
+
+    Debian's ``gdal_translate`` and ``gdalinfo`` run the pixel function in Debian's Python with
+    Debian's numpy and rasterio (``apt install python3-rasterio python3-crcmod``), which share
+    their GDAL. Putting a virtualenv's site-packages on ``PYTHONPATH`` would load the venv's
+    rasterio and its own bundled GDAL into the same process; a folder holding only a link to
+    ``tfrecord_io`` avoids that.
+
+    Parameters
+    ----------
+    folder : path-like, optional
+        Where to make it; ``$XDG_CACHE_HOME/tfrecord_io/gdal-python`` (``~/.cache/...``) by
+        default.
+    """
+    if folder is None:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(cache, "tfrecord_io", "gdal-python")
+    folder = os.path.abspath(os.fspath(folder))
+    package = os.path.dirname(os.path.abspath(__file__))
+    link = os.path.join(folder, "tfrecord_io")
+    os.makedirs(folder, exist_ok=True)
+    if os.path.realpath(link) != os.path.realpath(package):
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(package, link)
+    return folder
+
+
+def build_vrt(
+    export: str | os.PathLike[str],
+    dst: str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = True,
+    **options: Any,
+) -> str:
+    """Write a GDAL VRT that reads an export through tfrecord_io's pixel function.
+
+    Parameters
+    ----------
+    export : path-like
+        The export folder, its mixer, or one of its shards.
+    dst : path-like, optional
+        Where to write the VRT; ``PREFIX.vrt`` beside the export by default.
+    overwrite : bool
+        Replace an existing file at ``dst``.
+    **options
+        :func:`tfrecord_io.open` options (``kernel_size``, ``band_order``, ``mixer`` as a path,
+        ``array_layout``, ``sequence_data``, ``nodata``), recorded in the VRT so GDAL opens the
+        export the same way.
+
+    Returns
+    -------
+    str
+        The VRT's absolute path.
+
+    Raises
+    ------
+    OptionError
+        An option cannot be recorded in a VRT (a mixer given as an object, not a path).
+    ExportExistsError
+        ``dst`` exists and ``overwrite`` is False.
+    """
+    mixer = options.get("mixer")
+    if mixer is not None and not isinstance(mixer, str | os.PathLike):
+        raise OptionError("build_vrt needs the mixer as a file path, so GDAL can open it too")
+    with open_export(export, **options) as ds:
+        files = ds._reader.files
+        path = os.path.abspath(
+            os.fspath(dst) if dst is not None else os.path.join(files.folder, files.prefix + ".vrt")
+        )
+        if os.path.exists(path) and not overwrite:
+            raise ExportExistsError(f"'{path}' exists: pass overwrite=True to replace it")
+        root = ET.Element("VRTDataset", rasterXSize=str(ds.width), rasterYSize=str(ds.height))
+        ET.SubElement(
+            root, "SRS", dataAxisToSRSAxisMapping=_axis_mapping(ds.crs)
+        ).text = ds.crs.to_wkt()
+        a, b, c, d, e, f = tuple(ds.transform)[:6]
+        ET.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in (c, a, b, f, d, e))
+        block_height, block_width = ds.block_shapes[0]
+        arguments = _arguments(ds, options)
+        for band in ds.indexes:
+            dtype = ds.dtypes[band - 1]
+            element = ET.SubElement(
+                root,
+                "VRTRasterBand",
+                dataType=_GDAL_TYPES[dtype],
+                band=str(band),
+                subClass="VRTDerivedRasterBand",
+                blockXSize=str(block_width),
+                blockYSize=str(block_height),
+            )
+            ET.SubElement(element, "Description").text = ds.descriptions[band - 1]
+            if ds.nodata is not None:
+                ET.SubElement(element, "NoDataValue").text = repr(float(ds.nodata))
+            ET.SubElement(element, "PixelFunctionType").text = f"{MODULE}.read_band"
+            ET.SubElement(element, "PixelFunctionLanguage").text = "Python"
+            ET.SubElement(element, "PixelFunctionArguments", {"band": str(band), **arguments})
+    ET.indent(root)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    ET.ElementTree(root).write(tmp, encoding="unicode")
+    os.replace(tmp, path)
+    return path
+
+
+def _arguments(ds: Any, options: dict[str, Any]) -> dict[str, str]:
+    """Return the open() options as PixelFunctionArguments: strings, with absolute paths."""
+    kernel_x, kernel_y = ds.kernel_size
+    arguments = {
+        "export": os.path.abspath(ds._reader.files.shards[0]),
+        "kernel_x": str(kernel_x),
+        "kernel_y": str(kernel_y),
+    }
+    if options.get("band_order"):
+        arguments["band_order"] = ",".join(options["band_order"])
+    if options.get("mixer"):
+        arguments["mixer"] = os.path.abspath(os.fspath(options["mixer"]))
+    if options.get("array_layout"):
+        arguments["array_layout"] = str(options["array_layout"])
+    if options.get("sequence_data") is not None:
+        arguments["sequence_data"] = "true" if options["sequence_data"] else "false"
+    if ds.nodata is not None:
+        arguments["nodata"] = repr(float(ds.nodata))
+    return arguments
+
+
+def _axis_mapping(crs: Any) -> str:
+    """GDAL's traditional GIS order (x = easting/longitude) for the VRT's SRS."""
+    return "1,2" if crs is not None else ""
