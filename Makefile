@@ -38,7 +38,7 @@ system-deps:
 demo: install
 	@mkdir -p demo-out
 	$(BIN)/tfrecord-io info data/sample
-	$(BIN)/tfrecord-io translate data/sample demo-out/sample.tif --overwrite
+	$(BIN)/tfrecord-io translate data/sample demo-out/sample.tif --overwrite -q
 	@echo "wrote demo-out/sample.tif"
 
 lint: $(DEPS)

@@ -98,24 +98,62 @@ def info_command(path: str, as_json: bool, kernel_size: str | None) -> None:
         click.echo(tools.format_info(description))
 
 
+def _parse_creation_options(items: tuple[str, ...]) -> dict[str, str]:
+    options = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected NAME=VALUE, not {item!r}", param_hint="-co")
+        options[name] = value
+    return options
+
+
 @main.command("translate")
 @click.argument("src", type=click.Path(exists=True))
 @click.argument("dst", type=click.Path())
 @click.option(
     "-of",
-    "--format",
     "driver",
     default="GTiff",
     show_default=True,
-    help="GDAL driver of the output.",
+    help="Output format: a GDAL driver, or EETFRecord to write an export.",
 )
 @click.option(
     "-co",
-    "--co",
     "creation_options",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A creation option of the output driver (repeatable).",
+    help="Creation option of the output driver (repeatable); for EETFRecord, a "
+    "formatOptions key, e.g. -co patchDimensions=256,256.",
+)
+@click.option("-b", "bands", type=int, multiple=True, help="Band to keep (repeatable).")
+@click.option(
+    "-srcwin",
+    "srcwin",
+    type=float,
+    nargs=4,
+    default=None,
+    metavar="XOFF YOFF XSIZE YSIZE",
+    help="Pixel window of the source.",
+)
+@click.option(
+    "-projwin",
+    "projwin",
+    type=float,
+    nargs=4,
+    default=None,
+    metavar="ULX ULY LRX LRY",
+    help="Georeferenced window of the source.",
+)
+@click.option("-ot", "out_type", default=None, help="Output type (Byte, Int16, Float32, ...).")
+@click.option("-a_nodata", "nodata", type=float, default=None, help="Assign a nodata value.")
+@click.option(
+    "-outsize",
+    "outsize",
+    nargs=2,
+    default=None,
+    metavar="XSIZE[%] YSIZE[%]",
+    help="Output size in pixels or percent (0 keeps the aspect ratio).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -125,23 +163,32 @@ def translate_command(
     dst: str,
     driver: str,
     creation_options: tuple[str, ...],
+    bands: tuple[int, ...],
+    srcwin: tuple[float, float, float, float] | None,
+    projwin: tuple[float, float, float, float] | None,
+    out_type: str | None,
+    nodata: float | None,
+    outsize: tuple[str, str] | None,
     overwrite: bool,
     quiet: bool,
     kernel_size: str | None,
 ) -> None:
-    """Convert an export to a raster file (GeoTIFF by default)."""
-    options = {}
-    for item in creation_options:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected NAME=VALUE, not {item!r}", param_hint="-co")
-        options[name] = value
+    """Convert an export or a raster, like gdal_translate (-of EETFRecord writes an export)."""
+    subset = tools.Subset(
+        bands=bands or None,
+        srcwin=srcwin,
+        projwin=projwin,
+        outsize=outsize,
+        dtype=out_type,
+        nodata=nodata,
+    )
     with _reported(), _progress(quiet, f"Writing {dst}") as progress:
-        tools.convert(
+        tools.translate(
             src,
             dst,
             driver=driver,
-            creation_options=options,
+            creation_options=_parse_creation_options(creation_options),
+            subset=subset,
             overwrite=overwrite,
             progress=progress,
             **_open_options(kernel_size),
