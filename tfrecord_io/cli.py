@@ -78,7 +78,7 @@ def _open_options(kernel_size: str | None) -> dict[str, Any]:
     return options
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("tfrecord", context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tfrecord_io")
 def main() -> None:
     """Earth Engine TFRecord image exports as rasters."""

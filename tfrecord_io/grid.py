@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from affine import Affine
+from rasterio import windows
 from rasterio.windows import Window
 
 from tfrecord_io.errors import GridError, KernelSizeError, WindowError
@@ -194,7 +195,7 @@ class PatchGrid:
 
     def window_transform(self, window: Window) -> Affine:
         """Return the transform of a window of the mosaic."""
-        return self.transform * Affine.translation(window.col_off, window.row_off)
+        return windows.transform(window, self.transform)
 
 
 def to_int_window(

@@ -494,9 +494,10 @@ def translate(
     with open_any(src, **options) as ds:
         bands, window, (out_h, out_w), dtype = _resolve(ds, subset)
         resized = (out_h, out_w) != (window.height, window.width)
-        transform = ds.window_transform(window) * Affine.scale(
-            window.width / out_w, window.height / out_h
-        )
+        # Compose by hand: affine 3 deprecates `*` between transforms, affine 2.4 lacks `@`.
+        a, b, c, d, e, f = tuple(ds.window_transform(window))[:6]
+        sx, sy = window.width / out_w, window.height / out_h
+        transform = Affine(a * sx, b * sy, c, d * sx, e * sy, f)
         read_dtype = np.result_type(*(ds.dtypes[b - 1] for b in bands))
         nodata = subset.nodata if subset.nodata is not None else ds.nodata
         block_height, block_width = ds.block_shapes[0]
