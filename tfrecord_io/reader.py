@@ -237,7 +237,7 @@ class ExportReader:
         if kernel_size is not None:
             kernel_size = _pair(kernel_size, "kernel_size")
         self.files = find_export(path)
-        self._expected_records: int | None = None  # known once the grid is
+        self.expected_records: int | None = None  # known once the grid is
         self._indexes: list[ShardIndex] = []
         self._index_lock = threading.Lock()
         self._cache = _TileCache(cache_bytes)
@@ -277,7 +277,7 @@ class ExportReader:
             margin_y=my,
         )
         self.records_per_patch = self.grid.tile_pixels if sequence else 1
-        self._expected_records = self.grid.total_patches * self.records_per_patch
+        self.expected_records = self.grid.total_patches * self.records_per_patch
 
     def _load_mixer(self, mixer: Any, sequence: bool) -> Mixer:
         if isinstance(mixer, Mixer):
@@ -322,8 +322,8 @@ class ExportReader:
                 shard = self.files.shards[len(self._indexes)]
                 self._indexes.append(index_shard(shard, first_index=done))
             total = self._indexed_records()
-            if self._expected_records is not None and total != self._expected_records:
-                raise RecordCountError(self._count_message(total, self._expected_records))
+            if self.expected_records is not None and total != self.expected_records:
+                raise RecordCountError(self._count_message(total, self.expected_records))
 
     def _indexed_records(self) -> int:
         last = self._indexes[-1] if self._indexes else None

@@ -153,21 +153,43 @@ def _check_header(header: bytes, path: object, record: int, offset: int) -> int:
     if masked_crc32c(header[:8]) != length_crc:
         raise ChecksumError(
             f"{location(path, record, offset)}: the record's length field fails its CRC-32C "
-            "check. The shard is corrupt or not a TFRecord file: download it again."
+            "check. The shard is corrupt or not a TFRecord file: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
         )
     return int(length)
+
+
+def _check_length(length: int, remaining: int, path: object, record: int, offset: int) -> None:
+    """Refuse a length field longer than what remains of a raw shard, before allocating it."""
+    if length + RECORD_OVERHEAD > remaining:
+        raise TruncatedRecordError(
+            f"{location(path, record, offset)}: the length field says {length} bytes but only "
+            f"{max(0, remaining - RECORD_OVERHEAD)} remain. The file is truncated: download it "
+            "again.",
+            path=path,
+            record=record,
+            offset=offset,
+        )
 
 
 def _check_data(data: bytes, footer: bytes, path: object, record: int, offset: int) -> None:
     if len(footer) < FOOTER_SIZE:
         raise TruncatedRecordError(
             f"{location(path, record, offset)}: the shard ends inside the record. "
-            "The file is truncated: download it again."
+            "The file is truncated: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
         )
     if masked_crc32c(data) != _U32.unpack(footer)[0]:
         raise ChecksumError(
             f"{location(path, record, offset)}: the record's data fails its CRC-32C check. "
-            "The shard is corrupt: download it again."
+            "The shard is corrupt: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
         )
 
 
@@ -175,11 +197,17 @@ def _stream_error(exc: Exception, path: object, record: int, offset: int) -> Rec
     if isinstance(exc, EOFError):
         return TruncatedRecordError(
             f"{location(path, record, offset)}: the gzip stream ends early ({exc}). "
-            "The file is truncated: download it again."
+            "The file is truncated: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
         )
     return RecordError(
         f"{location(path, record, offset)}: the gzip stream is corrupt ({exc}). "
-        "Download the shard again."
+        "Download the shard again.",
+        path=path,
+        record=record,
+        offset=offset,
     )
 
 
@@ -237,12 +265,8 @@ def iter_records(
                 if not header:
                     return
                 length = _check_header(header, path, record, offset)
-                if remaining is not None and length + RECORD_OVERHEAD > remaining - offset:
-                    raise RecordError(
-                        f"{location(path, record, offset)}: the length field says {length} "
-                        f"bytes but only {remaining - offset - RECORD_OVERHEAD} remain. "
-                        "The shard is truncated or corrupt: download it again."
-                    )
+                if remaining is not None:
+                    _check_length(length, remaining - offset, path, record, offset)
                 data = _read_exact(f, length)
                 footer = f.read(FOOTER_SIZE)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
@@ -490,7 +514,9 @@ def index_shard(
             record = first_index + len(index.offsets) - (0 if header else 1)
             raise TruncatedRecordError(
                 f"{location(path, record)}: the shard ends inside a record. "
-                "The file is truncated: download it again."
+                "The file is truncated: download it again.",
+                path=path,
+                record=record,
             )
     return index
 
@@ -503,12 +529,7 @@ def _index_raw(index: ShardIndex) -> None:
             record = index.first_index + len(index.offsets)
             f.seek(offset)
             length = _check_header(f.read(HEADER_SIZE), index.path, record, offset)
-            if offset + length + RECORD_OVERHEAD > size:
-                raise TruncatedRecordError(
-                    f"{location(index.path, record, offset)}: the length field says {length} "
-                    f"bytes but only {size - offset - RECORD_OVERHEAD} remain. "
-                    "The file is truncated: download it again."
-                )
+            _check_length(length, size - offset, index.path, record, offset)
             index.offsets.append(offset)
             index.lengths.append(length)
             offset += length + RECORD_OVERHEAD
