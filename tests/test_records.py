@@ -400,4 +400,3 @@ def test_shard_index_close_releases_its_file(tmp_path: Path) -> None:
     index.read(2)
     index.close()
     assert _fd_count() == before
-
