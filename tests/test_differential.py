@@ -257,3 +257,28 @@ def test_index_xy_window_equal_geotiff(both: tuple[Any, Any]) -> None:
     window = Window(3, 4, 10, 11)
     assert ours.window_transform(window) == ref.window_transform(window)
     assert ours.window_bounds(window) == ref.window_bounds(window)
+
+
+def test_read_into_out_equals_geotiff(both: tuple[Any, Any]) -> None:
+    ref, ours = both
+    out = np.empty((3, 20, 30), np.float32)
+    assert ours.read(out=out) is out
+    np.testing.assert_array_equal(out, ref.read(out_shape=(3, 20, 30)))
+
+
+@pytest.mark.parametrize("fraction", [(0.25, 0.25, 0.5, 0.5), (0.4, 0.6, 0.3, 0.7)], ids=str)
+def test_window_from_off_grid_bounds_reads_as_geotiff(
+    both: tuple[Any, Any], fraction: tuple[float, float, float, float]
+) -> None:
+    # The everyday idiom ds.read(window=ds.window(*bbox)) with a bbox off the pixel grid.
+    ref, ours = both
+    fx0, fy0, fx1, fy1 = fraction
+    t = ref.transform
+    left, top = t * (2 + fx0, 3 + fy0)
+    right, bottom = t * (12 + fx1, 10 + fy1)
+    window = ref.window(left, bottom, right, top)
+    assert ours.window(left, bottom, right, top) == window
+    want = ref.read(1, window=window)
+    got = ours.read(1, window=window)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)

@@ -715,3 +715,79 @@ def test_sample_export_matches_make_bands_cropped_to_the_grid() -> None:
         assert ds.crs == rasterio.crs.CRS.from_epsg(32610)
         for bidx, name in zip(ds.indexes, ds.descriptions, strict=True):
             np.testing.assert_array_equal(ds.read(bidx), bands[name][:192, :384])
+
+
+# -- more options and integrity -------------------------------------------------------------
+
+
+def test_non_square_kernel_is_ambiguous_without_kernel_size(tf_export: Make, rng) -> None:
+    # 8 x 8 patches, kernel (1, 4): an 8 x 12 tile, which a (4, 1) kernel's 12 x 8 tile matches.
+    info = tf_export(bands=_bands(rng), transform=NORTH_UP, patch_size=(8, 8), kernel_size=(1, 4))
+    with pytest.raises(KernelSizeError, match=r"kernel_size=\(1, 4\)"):
+        _open(info)
+
+
+def test_non_square_kernel_given_by_kernel_size_reads_exactly(tf_export: Make, rng) -> None:
+    info = tf_export(bands=_bands(rng), transform=NORTH_UP, patch_size=(8, 8), kernel_size=(1, 4))
+    with _open(info, kernel_size=(1, 4)) as ds:
+        assert ds.kernel_size == (1, 4)
+        np.testing.assert_array_equal(ds.read(), info.expected)
+
+
+def test_mixer_argument_path_replaces_the_exports_own(sharded_export: Any, tmp_path: Path) -> None:
+    info = sharded_export
+    other = tmp_path / "pred-mixer.json"
+    shifted = Affine(10.0, 0.0, 0.0, 0.0, -10.0, 0.0)
+    text = info.mixer.read_text().replace(
+        "[30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0]", "[10.0, 0.0, 0.0, 0.0, -10.0, 0.0]"
+    )
+    assert text != info.mixer.read_text()
+    other.write_text(text)
+    with _open(info, mixer=other) as ds:
+        assert ds.transform == shifted
+        np.testing.assert_array_equal(ds.read(), info.expected)
+
+
+def test_opening_a_missing_path_raises_missing_shard_error(tmp_path: Path) -> None:
+    with pytest.raises(MissingShardError):
+        tfrecord_io.open(tmp_path / "nothing-00000.tfrecord.gz")
+
+
+def test_folder_holding_two_exports_raises_option_error(sharded_export: Any) -> None:
+    info = sharded_export
+    (info.folder / "other-00000.tfrecord.gz").write_bytes(info.shards[0].read_bytes())
+    with pytest.raises(OptionError, match="several exports"):
+        _open(info)
+    with tfrecord_io.open(info.mixer) as ds:  # naming one of them still works
+        np.testing.assert_array_equal(ds.read(window=Window(0, 0, 8, 8)), info.expected[:, :8, :8])
+
+
+def test_extra_shard_raises_record_count_error(sharded_export: Any) -> None:
+    info = sharded_export
+    extra = info.folder / f"{info.prefix}-{len(info.shards):05d}.tfrecord.gz"
+    extra.write_bytes(info.shards[0].read_bytes())
+    with _open(info) as ds, pytest.raises(RecordCountError):
+        ds.build_index()
+    with _open(info) as ds, pytest.raises(RecordCountError):
+        ds.read()
+
+
+def test_validate_reports_a_band_not_fitting_the_grid_with_its_record(
+    sharded_export: Any,
+) -> None:
+    info = sharded_export
+    _shrink_one_band(info, shard=1, local=1)
+    record = info.records_per_shard[0] + 1
+    problems = tfrecord_io.validate(info.folder)
+    assert [(p.error, p.path, p.record) for p in problems] == [
+        (GridError.__name__, str(info.shards[1]), record)
+    ]
+
+
+def test_validate_reports_a_missing_last_shard_as_a_record_count_problem(
+    sharded_export: Any,
+) -> None:
+    info = sharded_export
+    info.shards[-1].unlink()
+    problems = tfrecord_io.validate(info.folder)
+    assert [p.error for p in problems] == [RecordCountError.__name__]
