@@ -791,3 +791,32 @@ def test_validate_reports_a_missing_last_shard_as_a_record_count_problem(
     info.shards[-1].unlink()
     problems = tfrecord_io.validate(info.folder)
     assert [p.error for p in problems] == [RecordCountError.__name__]
+
+
+def _flip_payload(info: Any, shard: int, local: int) -> None:
+    size = _record_size(info, shard)
+    data = bytearray(info.shards[shard].read_bytes())
+    data[local * size + 12 + 30] ^= 0x04
+    info.shards[shard].write_bytes(bytes(data))
+
+
+def test_validate_reports_one_crc_flip_as_exactly_one_problem(raw_sharded_export: Any) -> None:
+    info = raw_sharded_export
+    _flip_payload(info, shard=1, local=2)
+    record = info.records_per_shard[0] + 2
+    problems = tfrecord_io.validate(info.folder)
+    assert [(p.error, p.path, p.record) for p in problems] == [
+        (ChecksumError.__name__, str(info.shards[1]), record)
+    ]
+
+
+def test_validate_gives_global_record_indexes_after_an_earlier_crc_flip(
+    raw_sharded_export: Any,
+) -> None:
+    info = raw_sharded_export
+    _flip_payload(info, shard=0, local=1)
+    _flip_payload(info, shard=2, local=3)
+    later = sum(info.records_per_shard[:2]) + 3
+    problems = tfrecord_io.validate(info.folder)
+    checksums = [(p.path, p.record) for p in problems if p.error == ChecksumError.__name__]
+    assert checksums == [(str(info.shards[0]), 1), (str(info.shards[2]), later)]
