@@ -405,9 +405,12 @@ def test_boundless_window_is_filled_with_fill_value(sharded_export: Any) -> None
     np.testing.assert_array_equal(got, want)
 
 
-def test_window_outside_without_boundless_raises_window_error(sharded_export: Any) -> None:
-    with _open(sharded_export) as ds, pytest.raises(tfrecord_io.WindowError):
-        ds.read(window=Window(-1, 0, 4, 4))
+def test_window_outside_without_boundless_is_cropped_as_rasterio_does(
+    sharded_export: Any,
+) -> None:
+    with _open(sharded_export) as ds:
+        got = ds.read(window=Window(-1, 0, 4, 4))
+    np.testing.assert_array_equal(got, sharded_export.expected[:, 0:4, 0:3])
 
 
 def test_masked_read_masks_the_nodata_value(tf_export: Make, rng) -> None:

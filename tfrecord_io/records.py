@@ -58,6 +58,7 @@ __all__ = [
     "is_gzip",
     "iter_records",
     "masked_crc32c",
+    "scan_records",
     "open_stream",
 ]
 
@@ -251,12 +252,44 @@ def iter_records(
     ChecksumError
         A CRC does not match.
     TruncatedRecordError
-        The shard or its gzip stream ends inside a record.
+        The shard or its gzip stream ends inside a record, or a length field points past the
+        end of a raw shard.
     RecordError
-        A length field points past the end of a raw shard, or the gzip stream is corrupt.
+        The gzip stream is corrupt.
+    """
+    for _, offset, data, error in scan_records(path, first_index=first_index, verify=verify):
+        if error is not None:
+            raise error
+        yield offset, data
+
+
+def scan_records(
+    path: str | os.PathLike[str], *, first_index: int = 0, verify: bool = True
+) -> Iterator[tuple[int, int, bytes, ChecksumError | None]]:
+    """Yield ``(index, offset, data, error)`` for each record, going on past bad payloads.
+
+    A record whose data fails its CRC is yielded with the :class:`ChecksumError` instead of
+    raising it, since its framing is intact and the next record can still be found; a broken
+    framing (a bad length, a truncated or corrupt stream) still raises, as nothing after it
+    can be located. This is what a validator needs to report every problem.
+
+    Parameters
+    ----------
+    path : path-like
+        A raw or gzip shard.
+    first_index : int
+        Index of the shard's first record in the whole export.
+    verify : bool
+        Check the data CRC of every record.
+
+    Yields
+    ------
+    tuple of (int, int, bytes, ChecksumError or None)
+        The record's index in the export, its offset in the uncompressed stream, its payload,
+        and the data-CRC error if it has one.
     """
     compressed = is_gzip(path)
-    remaining = None if compressed else os.path.getsize(path)
+    size = None if compressed else os.path.getsize(path)
     record, offset = first_index, 0
     with open_stream(path) as f:
         while True:
@@ -265,21 +298,23 @@ def iter_records(
                 if not header:
                     return
                 length = _check_header(header, path, record, offset)
-                if remaining is not None:
-                    _check_length(length, remaining - offset, path, record, offset)
+                if size is not None:
+                    _check_length(length, size - offset, path, record, offset)
                 data = _read_exact(f, length)
                 footer = f.read(FOOTER_SIZE)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise _stream_error(exc, path, record, offset) from exc
             except OSError as exc:  # isal reports corrupt streams as OSError
-                if isinstance(exc, RecordError):
-                    raise
                 raise _stream_error(exc, path, record, offset) from exc
-            if len(data) < length:
-                footer = b""
-            if verify or len(footer) < FOOTER_SIZE:
-                _check_data(data, footer, path, record, offset)
-            yield offset, data
+            if len(data) < length or len(footer) < FOOTER_SIZE:
+                _check_data(data, b"", path, record, offset)  # raises: truncated
+            error = None
+            if verify:
+                try:
+                    _check_data(data, footer, path, record, offset)
+                except ChecksumError as exc:
+                    error = exc
+            yield record, offset, data, error
             offset += length + RECORD_OVERHEAD
             record += 1
 

@@ -25,7 +25,7 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.mixer import Mixer
 from tfrecord_io.reader import ExportReader, find_export
-from tfrecord_io.records import iter_records
+from tfrecord_io.records import scan_records
 
 __all__ = [
     "Problem",
@@ -122,20 +122,28 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
             expected = _mixer_total(files.mixer)
     total = 0
     record_problems = 0
+
+    def report(problem: Problem) -> None:
+        nonlocal record_problems
+        record_problems += 1
+        if record_problems <= _MAX_RECORD_PROBLEMS:
+            problems.append(problem)
+
     for shard in files.shards:
+        first = total
         try:
-            for offset, payload in iter_records(shard, first_index=total):
-                if layout is not None and not layout.sequence:
+            for index, offset, payload, error in scan_records(shard, first_index=first):
+                total = index + 1
+                if error is not None:
+                    report(_problem(shard, error, index))
+                elif layout is not None and not layout.sequence:
                     try:
-                        layout.decode(payload, location(shard, total, offset))
+                        layout.decode(payload, location(shard, index, offset))
                     except TFRecordIOError as exc:
-                        record_problems += 1
-                        if record_problems <= _MAX_RECORD_PROBLEMS:
-                            problems.append(_problem(shard, exc, total))
-                total += 1
+                        report(_problem(shard, exc, index))
         except RecordError as exc:
+            # The framing is lost: nothing after this point of the shard can be located.
             problems.append(_problem(shard, exc, exc.record))
-            # The rest of the shard cannot be framed: count only the records read whole.
             total = exc.record if exc.record is not None else total
     if record_problems > _MAX_RECORD_PROBLEMS:
         problems.append(
