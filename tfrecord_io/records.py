@@ -393,6 +393,7 @@ class ShardIndex:
     _points: list[_SeekPoint] = field(default_factory=list, repr=False)
     _cursor: _Inflater | None = field(default=None, repr=False)
     _buffer: bytes = field(default=b"", repr=False)
+    _buffer_start: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __len__(self) -> int:
@@ -430,11 +431,11 @@ class ShardIndex:
 
     def _inflate_at(self, offset: int, size: int) -> bytes:
         # Continue the current inflater when the target lies ahead of it and no seek point
-        # is closer; sequential reads then inflate each byte once.
+        # is closer; sequential reads then inflate each byte once. `_buffer` holds the last
+        # inflated bytes from `_buffer_start` up to the inflater's position.
         point = self._points[_last_at_or_before(self._points, offset)]
         cursor = self._cursor
-        start = cursor.position - len(self._buffer) if cursor is not None else -1
-        if cursor is None or offset < start or point.uncompressed > cursor.position:
+        if cursor is None or offset < self._buffer_start or point.uncompressed > cursor.position:
             f = open(self.path, "rb")  # noqa: SIM115 - owned by the cursor, closed below
             try:
                 cursor = _Inflater(f, point)
@@ -442,10 +443,15 @@ class ShardIndex:
                 f.close()
                 raise
             self._close_cursor()
-            self._cursor, self._buffer, start = cursor, b"", point.uncompressed
-        position = cursor.position  # == start + len(self._buffer)
-        parts = [self._buffer[offset - start :]] if start <= offset < position else []
-        have = max(0, position - offset)
+            self._cursor, self._buffer, self._buffer_start = cursor, b"", point.uncompressed
+        buffer, start = self._buffer, self._buffer_start
+        end = cursor.position
+        if offset + size <= end:  # already inflated: copy out the record only
+            return buffer[offset - start : offset - start + size]
+        parts: list[bytes | memoryview] = (
+            [memoryview(buffer)[offset - start :]] if offset < end else []
+        )
+        have = max(0, end - offset)
         while have < size:
             piece = cursor.inflate()
             if not piece:
@@ -453,12 +459,10 @@ class ShardIndex:
             piece_start = cursor.position - len(piece)
             if cursor.position <= offset:
                 continue  # wholly before the target: inflated only to move forward
-            if piece_start < offset:
-                piece = piece[offset - piece_start :]
-            parts.append(piece)
-            have += len(piece)
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        self._buffer = data[size:]
+            parts.append(piece if piece_start >= offset else piece[offset - piece_start :])
+            have += len(parts[-1])
+        data = b"".join(parts)
+        self._buffer, self._buffer_start = data, offset
         return data[:size]
 
     def _close_cursor(self) -> None:
