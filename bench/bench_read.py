@@ -81,11 +81,31 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def system_busy() -> float:
+    """CPU seconds all processes have spent busy since boot (from /proc/stat), or NaN."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(fn):
-    """Run fn(); return (result, wall seconds, process CPU seconds)."""
-    c0, t0 = cpu(), time.perf_counter()
+    """Run fn(); return (result, wall seconds, process CPU seconds).
+
+    Also notes how busy the rest of the machine was meanwhile (``last_others``).
+    """
+    global last_others
+    b0, c0, t0 = system_busy(), cpu(), time.perf_counter()
     result = fn()
-    return result, time.perf_counter() - t0, cpu() - c0
+    wall, cpus = time.perf_counter() - t0, cpu() - c0
+    last_others = max(0.0, (system_busy() - b0 - cpus) / wall)
+    return result, wall, cpus
+
+
+last_others = float("nan")
 
 
 def digest(mosaic: np.ndarray) -> str:
@@ -238,10 +258,12 @@ def main() -> int:
     ours_parallel(folder_a)  # warm-up
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
     checks: dict[str, str] = {}
+    others: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(args.rounds):
         for name, fn in contenders.items():
             result, wall, cpus = timed(fn)
             runs[name].append((wall, cpus))
+            others[name].append(last_others)
             if isinstance(result, np.ndarray):
                 ok = (result.shape == tuple(meta_a["mosaic_shape"])
                       and digest(result) == meta_a["mosaic_blake2b"])
@@ -257,20 +279,24 @@ def main() -> int:
     print()
     print(f"## Full read of export A ({size_a / MB:.1f} MB uncompressed), best of {args.rounds} "
           "interleaved rounds")
-    print(f"{'method':<36} {'best s':>7} {'median s':>8} {'MB/s':>7} {'CPU/wall':>8}  check")
+    print("(CPU/wall: this process during the best run; others: CPU/wall of every other process "
+          "on the machine, median over the rounds)")
+    print(f"{'method':<36} {'best s':>7} {'median s':>8} {'MB/s':>7} {'CPU/wall':>8} {'others':>6}  check")
     for name in contenders:
         wall, cpus = best(name)
         med = statistics.median(w for w, _ in runs[name])
-        print(f"{name:<36} {wall:7.3f} {med:8.3f} {size_a / MB / wall:7.0f} {cpus / wall:8.2f}  "
-              f"{checks[name]}")
+        print(f"{name:<36} {wall:7.3f} {med:8.3f} {size_a / MB / wall:7.0f} {cpus / wall:8.2f} "
+              f"{statistics.median(others[name]):6.2f}  {checks[name]}")
 
     # -- single-shard export: does workers=2 help? ----------------------------------------
     b_runs: dict[str, list[tuple[float, float]]] = {"workers=2": [], "workers=1": []}
     b_ok = True
+    b_others: dict[str, float] = {}
     for _ in range(2):
         for name, fn in (("workers=2", ours_parallel), ("workers=1", ours_single)):
             result, wall, cpus = timed(lambda: fn(folder_b))
             b_runs[name].append((wall, cpus))
+            b_others[name] = last_others
             b_ok &= digest(result) == meta_b["mosaic_blake2b"]
             del result
     print()
@@ -279,7 +305,7 @@ def main() -> int:
     for name, r in b_runs.items():
         wall, cpus = min(r)
         print(f"tfrecord_io full read {name:<10} {wall:7.3f} s {size_b / MB / wall:6.0f} MB/s  "
-              f"CPU/wall {cpus / wall:.2f}")
+              f"CPU/wall {cpus / wall:.2f} (others {b_others[name]:.2f})")
 
     # -- 3: random windows in B ------------------------------------------------------------
     ds = tfrecord_io.open(folder_b, cache_size=0)
@@ -365,7 +391,8 @@ def main() -> int:
           f"{verdict(max(default_a, default_b), bound)}")
     print(f"parallel speed-up of the full read (workers=1 / workers=2): {ours1 / ours2:.2f}x "
           f"on {os.cpu_count()} cores")
-    print(f"total benchmark time: {time.perf_counter() - t_start:.0f} s")
+    print(f"total benchmark time: {time.perf_counter() - t_start:.0f} s; load avg now "
+          f"{os.getloadavg()[0]:.2f}")
     return 0
 
 
