@@ -823,3 +823,31 @@ def test_validate_gives_global_record_indexes_after_an_earlier_crc_flip(
     problems = tfrecord_io.validate(info.folder)
     checksums = [(p.path, p.record) for p in problems if p.error == ChecksumError.__name__]
     assert checksums == [(str(info.shards[0]), 1), (str(info.shards[2]), later)]
+
+
+def test_window_near_the_start_of_a_big_gzip_shard_indexes_only_what_it_needs(
+    tmp_path: Path,
+) -> None:
+    from affine import Affine as _Affine
+
+    from tfrecord_io.example import encode_example, float_feature
+    from tfrecord_io.mixer import Mixer
+    from tfrecord_io.records import RecordWriter
+
+    rng = np.random.default_rng(7)
+    patches = rng.random((24, 4, 256, 256), dtype=np.float32)  # incompressible: 1 MiB a record
+    with RecordWriter(tmp_path / "big-00000.tfrecord.gz", level=1) as writer:
+        for patch in patches:
+            writer.write(encode_example({f"b{i}": float_feature(p) for i, p in enumerate(patch)}))
+    mixer = Mixer("EPSG:4326", _Affine(1, 0, 0, 0, -1, 0), 256, 256, 6, 24)
+    (tmp_path / "big-mixer.json").write_text(mixer.to_json())
+    with tfrecord_io.open(tmp_path) as ds:
+        np.testing.assert_array_equal(ds.read(1, window=Window(0, 0, 256, 256)), patches[0, 0])
+        index = ds._reader._indexes[0]
+        assert not index.complete
+        assert len(index) < 12
+        last = ds.read(4, window=Window(1280, 768, 256, 256))
+        np.testing.assert_array_equal(last, patches[23, 3])
+        assert len(index) == 24
+        ds.build_index()
+        assert index.complete

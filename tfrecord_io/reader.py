@@ -36,7 +36,7 @@ from tfrecord_io.errors import (
 from tfrecord_io.grid import PatchGrid
 from tfrecord_io.layout import ArrayLayout, layout_from_record, values_array
 from tfrecord_io.mixer import Mixer
-from tfrecord_io.records import GZIP_MAGIC, ShardIndex, index_shard, iter_records
+from tfrecord_io.records import GZIP_MAGIC, ShardIndex, iter_records
 
 __all__ = ["ExportFiles", "ExportReader", "find_export", "mixer_from_grid"]
 
@@ -314,14 +314,26 @@ class ExportReader:
     # -- the record index ------------------------------------------------------------------
 
     def _index_through(self, record: int | None) -> None:
-        """Index shards in order until ``record`` is covered (all shards for None)."""
+        """Index forward until ``record`` is covered (everything for None).
+
+        Shards are indexed in order, and the last one only as far as needed, so a window near
+        the start of a large gzip shard does not wait for the whole shard to be inflated.
+        """
         with self._index_lock:
-            while len(self._indexes) < len(self.files.shards):
-                done = self._indexed_records()
-                if record is not None and record < done:
+            shards = self.files.shards
+            while True:
+                if not self._indexes or (
+                    self._indexes[-1].complete and len(self._indexes) < len(shards)
+                ):
+                    self._indexes.append(
+                        ShardIndex.for_shard(shards[len(self._indexes)], self._indexed_records())
+                    )
+                last = self._indexes[-1]
+                if record is not None and record < last.first_index + len(last):
                     return
-                shard = self.files.shards[len(self._indexes)]
-                self._indexes.append(index_shard(shard, first_index=done))
+                if last.complete:
+                    break
+                last.scan(None if record is None else record - last.first_index)
             total = self._indexed_records()
             if self.expected_records is not None and total != self.expected_records:
                 raise RecordCountError(self._count_message(total, self.expected_records))

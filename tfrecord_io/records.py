@@ -369,6 +369,17 @@ class _Inflater:
                 return out
 
 
+class _Scanner:
+    """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
+
+    def __init__(self, path: str) -> None:
+        self.file = open(path, "rb")  # noqa: SIM115 - closed by ShardIndex._close_scanner
+        self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
+        self.header = b""
+        self.skip = 0
+        self.offset = 0
+
+
 @dataclass
 class ShardIndex:
     """Where each record of one shard starts, with seek points for gzip shards.
@@ -382,12 +393,19 @@ class ShardIndex:
     compressed : bool
         True for gzip shards.
     offsets, lengths : array
-        Offset of each record's header in the uncompressed stream, and its data length.
+        Offset of each record's header in the uncompressed stream, and its data length, for
+        the records indexed so far.
+    complete : bool
+        True once the whole shard is indexed.
+    spacing : int
+        Uncompressed bytes between seek points of a gzip shard.
     """
 
     path: str
     first_index: int
     compressed: bool
+    complete: bool = False
+    spacing: int = DEFAULT_SPACING
     offsets: array = field(default_factory=lambda: array("q"))
     lengths: array = field(default_factory=lambda: array("q"))
     _points: list[_SeekPoint] = field(default_factory=list, repr=False)
@@ -395,9 +413,88 @@ class ShardIndex:
     _buffer: bytes = field(default=b"", repr=False)
     _buffer_start: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _scanner: _Scanner | None = field(default=None, repr=False)
+
+    @classmethod
+    def for_shard(
+        cls, path: str | os.PathLike[str], first_index: int = 0, spacing: int = DEFAULT_SPACING
+    ) -> ShardIndex:
+        """Return an empty index of a shard; :meth:`scan` fills it."""
+        path = os.fspath(path)
+        return cls(path, first_index, is_gzip(path), spacing=spacing)
 
     def __len__(self) -> int:
         return len(self.offsets)
+
+    def scan(self, until: int | None = None) -> None:
+        """Index forward until the shard's record ``until`` is indexed, or to the end (None).
+
+        A gzip shard is inflated once, front to back, over as many calls as it takes: the scan
+        stops as soon as the record asked for is indexed and resumes from there.
+
+        Raises
+        ------
+        ChecksumError, TruncatedRecordError, RecordError
+            The framing is broken; the message names the shard, the record and the offset.
+        """
+        if self.complete:
+            return
+        if not self.compressed:
+            _index_raw(self)  # headers only: cheap, done at once
+            self.complete = True
+            return
+        try:
+            while not self.complete and (until is None or len(self.offsets) <= until):
+                self._scan_piece()
+        except BaseException:
+            self._close_scanner()
+            raise
+
+    def _scan_piece(self) -> None:
+        scanner = self._scanner
+        if scanner is None:
+            scanner = self._scanner = _Scanner(self.path)
+            self._points.append(scanner.inflater.seek_point())
+        record = self.first_index + len(self.offsets)
+        try:
+            piece = scanner.inflater.inflate()
+        except (EOFError, zlib.error) as exc:
+            raise _stream_error(exc, self.path, record, scanner.offset) from exc
+        if not piece:
+            if scanner.header or scanner.skip:
+                record -= 0 if scanner.header else 1
+                raise TruncatedRecordError(
+                    f"{location(self.path, record)}: the shard ends inside a record. "
+                    "The file is truncated: download it again.",
+                    path=self.path,
+                    record=record,
+                )
+            self._close_scanner()
+            self.complete = True
+            return
+        view, p = memoryview(piece), 0
+        while p < len(piece):
+            if scanner.skip:
+                step = min(scanner.skip, len(piece) - p)
+                p, scanner.skip = p + step, scanner.skip - step
+                continue
+            take = min(HEADER_SIZE - len(scanner.header), len(piece) - p)
+            scanner.header += view[p : p + take]
+            p += take
+            if len(scanner.header) == HEADER_SIZE:
+                record = self.first_index + len(self.offsets)
+                length = _check_header(scanner.header, self.path, record, scanner.offset)
+                self.offsets.append(scanner.offset)
+                self.lengths.append(length)
+                scanner.skip, scanner.header = length + FOOTER_SIZE, b""
+                scanner.offset += length + RECORD_OVERHEAD
+        if scanner.inflater.position - self._points[-1].uncompressed >= self.spacing:
+            self._points.append(scanner.inflater.seek_point())
+
+    def _close_scanner(self) -> None:
+        if self._scanner is not None:
+            self._scanner.file.close()
+            self._scanner = None
 
     def read(self, local: int, verify: bool = True) -> bytes:
         """Return the payload of the shard's record number ``local`` (0-based).
@@ -471,9 +568,10 @@ class ShardIndex:
             self._cursor = None
 
     def close(self) -> None:
-        """Release the open file and inflater held for sequential reads."""
+        """Release the open files and inflaters held for reading and scanning."""
         with self._lock:
             self._close_cursor()
+            self._close_scanner()
             self._buffer = b""
 
 
@@ -491,7 +589,7 @@ def _last_at_or_before(points: list[_SeekPoint], offset: int) -> int:
 def index_shard(
     path: str | os.PathLike[str], *, first_index: int = 0, spacing: int = DEFAULT_SPACING
 ) -> ShardIndex:
-    """Scan a shard once and return where each of its records starts.
+    """Scan a whole shard once and return where each of its records starts.
 
     Only the framing is read and the length CRCs checked; payload CRCs are checked when a
     record is read. For a gzip shard the whole stream is inflated once and a seek point kept
@@ -515,48 +613,8 @@ def index_shard(
     ChecksumError, TruncatedRecordError, RecordError
         The framing is broken; the message names the shard, the record and the offset.
     """
-    path = os.fspath(path)
-    index = ShardIndex(path, first_index, is_gzip(path))
-    if not index.compressed:
-        _index_raw(index)
-        return index
-    with open(path, "rb") as f:
-        inflater = _Inflater(f, _SeekPoint(0, 0, zlib.decompressobj(31)))
-        index._points.append(inflater.seek_point())
-        header, skip, offset = b"", 0, 0
-        while True:
-            record = first_index + len(index.offsets)
-            try:
-                piece = inflater.inflate()
-            except (EOFError, zlib.error) as exc:
-                raise _stream_error(exc, path, record, offset) from exc
-            if not piece:
-                break
-            view, p = memoryview(piece), 0
-            while p < len(piece):
-                if skip:
-                    step = min(skip, len(piece) - p)
-                    p, skip = p + step, skip - step
-                    continue
-                take = min(HEADER_SIZE - len(header), len(piece) - p)
-                header += view[p : p + take]
-                p += take
-                if len(header) == HEADER_SIZE:
-                    length = _check_header(header, path, first_index + len(index.offsets), offset)
-                    index.offsets.append(offset)
-                    index.lengths.append(length)
-                    skip, header = length + FOOTER_SIZE, b""
-                    offset += length + RECORD_OVERHEAD
-            if inflater.position - index._points[-1].uncompressed >= spacing:
-                index._points.append(inflater.seek_point())
-        if header or skip:
-            record = first_index + len(index.offsets) - (0 if header else 1)
-            raise TruncatedRecordError(
-                f"{location(path, record)}: the shard ends inside a record. "
-                "The file is truncated: download it again.",
-                path=path,
-                record=record,
-            )
+    index = ShardIndex.for_shard(path, first_index, spacing)
+    index.scan()
     return index
 
 
