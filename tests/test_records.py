@@ -27,10 +27,10 @@ from tfrecord_io.errors import (  # noqa: E402
     TFRecordIOError,
     TruncatedRecordError,
 )
+from tfrecord_io.index import index_shard  # noqa: E402
 from tfrecord_io.records import (  # noqa: E402
     RecordWriter,
     frame_record,
-    index_shard,
     is_gzip,
     iter_records,
     masked_crc32c,

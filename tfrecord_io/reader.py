@@ -34,9 +34,10 @@ from tfrecord_io.errors import (
     location,
 )
 from tfrecord_io.grid import PatchGrid
+from tfrecord_io.index import ShardIndex
 from tfrecord_io.layout import ArrayLayout, layout_from_record, values_array
 from tfrecord_io.mixer import Mixer
-from tfrecord_io.records import GZIP_MAGIC, ShardIndex, iter_records
+from tfrecord_io.records import GZIP_MAGIC, iter_records
 
 __all__ = ["ExportFiles", "ExportReader", "find_export", "mixer_from_grid"]
 
