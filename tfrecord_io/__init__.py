@@ -1,5 +1,6 @@
 """Earth Engine TFRecord image exports as lazy, georeferenced, rasterio-style datasets."""
 
+from tfrecord_io.dataset import EETFRecordDataset, open
 from tfrecord_io.errors import (
     BandIndexError,
     ChecksumError,
@@ -10,7 +11,9 @@ from tfrecord_io.errors import (
     MissingMixerError,
     MissingShardError,
     MixerError,
+    NoMixerWarning,
     OptionError,
+    PatchesDroppedWarning,
     RecordCountError,
     RecordError,
     TFRecordIOError,
@@ -18,16 +21,16 @@ from tfrecord_io.errors import (
     TruncatedRecordError,
     WindowError,
 )
-
 from tfrecord_io.mixer import Mixer
-from tfrecord_io.dataset import EETFRecordDataset, open
 from tfrecord_io.tools import validate
+from tfrecord_io.writer import EETFRecordWriter
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BandIndexError",
     "EETFRecordDataset",
+    "EETFRecordWriter",
     "Mixer",
     "open",
     "validate",
@@ -39,6 +42,8 @@ __all__ = [
     "MissingMixerError",
     "MissingShardError",
     "MixerError",
+    "NoMixerWarning",
+    "PatchesDroppedWarning",
     "OptionError",
     "RecordCountError",
     "RecordError",
