@@ -11,6 +11,7 @@ spill files of their own, made only when first needed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 import weakref
@@ -54,8 +55,11 @@ def crs_text(crs: Any) -> str:
     return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
 
 
-def parse_kinds(kinds: Any, names: Sequence[str], count: int) -> list[str]:
-    """Expand ``kinds`` (one kind, one per band, or a mapping by name or band number)."""
+def parse_kinds(kinds: Any, names: Sequence[str], count: int, strict: bool = True) -> list[str]:
+    """Expand ``kinds`` (one kind, one per band, or a mapping by name or band number).
+
+    With ``strict`` False, names that are not (yet) band names are passed over.
+    """
     if kinds is None:
         return ["float"] * count
     if isinstance(kinds, str):
@@ -67,7 +71,7 @@ def parse_kinds(kinds: Any, names: Sequence[str], count: int) -> list[str]:
                 out[key - 1] = kind
             elif key in names:
                 out[list(names).index(key)] = kind
-            else:
+            elif strict:
                 raise OptionError(f"kinds names {key!r}, which is no band number or band name")
         return out
     out = list(kinds)
@@ -238,7 +242,7 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         self._descriptions: list[str | None] = [None] * self._count
         self._tags: dict[str, str] = {}
         prefix = file_name_prefix or os.path.basename(os.path.abspath(self.name))
-        self.plan()  # every check that does not need the band names, before anything is made
+        self.plan(strict=False)  # every check that does not need band names, before any file
         self._destination = Destination(path, prefix, overwrite)
         self._closed = False
         self.files: list[str] = []
@@ -369,8 +373,14 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
             "format_options": o.to_ee(),
         }
 
-    def plan(self) -> ExportPlan:
+    def plan(self, strict: bool = True) -> ExportPlan:
         """Return the export's plan (features and grid) for the current band names.
+
+        Parameters
+        ----------
+        strict : bool
+            False when band names may still change: kinds given for other names are checked
+            against the dtype only.
 
         Raises
         ------
@@ -378,11 +388,16 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
             The band names, kinds or options do not fit together.
         """
         names = self.descriptions
-        kinds = parse_kinds(self._kinds_arg, names, self._count)
-        for name, kind in zip(names, kinds, strict=True):
+        kinds = parse_kinds(self._kinds_arg, names, self._count, strict)
+        if isinstance(self._kinds_arg, Mapping):
+            kinds += [str(k) for k in self._kinds_arg.values()]
+        for name, kind in zip((*names, *["?"] * (len(kinds) - len(names))), kinds, strict=True):
             check_kind(kind, self._dtype, name)
+        kinds = kinds[: self._count]
+        # Array bands are found by name, so before the names are final they are left out.
+        options = self.options if strict else dataclasses.replace(self.options, tensor_depths={})
         plan = plan_export(
-            names, kinds, self.options, width=self._width, height=self._height,
+            names, kinds, options, width=self._width, height=self._height,
             transform=self._transform, pad_edges=self.pad_edges,
         )
         if plan.min_record_size() + 16 > self.options.max_file_size:
