@@ -21,7 +21,9 @@ from tfrecord_io.errors import (
     TruncatedRecordError,
     WindowError,
 )
+from tfrecord_io.export import export
 from tfrecord_io.mixer import Mixer
+from tfrecord_io.predictions import iter_patches, write_predictions
 from tfrecord_io.tools import validate
 from tfrecord_io.writer import EETFRecordWriter
 
@@ -32,7 +34,10 @@ __all__ = [
     "EETFRecordDataset",
     "EETFRecordWriter",
     "Mixer",
+    "export",
+    "iter_patches",
     "open",
+    "write_predictions",
     "validate",
     "ChecksumError",
     "DecodeError",

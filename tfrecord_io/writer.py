@@ -553,8 +553,31 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         """
         if self._closed:
             return
+        self.close_from(_SpillSource(self))
+
+    def close_from(
+        self, source: RowSource, progress: Callable[[int, int], None] | None = None
+    ) -> list[str]:
+        """Encode the export from ``source`` instead of the written windows, and close.
+
+        Used by :func:`tfrecord_io.export` to stream a raster that can be read row by row
+        (no spill file is needed then).
+
+        Parameters
+        ----------
+        source : RowSource
+            ``read_rows(row_start, row_stop)`` -> ``(values, masked)``.
+        progress : callable, optional
+            ``progress(done_patches, total_patches)``, called after each patch row.
+
+        Returns
+        -------
+        list of str
+            The files written: shards in order, then the mixer.
+        """
+        self._check_writable()
         try:
-            self._encode(_SpillSource(self), None)
+            return self._encode(source, progress)
         finally:
             self._closed = True
             self._finalizer()
