@@ -550,3 +550,68 @@ def test_writer_reader_round_trip_is_bit_exact(tmp_path_factory, case) -> None:
     np.testing.assert_array_equal(data, arr[:, :h, :w])
     if not case["pad_edges"]:
         assert (h, w) == (case["height"] // ph * ph, case["width"] // pw * pw)
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> dict[str, Any]:
+    scalars = draw(st.integers(0, 2))
+    members = draw(st.integers(0 if scalars else 1, 3))
+    depth = draw(st.integers(1, 4))
+    return {
+        "scalars": scalars, "members": members, "depth": depth,
+        "kind": draw(st.sampled_from(["float", "int64", "bytes"])),
+        "sequence": draw(st.booleans()), "collapse": draw(st.booleans()),
+        "default": draw(st.sampled_from([0.0, -3.0, 7.5])),
+        "patch": [draw(st.integers(1, 3)), draw(st.integers(1, 3))],
+        "kernel": [draw(st.integers(1, 4)), draw(st.integers(1, 4))],
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+def expected_bands(case: dict[str, Any], arr: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Band name -> plane the reader must return, following the documented layout rules."""
+    default = {"float": case["default"], "int64": int(case["default"]),
+               "bytes": max(int(case["default"]), 0)}[case["kind"]]
+    features: list[tuple[str, list[Any]]] = [(n, [arr[i]]) for i, n in
+                                            enumerate(names[: case["scalars"]])]
+    if case["members"]:
+        planes = [arr[case["scalars"] + j] for j in range(case["members"])][: case["depth"]]
+        planes += [default] * (case["depth"] - len(planes))
+        features.append(("A", planes))
+    arrays = {"A"} if case["members"] else set()
+    if case["collapse"]:
+        all_planes = [p for _, ps in features for p in ps]
+        if len(all_planes) > 1 or features[0][0] in arrays:
+            arrays = {features[0][0]}
+        features = [(features[0][0], all_planes)]
+    if case["sequence"]:  # the reader lists the context's scalars first, then feature lists
+        features.sort(key=lambda f: f[0] in arrays)
+    out: dict[str, Any] = {}
+    for name, planes in features:
+        if len(planes) > 1:  # the reader cannot tell an array of depth 1 from a plain band
+            out.update({f"{name}_{d}": p for d, p in enumerate(planes)})
+        else:
+            out[name] = planes[0]
+    return out
+
+
+@SETTINGS
+@given(case=layouts())
+def test_every_layout_option_round_trips_through_the_reader(tmp_path_factory, case) -> None:
+    rng = np.random.default_rng(case["seed"])
+    count = case["scalars"] + case["members"]
+    names = [f"s{i}" for i in range(case["scalars"])] + [f"A_{j}" for j in range(case["members"])]
+    shape = (count, 2 * case["patch"][1], 2 * case["patch"][0])
+    arr = rng.integers(0, 256, shape).astype(np.uint8)
+    folder = write(
+        tmp_path_factory.mktemp("layout") / "out", arr, tuple(names), kinds=case["kind"],
+        patch_dimensions=case["patch"], kernel_size=case["kernel"],
+        default_value=case["default"], sequence_data=case["sequence"],
+        collapse_bands=case["collapse"],
+        tensor_depths={"A": case["depth"]} if case["members"] else None,
+    )
+    want = expected_bands(case, arr, names)
+    with tfrecord_io.open(folder, kernel_size=tuple(case["kernel"])) as src:
+        assert src.descriptions == tuple(want)
+        for i, name in enumerate(src.descriptions):
+            np.testing.assert_array_equal(src.read(i + 1), np.broadcast_to(want[name], shape[1:]))
