@@ -36,6 +36,7 @@ from tfrecord_io.grid import to_int_window
 from tfrecord_io.mixer import Mixer
 from tfrecord_io.options import EE_KEYS, FormatOptions
 from tfrecord_io.shards import Destination, ShardSink
+from tfrecord_io.spill import Spill
 
 __all__ = ["DRIVER", "EETFRecordWriter", "crs_text"]
 
@@ -78,56 +79,6 @@ def parse_kinds(kinds: Any, names: Sequence[str], count: int, strict: bool = Tru
     if len(out) != count:
         raise OptionError(f"kinds gives {len(out)} kinds for {count} bands")
     return out
-
-
-class _SpillSource:
-    """Rows of the spill files, as :class:`~tfrecord_io.encode.RowSource` reads them."""
-
-    def __init__(self, writer: EETFRecordWriter) -> None:
-        self.w = writer
-
-    def read_rows(self, row_start: int, row_stop: int) -> tuple[np.ndarray, np.ndarray | None]:
-        w = self.w
-        n = row_stop - row_start
-        values = np.empty((w.count, n, w.width), dtype=w.dtype)
-        for b in range(w.count):
-            _pread(w._fd, values[b], ((b * w.height + row_start) * w.width) * values.itemsize)
-        masked = None
-        if w._mask_fd is not None:
-            m = np.empty((w.count, n, w.width), dtype=np.uint8)
-            for b in range(w.count):
-                _pread(w._mask_fd, m[b], (b * w.height + row_start) * w.width)
-            masked = m.view(bool)
-        if w._dataset_mask_fd is not None:
-            m2 = np.empty((n, w.width), dtype=np.uint8)
-            _pread(w._dataset_mask_fd, m2, row_start * w.width)
-            masked = m2.view(bool)[np.newaxis] | (masked if masked is not None else False)
-            masked = np.broadcast_to(masked, values.shape)
-        if w.nodata is not None:
-            if np.isnan(w.nodata):
-                nod = np.isnan(values)
-            else:
-                nod = values == np.asarray(w.nodata).astype(w.dtype)
-            masked = nod if masked is None else (masked | nod)
-        return values, masked
-
-
-def _pread(fd: int, out: np.ndarray, offset: int) -> None:
-    view = memoryview(out.reshape(-1)).cast("B")  # type: ignore[arg-type]
-    done = 0
-    while done < len(view):
-        got = os.preadv(fd, [view[done:]], offset + done)
-        if got == 0:  # beyond the end of a sparse spill: never written, zeros
-            view[done:] = bytes(len(view) - done)
-            return
-        done += got
-
-
-def _pwrite(fd: int, data: np.ndarray, offset: int) -> None:
-    view = memoryview(np.ascontiguousarray(data).reshape(-1)).cast("B")  # type: ignore[arg-type]
-    done = 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], offset + done)
 
 
 class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
@@ -247,14 +198,15 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         self._closed = False
         self.files: list[str] = []
         try:
-            self._fd = os.open(self._destination.temp_path(".spill"), os.O_RDWR | os.O_CREAT, 0o600)
-            os.ftruncate(self._fd, self._count * self._height * self._width * self._dtype.itemsize)
+            self._spill = Spill(
+                self._destination.temp_path, self._count, self._height, self._width,
+                self._dtype, self._nodata,
+            )
         except BaseException:
             self._destination.abort()
             raise
-        self._mask_fd: int | None = None
-        self._dataset_mask_fd: int | None = None
-        self._finalizer = weakref.finalize(self, _cleanup, self._destination, [self._fd])
+        # Without close(), the temporary folder goes when the writer does: nothing committed.
+        self._finalizer = weakref.finalize(self, _cleanup, self._destination, self._spill)
 
     # -- description ---------------------------------------------------------------------
 
@@ -457,17 +409,14 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
                 f"convert them, or open with dtype={arr3.dtype.name!r}"
             )
         mask = np.ma.getmask(arr3)
-        data = np.ma.getdata(arr3)
         has_mask = mask is not np.ma.nomask and bool(np.any(mask))
-        if has_mask and self._mask_fd is None:
-            self._mask_fd = self._open_mask(".mask", self._count)
-        r0, c0 = int(win.row_off), int(win.col_off)
-        for k, b in enumerate(bands):
-            plane = np.ascontiguousarray(data[k], dtype=self._dtype)
-            self._write_plane(self._fd, plane, b, r0, c0, self._dtype.itemsize)
-            if self._mask_fd is not None:
-                m = np.broadcast_to(mask, arr3.shape)[k] if has_mask else np.zeros((rows, cols))
-                self._write_plane(self._mask_fd, m.astype(np.uint8), b, r0, c0, 1)
+        self._spill.write(
+            bands,
+            np.ma.getdata(arr3),
+            np.broadcast_to(mask, arr3.shape) if has_mask else None,
+            int(win.row_off),
+            int(win.col_off),
+        )
 
     def write_band(self, bidx: int, arr: np.ndarray, window: Window | None = None) -> None:
         """Write a 2D array into band ``bidx`` (rasterio's older spelling of :meth:`write`)."""
@@ -483,29 +432,7 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         )
         rows, cols = int(win.height), int(win.width)
         invalid = np.broadcast_to(np.asarray(mask_array) == 0, (rows, cols))
-        if self._dataset_mask_fd is None:
-            self._dataset_mask_fd = self._open_mask(".dataset_mask", 1)
-        r0, c0 = int(win.row_off), int(win.col_off)
-        self._write_plane(self._dataset_mask_fd, invalid.astype(np.uint8), 0, r0, c0, 1)
-
-    def _open_mask(self, name: str, planes: int) -> int:
-        fd = os.open(self._destination.temp_path(name), os.O_RDWR | os.O_CREAT, 0o600)
-        os.ftruncate(fd, planes * self._height * self._width)
-        self._finalizer.detach()
-        fds = [f for f in (self._fd, self._mask_fd, self._dataset_mask_fd, fd) if f is not None]
-        self._finalizer = weakref.finalize(self, _cleanup, self._destination, fds)
-        return fd
-
-    def _write_plane(
-        self, fd: int, plane: np.ndarray, band: int, r0: int, c0: int, size: int
-    ) -> None:
-        rows, cols = plane.shape
-        base = band * self._height * self._width
-        if cols == self._width:
-            _pwrite(fd, plane, (base + r0 * self._width) * size)
-            return
-        for i in range(rows):
-            _pwrite(fd, plane[i], (base + (r0 + i) * self._width + c0) * size)
+        self._spill.write_dataset_mask(invalid, int(win.row_off), int(win.col_off))
 
     def _bands_and_array(
         self, arr: Any, indexes: int | Sequence[int] | None
@@ -553,7 +480,7 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         """
         if self._closed:
             return
-        self.close_from(_SpillSource(self))
+        self.close_from(self._spill)
 
     def close_from(
         self, source: RowSource, progress: Callable[[int, int], None] | None = None
@@ -668,10 +595,6 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         return f"<{state} EETFRecordWriter name='{self.name}' mode='w'>"
 
 
-def _cleanup(destination: Destination, fds: list[int]) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+def _cleanup(destination: Destination, spill: Spill) -> None:
+    spill.close()
     destination.abort()
