@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
 
 from tfrecord_io.errors import ExportExistsError, OptionError
-from tfrecord_io.records import RECORD_OVERHEAD, frame_record
+from tfrecord_io.records import frame_record
 
 try:  # optional ("fast" extra): deflate several times faster than zlib
     from isal import isal_zlib as _isal
@@ -312,7 +312,3 @@ class ShardSink:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-# Framing adds this much to each payload; used to size shards before writing.
-FRAMING = RECORD_OVERHEAD
