@@ -1,6 +1,6 @@
 """Earth Engine TFRecord image exports as lazy, georeferenced, rasterio-style datasets."""
 
-from tfrecord_io.dataset import EETFRecordDataset, open
+from tfrecord_io.dataset import EETFRecordDataset
 from tfrecord_io.errors import (
     BandIndexError,
     ChecksumError,
@@ -23,6 +23,7 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.export import export
 from tfrecord_io.mixer import Mixer
+from tfrecord_io.opener import open
 from tfrecord_io.predictions import iter_patches, write_predictions
 from tfrecord_io.tools import validate
 from tfrecord_io.vrt import build_vrt, gdal_env

@@ -18,8 +18,9 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     location,
 )
+from tfrecord_io.files import find_export
 from tfrecord_io.mixer import Mixer
-from tfrecord_io.reader import ExportReader, find_export
+from tfrecord_io.reader import ExportReader
 from tfrecord_io.records import scan_records
 
 __all__ = ["Problem", "format_info", "info", "validate"]
@@ -186,7 +187,7 @@ def info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
     """
     import pyproj
 
-    from tfrecord_io.dataset import open as open_export
+    from tfrecord_io.opener import open as open_export
 
     with open_export(path, **options) as ds:
         a, b, c, d, e, f = tuple(ds.transform)[:6]

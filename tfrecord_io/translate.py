@@ -46,7 +46,7 @@ def open_any(path: str | os.PathLike[str], **options: Any) -> Any:
     """Open an export with :func:`tfrecord_io.open`, or any other raster with rasterio."""
     import rasterio
 
-    from tfrecord_io.dataset import open as open_export
+    from tfrecord_io.opener import open as open_export
 
     if is_export_path(path):
         return open_export(path, **options)
