@@ -1,0 +1,26 @@
+"""The ``tfrecordio`` Processing provider."""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingProvider
+
+
+class TFRecordIOProvider(QgsProcessingProvider):
+    """Earth Engine TFRecord exports: load, convert, export and validate."""
+
+    def id(self):
+        return "tfrecordio"
+
+    def name(self):
+        return "Earth Engine TFRecord"
+
+    def longName(self):  # noqa: N802
+        return "Earth Engine TFRecord image exports (tfrecord_io)"
+
+    def loadAlgorithms(self):  # noqa: N802
+        from .algorithms.convert import ConvertAlgorithm
+        from .algorithms.load import LoadAlgorithm
+        from .algorithms.validate import ValidateAlgorithm
+
+        for algorithm in (LoadAlgorithm(), ConvertAlgorithm(), ValidateAlgorithm()):
+            self.addAlgorithm(algorithm)
