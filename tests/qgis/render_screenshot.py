@@ -4,7 +4,7 @@ Run by Debian's ``/usr/bin/python3`` (QGIS's Python). The export is loaded throu
 algorithm (the VRT bridge), drawn as true colour (bands 1, 2, 3 as red, green, blue, each
 stretched between its minimum and maximum) by QGIS's map renderer, and saved as PNG.
 
-Usage: python3 render_screenshot.py --plugins DIR --export data-copy/sample --out docs/qgis-sample.png
+Usage: python3 render_screenshot.py --plugins DIR --export COPY-OF-SAMPLE --out docs/qgis-sample.png
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def _render(args: argparse.Namespace) -> None:
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
     results = processing.run(
-        "tfrecordio:load", {"INPUT": args.export}, context=context,
+        "tfrecordio:load",
+        {"INPUT": args.export},
+        context=context,
         feedback=QgsProcessingFeedback(),
     )
     layer = QgsRasterLayer(results["OUTPUT"], "export", "gdal")
@@ -57,9 +59,7 @@ def _render(args: argparse.Namespace) -> None:
     for band, setter in zip((1, 2, 3), setters, strict=True):
         stats = provider.bandStatistics(band, QgsRasterBandStats.Min | QgsRasterBandStats.Max)
         enhancement = QgsContrastEnhancement(provider.dataType(band))
-        enhancement.setContrastEnhancementAlgorithm(
-            QgsContrastEnhancement.StretchToMinimumMaximum
-        )
+        enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
         enhancement.setMinimumValue(stats.minimumValue)
         enhancement.setMaximumValue(stats.maximumValue)
         setter(enhancement)

@@ -125,8 +125,9 @@ def _run(args: argparse.Namespace) -> dict:
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
     try:
-        results = processing.run(args.alg, json.loads(args.params), context=context,
-                                 feedback=feedback)
+        results = processing.run(
+            args.alg, json.loads(args.params), context=context, feedback=feedback
+        )
         report["results"] = {k: v for k, v in results.items() if k != "CHILD_RESULTS"}
     except Exception as exc:  # the QgsProcessingException raised by the algorithm
         report["error"] = {"type": type(exc).__name__, "message": str(exc)}
@@ -143,7 +144,7 @@ def _run(args: argparse.Namespace) -> dict:
     import tfrecord_io
 
     report["library"] = tfrecord_io.__file__
-    del context, feedback
+    del context
     return report
 
 

@@ -84,12 +84,15 @@ class ExportAlgorithm(QgsProcessingAlgorithm):
     band_order = True
 
     def group(self):
+        """Return no group: the provider lists its algorithms directly."""
         return ""
 
     def groupId(self):  # noqa: N802
+        """Return no group id."""
         return ""
 
     def createInstance(self):  # noqa: N802
+        """Return a new instance of this algorithm (Processing runs copies)."""
         return type(self)()
 
     def add_export_parameters(self):

@@ -22,12 +22,15 @@ class ConvertAlgorithm(ExportAlgorithm):
     OUTPUT = "OUTPUT"
 
     def name(self):
+        """Return the id within the provider."""
         return "convert"
 
     def displayName(self):  # noqa: N802
+        """Return the name shown in the Processing toolbox."""
         return "Convert export to GeoTIFF/COG"
 
     def shortHelpString(self):  # noqa: N802
+        """Return the help shown beside the algorithm's dialog."""
         return (
             "Writes an Earth Engine TFRecord image export as a GeoTIFF (tiled by patch, DEFLATE) "
             "or a Cloud Optimized GeoTIFF, one row of patches in memory at a time. The output is "
@@ -37,6 +40,7 @@ class ConvertAlgorithm(ExportAlgorithm):
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
+        """Declare the parameters and outputs."""
         self.add_export_parameters()
         self.addParameter(
             QgsProcessingParameterEnum(
@@ -53,6 +57,7 @@ class ConvertAlgorithm(ExportAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Output raster"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        """Run the algorithm: parse the parameters, call the library, report."""
         path = self.export_path(parameters, context)
         options = self.open_options(parameters, context)
         driver = FORMATS[self.parameterAsEnum(parameters, self.FORMAT, context)][1]

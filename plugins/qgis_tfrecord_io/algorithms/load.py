@@ -24,12 +24,15 @@ class LoadAlgorithm(ExportAlgorithm):
     OUTPUT = "OUTPUT"
 
     def name(self):
+        """Return the id within the provider."""
         return "load"
 
     def displayName(self):  # noqa: N802
+        """Return the name shown in the Processing toolbox."""
         return "Load export as raster layer"
 
     def shortHelpString(self):  # noqa: N802
+        """Return the help shown beside the algorithm's dialog."""
         return (
             "Adds an Earth Engine TFRecord image export to the project as a raster layer. "
             "A GDAL VRT is written (beside the export unless a file is given; in the temporary "
@@ -41,6 +44,7 @@ class LoadAlgorithm(ExportAlgorithm):
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
+        """Declare the parameters and outputs."""
         self.add_export_parameters()
         self.addParameter(
             QgsProcessingParameterFileDestination(
@@ -54,6 +58,7 @@ class LoadAlgorithm(ExportAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, "Export layer"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        """Run the algorithm: parse the parameters, call the library, report."""
         path = self.export_path(parameters, context)
         options = self.open_options(parameters, context)
         destination = self.parameterAsFileOutput(parameters, self.OUTPUT_VRT, context)

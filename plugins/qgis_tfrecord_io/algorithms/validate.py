@@ -26,12 +26,15 @@ class ValidateAlgorithm(ExportAlgorithm):
     band_order = False
 
     def name(self):
+        """Return the id within the provider."""
         return "validate"
 
     def displayName(self):  # noqa: N802
+        """Return the name shown in the Processing toolbox."""
         return "Validate export"
 
     def shortHelpString(self):  # noqa: N802
+        """Return the help shown beside the algorithm's dialog."""
         return (
             "Reads every record of an Earth Engine TFRecord image export (or of a predictions "
             "folder, with the export's mixer) and reports every problem found: gaps in the "
@@ -42,6 +45,7 @@ class ValidateAlgorithm(ExportAlgorithm):
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
+        """Declare the parameters and outputs."""
         self.add_export_parameters()
         self.addParameter(
             QgsProcessingParameterFileDestination(
@@ -57,6 +61,7 @@ class ValidateAlgorithm(ExportAlgorithm):
         self.addOutput(QgsProcessingOutputString(self.REPORT, "Problems (JSON)"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        """Run the algorithm: parse the parameters, call the library, report."""
         path = self.export_path(parameters, context)
         options = self.open_options(parameters, context)
         destination = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
@@ -65,8 +70,10 @@ class ValidateAlgorithm(ExportAlgorithm):
 
             problems = tfrecord_io.validate(path, **options)
         for problem in problems:
-            where = problem.path if problem.record is None else (
-                f"{problem.path}, record {problem.record}"
+            where = (
+                problem.path
+                if problem.record is None
+                else (f"{problem.path}, record {problem.record}")
             )
             feedback.reportError(f"{problem.error}: {problem.message} ({where})", False)
         if problems:
