@@ -48,3 +48,43 @@ def tf_export(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., ExportI
 def rng() -> np.random.Generator:
     """Seeded random generator, fresh for each test."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def geotiff(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+    """Return ``make(array, crs=..., transform=..., block=None, ...)``: a GeoTIFF of ``array``.
+
+    ``array`` is ``(count, height, width)``; ``block`` is ``(width, height)`` of the tiles (GDAL
+    needs multiples of 16), untiled when None. Written with rasterio, for differential tests.
+    """
+    import rasterio
+
+    def make(
+        array: np.ndarray,
+        *,
+        crs: str,
+        transform: Any,
+        block: tuple[int, int] | None = None,
+        nodata: float | None = None,
+        descriptions: tuple[str, ...] | None = None,
+    ) -> str:
+        path = str(tmp_path_factory.mktemp("geotiff") / "mosaic.tif")
+        profile: dict[str, Any] = {
+            "driver": "GTiff",
+            "width": array.shape[2],
+            "height": array.shape[1],
+            "count": array.shape[0],
+            "dtype": array.dtype.name,
+            "crs": crs,
+            "transform": transform,
+            "nodata": nodata,
+        }
+        if block is not None:
+            profile.update(tiled=True, blockxsize=block[0], blockysize=block[1])
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(array)
+            if descriptions is not None:
+                dst.descriptions = descriptions
+        return path
+
+    return make

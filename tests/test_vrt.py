@@ -130,7 +130,7 @@ def test_corrupt_record_is_reported_by_gdal_with_the_shard_name(tmp_path):
     with rasterio.Env(**tfrecord_io.gdal_env()), rasterio.open(vrt) as src:
         src.read(1, window=Window(0, 0, 64, 48))  # patch 0 is in an intact shard
         with pytest.raises(RasterioIOError) as raised:
-            src.read(1, window=Window(0, 144, 64, 48))  # last row: the truncated shard
+            src.read(1, window=Window(320, 144, 64, 48))  # the last patch: truncated
     # rasterio's own message is generic; GDAL's, chained below it, carries ours.
     chain, error = [], raised.value
     while error is not None:

@@ -21,8 +21,13 @@ from rasterio.enums import Resampling
 from rasterio.transform import TransformMethodsMixin
 from rasterio.windows import Window, WindowMethodsMixin
 
-from tfrecord_io.errors import BandIndexError, MissingShardError, OptionError, TFRecordIOError
-from tfrecord_io.grid import to_int_window
+from tfrecord_io.errors import (
+    BandIndexError,
+    MissingShardError,
+    OptionError,
+    TFRecordIOError,
+    WindowError,
+)
 from tfrecord_io.layout import ArrayLayout
 from tfrecord_io.mixer import Mixer
 from tfrecord_io.reader import ExportReader
@@ -131,7 +136,7 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         """``(x, y)`` pixel size, as rasterio computes it."""
         a, b, _, d, e, _ = tuple(self.transform)[:6]
         if b == d == 0:
-            return a, -e
+            return abs(a), abs(e)
         return math.sqrt(a * a + d * d), math.sqrt(b * b + e * e)
 
     @property
@@ -298,7 +303,8 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         out_shape : tuple, optional
             ``(rows, cols)`` or ``(bands, rows, cols)``: nearest-neighbour resampling to it.
         boundless : bool
-            Allow the window to extend beyond the mosaic, filled with ``fill_value``.
+            Allow the window to extend beyond the mosaic, filled with ``fill_value``;
+            otherwise a window is cropped to the mosaic, as rasterio does.
         resampling : Resampling
             Only ``Resampling.nearest`` is supported.
         fill_value : scalar, optional
@@ -315,7 +321,7 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         BandIndexError
             A band number is out of range.
         WindowError
-            The window is empty or outside the mosaic (without ``boundless``).
+            The window is not a window, or has a negative size.
         TFRecordIOError
             A record is corrupt, missing or does not fit the grid.
         """
@@ -326,14 +332,15 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             raise OptionError("out and out_shape cannot be combined")
         if resampling != Resampling.nearest:
             raise OptionError(f"only Resampling.nearest is supported, not {resampling!r}")
-        win = (
-            Window(0, 0, self.width, self.height)
-            if window is None
-            else to_int_window(window, self.width, self.height, boundless)
-        )
+        win = self._read_window(window, boundless)
         if out is not None:
             out_shape = out.shape
-        size = (int(win.height), int(win.width)) if out_shape is None else tuple(out_shape[-2:])
+        natural = win.round_lengths()
+        size = (
+            (int(natural.height), int(natural.width))
+            if out_shape is None
+            else (int(out_shape[-2]), int(out_shape[-1]))
+        )
         if fill_value is None:
             fill_value = self._nodata if self._nodata is not None else 0
         data = np.empty((len(bands), *size), dtype=dtype)
@@ -356,6 +363,28 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             result = out
         return result[0] if return2d and result.ndim == 3 else result
 
+    def _read_window(self, window: Any, boundless: bool) -> Window:
+        """Return the window to read, as rasterio takes it: cropped unless boundless.
+
+        Like rasterio, a window that leaves the dataset is cropped to it (boundless=False) and
+        a fractional window is sampled with nearest neighbour, its size rounded by
+        ``Window.round_lengths``.
+        """
+        if window is None:
+            return Window(0, 0, self.width, self.height)
+        if not isinstance(window, Window):
+            try:
+                window = Window.from_slices(
+                    *window, height=self.height, width=self.width, boundless=boundless
+                )
+            except (TypeError, ValueError) as exc:
+                raise WindowError(f"not a window: {window!r} ({exc})") from None
+        if window.width < 0 or window.height < 0:
+            raise WindowError(f"the window {window!r} has a negative size")
+        if not boundless:
+            window = window.crop(self.height, self.width)
+        return window
+
     def _fill(self, data: np.ndarray, bands: list[int], win: Window, fill: float) -> np.ndarray:
         """Fill ``data`` (bands, rows, cols) from window ``win``; return the inside mask."""
         rows, cols = data.shape[1:]
@@ -370,7 +399,7 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             data[...] = fill
         if not inside.any():
             return inside
-        if not scaled and win == Window(0, 0, self.width, self.height):
+        if not scaled and win == Window(0, 0, self.width, self.height) and data.size:
             self._reader.read_all(
                 lambda i, tile: self._place(data, bands, tile, grid.patch_window(i))
             )
@@ -513,8 +542,10 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
 
 def _sample(offset: float, length: float, size: int) -> np.ndarray:
     """Source pixel of each of ``size`` output pixels over a window (GDAL's nearest rule)."""
-    if size == length:
+    if size == length and offset == int(offset):
         return np.arange(int(offset), int(offset) + size)
+    if size == 0:
+        return np.zeros(0, dtype=np.int64)
     return np.floor(offset + (np.arange(size) + 0.5) * (length / size)).astype(np.int64)
 
 

@@ -35,7 +35,30 @@ class TFRecordIOError(Exception):
 
 
 class RecordError(TFRecordIOError, ValueError):
-    """A TFRecord record is malformed: bad framing, length or payload."""
+    """A TFRecord record is malformed: bad framing, length or payload.
+
+    Attributes
+    ----------
+    path : str or None
+        The shard the record is in.
+    record : int or None
+        The record's index within the whole export.
+    offset : int or None
+        Byte offset of the record in the shard's uncompressed stream.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: object = None,
+        record: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.record = record
+        self.offset = offset
 
 
 class ChecksumError(RecordError):

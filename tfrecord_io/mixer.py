@@ -201,7 +201,9 @@ def _java_double(value: float) -> str:
     """Format a float as Java's ``Double.toString`` does (shortest round-trip digits).
 
     Plain notation with at least one fractional digit when 1e-3 <= |x| < 1e7, otherwise
-    ``d.dddE<n>`` with a capital ``E`` and no ``+``.
+    ``d.dddE<n>`` with a capital ``E`` and no ``+``. Digits as JDK 19+ chooses them: the shortest
+    that round-trip, but at least two, and then the closest (which differs from Python's shortest
+    repr only for a few subnormals).
     """
     value = float(value)
     if value != value:
@@ -215,6 +217,16 @@ def _java_double(value: float) -> str:
     digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
     # value = 0.d1d2d3... * 10**point
     point = len(digit_tuple) + int(exponent)
+    if len(digits) == 1:
+        # Java (JDK 19+) picks, among decimals of at least two digits that round to the value,
+        # the closest: 4.9E-324 for Double.MIN_VALUE where the shortest is 5e-324.
+        _, two, exp2 = (
+            Decimal(abs(value))
+            .quantize(Decimal(1).scaleb(point - 2), rounding="ROUND_HALF_EVEN")
+            .as_tuple()
+        )
+        digits = "".join(map(str, two)).rstrip("0") or "0"
+        point = len(two) + int(exp2)
     if 1e-3 <= abs(value) < 1e7:
         if point <= 0:
             return f"{sign}0.{'0' * -point}{digits}"

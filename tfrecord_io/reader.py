@@ -10,6 +10,7 @@ How records become bands is :mod:`tfrecord_io.layout`'s business.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 from collections import OrderedDict
@@ -33,9 +34,10 @@ from tfrecord_io.errors import (
     location,
 )
 from tfrecord_io.grid import PatchGrid
+from tfrecord_io.index import ShardIndex
 from tfrecord_io.layout import ArrayLayout, layout_from_record, values_array
 from tfrecord_io.mixer import Mixer
-from tfrecord_io.records import GZIP_MAGIC, ShardIndex, index_shard, iter_records
+from tfrecord_io.records import GZIP_MAGIC, iter_records
 
 __all__ = ["ExportFiles", "ExportReader", "find_export", "mixer_from_grid"]
 
@@ -237,7 +239,7 @@ class ExportReader:
         if kernel_size is not None:
             kernel_size = _pair(kernel_size, "kernel_size")
         self.files = find_export(path)
-        self._expected_records: int | None = None  # known once the grid is
+        self.expected_records: int | None = None  # known once the grid is
         self._indexes: list[ShardIndex] = []
         self._index_lock = threading.Lock()
         self._cache = _TileCache(cache_bytes)
@@ -277,7 +279,7 @@ class ExportReader:
             margin_y=my,
         )
         self.records_per_patch = self.grid.tile_pixels if sequence else 1
-        self._expected_records = self.grid.total_patches * self.records_per_patch
+        self.expected_records = self.grid.total_patches * self.records_per_patch
 
     def _load_mixer(self, mixer: Any, sequence: bool) -> Mixer:
         if isinstance(mixer, Mixer):
@@ -313,17 +315,29 @@ class ExportReader:
     # -- the record index ------------------------------------------------------------------
 
     def _index_through(self, record: int | None) -> None:
-        """Index shards in order until ``record`` is covered (all shards for None)."""
+        """Index forward until ``record`` is covered (everything for None).
+
+        Shards are indexed in order, and the last one only as far as needed, so a window near
+        the start of a large gzip shard does not wait for the whole shard to be inflated.
+        """
         with self._index_lock:
-            while len(self._indexes) < len(self.files.shards):
-                done = self._indexed_records()
-                if record is not None and record < done:
+            shards = self.files.shards
+            while True:
+                if not self._indexes or (
+                    self._indexes[-1].complete and len(self._indexes) < len(shards)
+                ):
+                    self._indexes.append(
+                        ShardIndex.for_shard(shards[len(self._indexes)], self._indexed_records())
+                    )
+                last = self._indexes[-1]
+                if record is not None and record < last.first_index + len(last):
                     return
-                shard = self.files.shards[len(self._indexes)]
-                self._indexes.append(index_shard(shard, first_index=done))
+                if last.complete:
+                    break
+                last.scan(None if record is None else record - last.first_index)
             total = self._indexed_records()
-            if self._expected_records is not None and total != self._expected_records:
-                raise RecordCountError(self._count_message(total, self._expected_records))
+            if self.expected_records is not None and total != self.expected_records:
+                raise RecordCountError(self._count_message(total, self.expected_records))
 
     def _indexed_records(self) -> int:
         last = self._indexes[-1] if self._indexes else None
@@ -415,8 +429,14 @@ class ExportReader:
                     )
                 out[depth, pixel] = values[0]
 
-    def iter_tiles(self) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
+    def iter_tiles(self, prefetch: bool = False) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
         """Yield every patch in export order, streaming each shard once.
+
+        Parameters
+        ----------
+        prefetch : bool
+            Read and inflate records on a second thread (zlib and isal release the GIL), a few
+            records ahead of the decoding.
 
         Raises
         ------
@@ -428,39 +448,50 @@ class ExportReader:
                 yield index, self.tile(index)
             return
         total, expected = 0, self.grid.total_patches
-        for shard in self.files.shards:
-            for index, tile in self._decode_shard(shard, total):
+        records = _prefetched(self._iter_payloads()) if prefetch else self._iter_payloads()
+        with _closing(records):
+            for shard, index, offset, payload in records:
                 if index >= expected:
                     raise RecordCountError(self._count_message(index + 1, expected))
-                yield index, tile
+                yield index, self.layout.decode(payload, location(shard, index, offset))
                 total = index + 1
         if total != expected:
             raise RecordCountError(self._count_message(total, expected))
+
+    def _iter_payloads(self) -> Iterator[tuple[str, int, int, bytes]]:
+        index = 0
+        for shard in self.files.shards:
+            for offset, payload in iter_records(shard, first_index=index):
+                yield shard, index, offset, payload
+                index += 1
 
     def read_all(
         self, place: Callable[[int, tuple[np.ndarray, ...]], None], workers: int = 2
     ) -> None:
         """Decode every patch once and hand it to ``place(index, tile)``.
 
-        With ``workers > 1`` shards are inflated and decoded on that many threads at once
-        (zlib and isal release the GIL). A shard's first patch index must be known before its
-        patches can be placed, and counting a gzip shard means inflating it, so the index is
-        predicted from the gzip trailer's size field and the first record's size (records of an
-        image export have one size when no band is int64), then checked against the actual
-        counts; if any prediction was wrong the export is read again in order. ``place`` may be
-        called from several threads and must be safe for distinct indexes.
+        With ``workers > 1`` the work goes on two threads at once (zlib and isal release the
+        GIL). Across shards: a shard's first patch index must be known before its patches can
+        be placed, and counting a gzip shard means inflating it, so the index is predicted from
+        the gzip trailer's size field and the first record's size (records of an image export
+        have one size when no band is int64), then checked against the actual counts; if any
+        prediction was wrong the export is read again in order. Within one shard (or when the
+        prediction fails): one thread inflates while the other decodes. ``place`` may be called
+        from several threads and must be safe for distinct indexes.
 
         Raises
         ------
         RecordCountError
             The records do not add up to the mixer's grid.
         """
-        starts = self._predict_starts() if workers > 1 and not self.layout.sequence else None
+        parallel = workers > 1 and not self.layout.sequence
+        starts = self._predict_starts() if parallel and len(self.files.shards) > 1 else None
         if starts is not None:
+            shard_starts = starts
 
             def run(n: int) -> int:
                 count = 0
-                for index, tile in self._decode_shard(self.files.shards[n], starts[n]):
+                for index, tile in self._decode_shard(self.files.shards[n], shard_starts[n]):
                     if index < self.grid.total_patches:
                         place(index, tile)
                     count += 1
@@ -470,7 +501,7 @@ class ExportReader:
                 counts = list(pool.map(run, range(len(self.files.shards))))
             if all(starts[n] + counts[n] == starts[n + 1] for n in range(len(counts))):
                 return
-        for index, tile in self.iter_tiles():
+        for index, tile in self.iter_tiles(prefetch=parallel):
             place(index, tile)
 
     def _predict_starts(self) -> list[int] | None:
@@ -515,6 +546,57 @@ def _pair(value: Any, name: str) -> tuple[int, int]:
         return int(x), int(y)
     except (TypeError, ValueError):
         raise OptionError(f"{name} must be an int or an (x, y) pair, not {value!r}") from None
+
+
+def _prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+    """Run an iterator on a background thread, at most ``depth`` items ahead of the consumer.
+
+    Errors raised by the iterator are raised to the consumer in order; abandoning the iteration
+    stops the thread.
+    """
+    done = object()
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as exc:  # handed to the consumer
+            put((done, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="tfrecord_io-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
 
 
 class _closing:

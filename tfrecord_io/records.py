@@ -5,14 +5,7 @@ little-endian, with no file header or footer. A gzip shard is that byte stream g
 detected by its magic bytes, never by the file name, and multi-member streams are accepted.
 
 Sequential reading goes through ``isal.igzip`` when it is installed (about 1.5x zlib's speed)
-and :mod:`gzip` otherwise. Random access into a gzip shard uses seek points: while a shard is
-indexed once, a copy of the zlib inflater (:meth:`zlib.Decompress.copy`) is kept every
-``spacing`` uncompressed bytes, so reading a record later inflates at most ``spacing`` bytes
-instead of the whole shard before it. ``indexed_gzip`` does the same in C, but it is not
-available in QGIS's Python (Debian 12 ships an old build and no ``isal``), and the standard
-library's inflater copies give the same seek points in a few dozen lines, with one code path
-everywhere. Each seek point holds zlib's 32 KiB window, so the default spacing of 4 MiB costs
-about 10 MB of memory per GiB of uncompressed shard.
+and :mod:`gzip` otherwise. Random access into a shard is :mod:`tfrecord_io.index`'s job.
 
 CRC-32C comes from ``google-crc32c`` (~14 GB/s here); Debian's Python, which QGIS uses, does
 not package it, so Debian's ``crcmod`` (C extension, ~440 MB/s) stands in there.
@@ -25,11 +18,8 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import threading
 import zlib
-from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
 try:
@@ -52,12 +42,11 @@ __all__ = [
     "HEADER_SIZE",
     "RECORD_OVERHEAD",
     "RecordWriter",
-    "ShardIndex",
     "frame_record",
-    "index_shard",
     "is_gzip",
     "iter_records",
     "masked_crc32c",
+    "scan_records",
     "open_stream",
 ]
 
@@ -69,9 +58,7 @@ _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-_READ_CHUNK = 1 << 20  # compressed bytes read at a time
-_OUT_CHUNK = 4 << 20  # at most this much inflated output at a time (bounds memory on zeros)
-DEFAULT_SPACING = 4 << 20
+_OUT_CHUNK = 4 << 20  # read large payloads in pieces of this size (bounds bogus lengths)
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -153,21 +140,43 @@ def _check_header(header: bytes, path: object, record: int, offset: int) -> int:
     if masked_crc32c(header[:8]) != length_crc:
         raise ChecksumError(
             f"{location(path, record, offset)}: the record's length field fails its CRC-32C "
-            "check. The shard is corrupt or not a TFRecord file: download it again."
+            "check. The shard is corrupt or not a TFRecord file: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
         )
     return int(length)
+
+
+def _check_length(length: int, remaining: int, path: object, record: int, offset: int) -> None:
+    """Refuse a length field longer than what remains of a raw shard, before allocating it."""
+    if length + RECORD_OVERHEAD > remaining:
+        raise TruncatedRecordError(
+            f"{location(path, record, offset)}: the length field says {length} bytes but only "
+            f"{max(0, remaining - RECORD_OVERHEAD)} remain. The file is truncated: download it "
+            "again.",
+            path=path,
+            record=record,
+            offset=offset,
+        )
 
 
 def _check_data(data: bytes, footer: bytes, path: object, record: int, offset: int) -> None:
     if len(footer) < FOOTER_SIZE:
         raise TruncatedRecordError(
             f"{location(path, record, offset)}: the shard ends inside the record. "
-            "The file is truncated: download it again."
+            "The file is truncated: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
         )
     if masked_crc32c(data) != _U32.unpack(footer)[0]:
         raise ChecksumError(
             f"{location(path, record, offset)}: the record's data fails its CRC-32C check. "
-            "The shard is corrupt: download it again."
+            "The shard is corrupt: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
         )
 
 
@@ -175,11 +184,17 @@ def _stream_error(exc: Exception, path: object, record: int, offset: int) -> Rec
     if isinstance(exc, EOFError):
         return TruncatedRecordError(
             f"{location(path, record, offset)}: the gzip stream ends early ({exc}). "
-            "The file is truncated: download it again."
+            "The file is truncated: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
         )
     return RecordError(
         f"{location(path, record, offset)}: the gzip stream is corrupt ({exc}). "
-        "Download the shard again."
+        "Download the shard again.",
+        path=path,
+        record=record,
+        offset=offset,
     )
 
 
@@ -223,12 +238,44 @@ def iter_records(
     ChecksumError
         A CRC does not match.
     TruncatedRecordError
-        The shard or its gzip stream ends inside a record.
+        The shard or its gzip stream ends inside a record, or a length field points past the
+        end of a raw shard.
     RecordError
-        A length field points past the end of a raw shard, or the gzip stream is corrupt.
+        The gzip stream is corrupt.
+    """
+    for _, offset, data, error in scan_records(path, first_index=first_index, verify=verify):
+        if error is not None:
+            raise error
+        yield offset, data
+
+
+def scan_records(
+    path: str | os.PathLike[str], *, first_index: int = 0, verify: bool = True
+) -> Iterator[tuple[int, int, bytes, ChecksumError | None]]:
+    """Yield ``(index, offset, data, error)`` for each record, going on past bad payloads.
+
+    A record whose data fails its CRC is yielded with the :class:`ChecksumError` instead of
+    raising it, since its framing is intact and the next record can still be found; a broken
+    framing (a bad length, a truncated or corrupt stream) still raises, as nothing after it
+    can be located. This is what a validator needs to report every problem.
+
+    Parameters
+    ----------
+    path : path-like
+        A raw or gzip shard.
+    first_index : int
+        Index of the shard's first record in the whole export.
+    verify : bool
+        Check the data CRC of every record.
+
+    Yields
+    ------
+    tuple of (int, int, bytes, ChecksumError or None)
+        The record's index in the export, its offset in the uncompressed stream, its payload,
+        and the data-CRC error if it has one.
     """
     compressed = is_gzip(path)
-    remaining = None if compressed else os.path.getsize(path)
+    size = None if compressed else os.path.getsize(path)
     record, offset = first_index, 0
     with open_stream(path) as f:
         while True:
@@ -237,281 +284,25 @@ def iter_records(
                 if not header:
                     return
                 length = _check_header(header, path, record, offset)
-                if remaining is not None and length + RECORD_OVERHEAD > remaining - offset:
-                    raise RecordError(
-                        f"{location(path, record, offset)}: the length field says {length} "
-                        f"bytes but only {remaining - offset - RECORD_OVERHEAD} remain. "
-                        "The shard is truncated or corrupt: download it again."
-                    )
+                if size is not None:
+                    _check_length(length, size - offset, path, record, offset)
                 data = _read_exact(f, length)
                 footer = f.read(FOOTER_SIZE)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise _stream_error(exc, path, record, offset) from exc
             except OSError as exc:  # isal reports corrupt streams as OSError
-                if isinstance(exc, RecordError):
-                    raise
                 raise _stream_error(exc, path, record, offset) from exc
-            if len(data) < length:
-                footer = b""
-            if verify or len(footer) < FOOTER_SIZE:
-                _check_data(data, footer, path, record, offset)
-            yield offset, data
+            if len(data) < length or len(footer) < FOOTER_SIZE:
+                _check_data(data, b"", path, record, offset)  # raises: truncated
+            error = None
+            if verify:
+                try:
+                    _check_data(data, footer, path, record, offset)
+                except ChecksumError as exc:
+                    error = exc
+            yield record, offset, data, error
             offset += length + RECORD_OVERHEAD
             record += 1
-
-
-@dataclass(frozen=True)
-class _SeekPoint:
-    """An inflater state: feeding the file from ``compressed`` on yields from ``uncompressed``."""
-
-    compressed: int
-    uncompressed: int
-    inflater: zlib._Decompress
-
-
-class _Inflater:
-    """Inflate a gzip file forwards from a seek point, keeping unconsumed input."""
-
-    def __init__(self, f: IO[bytes], point: _SeekPoint) -> None:
-        self._f = f
-        self._cpos = point.compressed
-        self._d = point.inflater.copy()
-        self._tail = b""
-        self.position = point.uncompressed  # uncompressed offset of the next byte produced
-
-    def seek_point(self) -> _SeekPoint:
-        return _SeekPoint(self._cpos - len(self._tail), self.position, self._d.copy())
-
-    def inflate(self) -> bytes:
-        """Return the next piece of output; ``b""`` at the true end of the file."""
-        while True:
-            if self._d.eof:
-                rest = self._d.unused_data
-                if not rest:
-                    self._f.seek(self._cpos)
-                    rest = self._f.read(_READ_CHUNK)
-                    self._cpos += len(rest)
-                    if not rest:
-                        return b""
-                if rest[:2] != GZIP_MAGIC:
-                    raise zlib.error("data after the end of a gzip member is not gzip")
-                self._d = zlib.decompressobj(31)
-                self._tail = rest
-            if not self._tail:
-                self._f.seek(self._cpos)
-                self._tail = self._f.read(_READ_CHUNK)
-                self._cpos += len(self._tail)
-                if not self._tail:
-                    raise EOFError("compressed file ended before the end-of-stream marker")
-            out = self._d.decompress(self._tail, _OUT_CHUNK)
-            self._tail = self._d.unconsumed_tail
-            if out:
-                self.position += len(out)
-                return out
-
-
-@dataclass
-class ShardIndex:
-    """Where each record of one shard starts, with seek points for gzip shards.
-
-    Attributes
-    ----------
-    path : str
-        The shard.
-    first_index : int
-        Index of the shard's first record in the whole export.
-    compressed : bool
-        True for gzip shards.
-    offsets, lengths : array
-        Offset of each record's header in the uncompressed stream, and its data length.
-    """
-
-    path: str
-    first_index: int
-    compressed: bool
-    offsets: array = field(default_factory=lambda: array("q"))
-    lengths: array = field(default_factory=lambda: array("q"))
-    _points: list[_SeekPoint] = field(default_factory=list, repr=False)
-    _cursor: _Inflater | None = field(default=None, repr=False)
-    _buffer: bytes = field(default=b"", repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.offsets)
-
-    def read(self, local: int, verify: bool = True) -> bytes:
-        """Return the payload of the shard's record number ``local`` (0-based).
-
-        Parameters
-        ----------
-        local : int
-            The record's position within this shard.
-        verify : bool
-            Check the data CRC.
-        """
-        offset, length = self.offsets[local], self.lengths[local]
-        record = self.first_index + local
-        with self._lock:
-            try:
-                raw = self._read_at(offset, length + RECORD_OVERHEAD)
-            except (EOFError, zlib.error) as exc:
-                self._cursor = None
-                raise _stream_error(exc, self.path, record, offset) from exc
-        data = raw[HEADER_SIZE : HEADER_SIZE + length]
-        if verify:
-            _check_data(data, raw[HEADER_SIZE + length :], self.path, record, offset)
-        return data
-
-    def _read_at(self, offset: int, size: int) -> bytes:
-        if not self.compressed:
-            with open(self.path, "rb") as f:
-                f.seek(offset)
-                return f.read(size)
-        return self._inflate_at(offset, size)
-
-    def _inflate_at(self, offset: int, size: int) -> bytes:
-        # Continue the current inflater when the target lies ahead of it and no seek point
-        # is closer; sequential reads then inflate each byte once.
-        point = self._points[_last_at_or_before(self._points, offset)]
-        cursor = self._cursor
-        start = cursor.position - len(self._buffer) if cursor is not None else -1
-        if cursor is None or offset < start or point.uncompressed > cursor.position:
-            f = open(self.path, "rb")  # noqa: SIM115 - owned by the cursor, closed below
-            try:
-                cursor = _Inflater(f, point)
-            except BaseException:
-                f.close()
-                raise
-            self._close_cursor()
-            self._cursor, self._buffer, start = cursor, b"", point.uncompressed
-        position = cursor.position  # == start + len(self._buffer)
-        parts = [self._buffer[offset - start :]] if start <= offset < position else []
-        have = max(0, position - offset)
-        while have < size:
-            piece = cursor.inflate()
-            if not piece:
-                raise EOFError("the shard ends before the indexed record")
-            piece_start = cursor.position - len(piece)
-            if cursor.position <= offset:
-                continue  # wholly before the target: inflated only to move forward
-            if piece_start < offset:
-                piece = piece[offset - piece_start :]
-            parts.append(piece)
-            have += len(piece)
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        self._buffer = data[size:]
-        return data[:size]
-
-    def _close_cursor(self) -> None:
-        if self._cursor is not None:
-            self._cursor._f.close()
-            self._cursor = None
-
-    def close(self) -> None:
-        """Release the open file and inflater held for sequential reads."""
-        with self._lock:
-            self._close_cursor()
-            self._buffer = b""
-
-
-def _last_at_or_before(points: list[_SeekPoint], offset: int) -> int:
-    lo, hi = 0, len(points)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if points[mid].uncompressed <= offset:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def index_shard(
-    path: str | os.PathLike[str], *, first_index: int = 0, spacing: int = DEFAULT_SPACING
-) -> ShardIndex:
-    """Scan a shard once and return where each of its records starts.
-
-    Only the framing is read and the length CRCs checked; payload CRCs are checked when a
-    record is read. For a gzip shard the whole stream is inflated once and a seek point kept
-    every ``spacing`` uncompressed bytes.
-
-    Parameters
-    ----------
-    path : path-like
-        A raw or gzip shard.
-    first_index : int
-        Index of the shard's first record in the whole export (for error messages).
-    spacing : int
-        Uncompressed bytes between seek points of a gzip shard.
-
-    Returns
-    -------
-    ShardIndex
-
-    Raises
-    ------
-    ChecksumError, TruncatedRecordError, RecordError
-        The framing is broken; the message names the shard, the record and the offset.
-    """
-    path = os.fspath(path)
-    index = ShardIndex(path, first_index, is_gzip(path))
-    if not index.compressed:
-        _index_raw(index)
-        return index
-    with open(path, "rb") as f:
-        inflater = _Inflater(f, _SeekPoint(0, 0, zlib.decompressobj(31)))
-        index._points.append(inflater.seek_point())
-        header, skip, offset = b"", 0, 0
-        while True:
-            record = first_index + len(index.offsets)
-            try:
-                piece = inflater.inflate()
-            except (EOFError, zlib.error) as exc:
-                raise _stream_error(exc, path, record, offset) from exc
-            if not piece:
-                break
-            view, p = memoryview(piece), 0
-            while p < len(piece):
-                if skip:
-                    step = min(skip, len(piece) - p)
-                    p, skip = p + step, skip - step
-                    continue
-                take = min(HEADER_SIZE - len(header), len(piece) - p)
-                header += view[p : p + take]
-                p += take
-                if len(header) == HEADER_SIZE:
-                    length = _check_header(header, path, first_index + len(index.offsets), offset)
-                    index.offsets.append(offset)
-                    index.lengths.append(length)
-                    skip, header = length + FOOTER_SIZE, b""
-                    offset += length + RECORD_OVERHEAD
-            if inflater.position - index._points[-1].uncompressed >= spacing:
-                index._points.append(inflater.seek_point())
-        if header or skip:
-            record = first_index + len(index.offsets) - (0 if header else 1)
-            raise TruncatedRecordError(
-                f"{location(path, record)}: the shard ends inside a record. "
-                "The file is truncated: download it again."
-            )
-    return index
-
-
-def _index_raw(index: ShardIndex) -> None:
-    size = os.path.getsize(index.path)
-    with open(index.path, "rb") as f:
-        offset = 0
-        while offset < size:
-            record = index.first_index + len(index.offsets)
-            f.seek(offset)
-            length = _check_header(f.read(HEADER_SIZE), index.path, record, offset)
-            if offset + length + RECORD_OVERHEAD > size:
-                raise TruncatedRecordError(
-                    f"{location(index.path, record, offset)}: the length field says {length} "
-                    f"bytes but only {size - offset - RECORD_OVERHEAD} remain. "
-                    "The file is truncated: download it again."
-                )
-            index.offsets.append(offset)
-            index.lengths.append(length)
-            offset += length + RECORD_OVERHEAD
 
 
 class RecordWriter:

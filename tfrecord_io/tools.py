@@ -15,7 +15,6 @@ from typing import Any
 
 from tfrecord_io.errors import (
     ExportExistsError,
-    MissingMixerError,
     MissingShardError,
     OptionError,
     RecordCountError,
@@ -26,7 +25,7 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.mixer import Mixer
 from tfrecord_io.reader import ExportReader, find_export
-from tfrecord_io.records import iter_records
+from tfrecord_io.records import scan_records
 
 __all__ = [
     "Problem",
@@ -111,47 +110,41 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
                 "be shifted. Download it again.",
             )
         )
-    layout = None
-    expected: int | None = None
-    records_per_patch = 1
+    layout, expected = None, None
     if not files.missing:
         try:
             reader = ExportReader(path, **options)
-            layout = reader.layout
-            expected = reader.grid.total_patches
-            records_per_patch = reader.records_per_patch
-        except RecordCountError as exc:
-            problems.append(_problem(files.folder, exc))
-        except MissingMixerError as exc:
-            problems.append(_problem(files.folder, exc))
+            layout, expected = reader.layout, reader.expected_records
         except RecordError:
-            pass  # reported with its record by the scan below
+            pass  # the scan below reports it with its shard and record
         except TFRecordIOError as exc:
             problems.append(_problem(files.mixer or files.folder, exc))
-    if expected is None and files.mixer is not None:
-        try:
-            mixer = Mixer.from_file(files.mixer)
-            expected = mixer.total_patches * records_per_patch if layout is None else expected
-        except TFRecordIOError as exc:
-            if not any(p.path == files.mixer for p in problems):
-                problems.append(_problem(files.mixer, exc))
+            expected = _mixer_total(files.mixer)
     total = 0
     record_problems = 0
+
+    def report(problem: Problem) -> None:
+        nonlocal record_problems
+        record_problems += 1
+        if record_problems <= _MAX_RECORD_PROBLEMS:
+            problems.append(problem)
+
     for shard in files.shards:
+        first = total
         try:
-            for offset, payload in iter_records(shard, first_index=total):
-                if layout is not None and not layout.sequence:
+            for index, offset, payload, error in scan_records(shard, first_index=first):
+                total = index + 1
+                if error is not None:
+                    report(_problem(shard, error, index))
+                elif layout is not None and not layout.sequence:
                     try:
-                        layout.decode(payload, location(shard, total, offset))
+                        layout.decode(payload, location(shard, index, offset))
                     except TFRecordIOError as exc:
-                        record_problems += 1
-                        if record_problems <= _MAX_RECORD_PROBLEMS:
-                            problems.append(_problem(shard, exc, total))
-                total += 1
-        except TFRecordIOError as exc:
-            record = _record_of(exc, total)
-            problems.append(_problem(shard, exc, record))
-            total = record  # the rest of the shard cannot be framed; count what was read
+                        report(_problem(shard, exc, index))
+        except RecordError as exc:
+            # The framing is lost: nothing after this point of the shard can be located.
+            problems.append(_problem(shard, exc, exc.record))
+            total = exc.record if exc.record is not None else total
     if record_problems > _MAX_RECORD_PROBLEMS:
         problems.append(
             Problem(
@@ -161,37 +154,32 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
                 f"{record_problems - _MAX_RECORD_PROBLEMS} more record problems not listed",
             )
         )
-    if (
-        expected is not None
-        and not files.missing
-        and total != expected * (records_per_patch if layout is None else 1)
-    ):
-        want = expected if layout is not None else expected
+    if expected is not None and not files.missing and total != expected:
+        hint = (
+            "A shard may be missing at the end: download it."
+            if total < expected
+            else "Shards of another export may be mixed in."
+        )
         problems.append(
             Problem(
                 files.folder,
                 None,
                 RecordCountError.__name__,
                 f"'{files.folder}' holds {total} records in {len(files.shards)} shard(s), but "
-                f"the mixer's grid needs {want}. "
-                + (
-                    "A shard may be missing at the end: download it."
-                    if total < want
-                    else "Shards of another export may be mixed in."
-                ),
+                f"the mixer's grid needs {expected}. {hint}",
             )
         )
     return problems
 
 
-def _record_of(exc: TFRecordIOError, default: int) -> int:
-    text = str(exc)
-    marker = ", record "
-    if marker in text:
-        digits = text.split(marker, 1)[1].split()[0].rstrip(",:")
-        if digits.isdigit():
-            return int(digits)
-    return default
+def _mixer_total(path: str | None) -> int | None:
+    """Return the mixer's totalPatches, or None when there is no readable mixer."""
+    if path is None:
+        return None
+    try:
+        return Mixer.from_file(path).total_patches
+    except TFRecordIOError:
+        return None
 
 
 def info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
