@@ -56,7 +56,7 @@ def progress_callback(feedback, start=0.0, end=100.0):
     return progress
 
 
-def parse_kernel_size(text):
+def parse_kernel_size(text, name="Kernel size"):
     """Parse ``K`` or ``X,Y`` (also ``XxY``) into ``(x, y)``; None for an empty value."""
     text = (text or "").strip()
     if not text:
@@ -65,12 +65,12 @@ def parse_kernel_size(text):
     try:
         numbers = [int(p) for p in parts]
     except ValueError:
-        raise QgsProcessingException(f"Kernel size: expected K or X,Y, not {text!r}") from None
+        raise QgsProcessingException(f"{name}: expected K or X,Y, not {text!r}") from None
     if len(numbers) == 1:
         return numbers[0], numbers[0]
     if len(numbers) == 2:
         return numbers[0], numbers[1]
-    raise QgsProcessingException(f"Kernel size: expected K or X,Y, not {text!r}")
+    raise QgsProcessingException(f"{name}: expected K or X,Y, not {text!r}")
 
 
 class ExportAlgorithm(QgsProcessingAlgorithm):
