@@ -207,6 +207,24 @@ def test_qgis_process_lists_every_algorithm_of_the_unzipped_plugin(qgis_env):
         assert f"tfrecordio:{name}" in done.stdout
 
 
+def test_zip_unpacked_into_the_profile_as_the_plugin_manager_does_is_listed(
+    qgis_env, plugin_zip, tmp_path
+):
+    # "Install from ZIP" extracts the zip into the profile's python/plugins folder.
+    env = {k: v for k, v in qgis_env.items() if k != "QGIS_PLUGINPATH"}
+    env["HOME"] = str(tmp_path)
+    profile = tmp_path / ".local/share/QGIS/QGIS3/profiles/default/python/plugins"
+    profile.mkdir(parents=True)
+    with zipfile.ZipFile(plugin_zip) as zf:
+        zf.extractall(profile)
+    for command in (["plugins", "enable", PLUGIN], ["list"]):
+        done = subprocess.run(
+            [QGIS_PROCESS, *command], env=env, capture_output=True, text=True, timeout=TIMEOUT
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "tfrecordio:convert" in done.stdout
+
+
 def test_plugin_trusts_exactly_the_library_pixel_function_module():
     init = ROOT / "plugins" / PLUGIN / "__init__.py"
     namespace: dict = {"__file__": str(init), "__name__": PLUGIN}
