@@ -40,14 +40,16 @@ from rasterio.windows import Window
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import tfrecord_io  # noqa: E402
 from gen_export import Spec, generate, window_digest  # noqa: E402
+
+import tfrecord_io  # noqa: E402
 
 MB = 1e6
 MiB = 1 << 20
 
 
 # -- exports -------------------------------------------------------------------------------
+
 
 def specs(quick: bool) -> tuple[Spec, Spec]:
     bands = ("B2", "B3", "B4")
@@ -75,6 +77,7 @@ def warm(paths: list[str]) -> None:
 
 
 # -- timing helpers ------------------------------------------------------------------------
+
 
 def cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -113,6 +116,7 @@ def digest(mosaic: np.ndarray) -> str:
 
 
 # -- the contenders for a full read --------------------------------------------------------
+
 
 def ours_parallel(folder: str) -> np.ndarray:
     with tfrecord_io.open(folder) as ds:
@@ -165,7 +169,9 @@ class TFPipeline:
         for i, example in enumerate(dataset.as_numpy_iterator()):
             r, c = divmod(i, self.per_row)
             for k, band in enumerate(self.bands):
-                mosaic[k, r * p : (r + 1) * p, c * p : (c + 1) * p] = example[band][m : m + p, m : m + p]
+                mosaic[k, r * p : (r + 1) * p, c * p : (c + 1) * p] = example[band][
+                    m : m + p, m : m + p
+                ]
         return mosaic
 
 
@@ -188,6 +194,7 @@ def isal_gunzip(paths: list[str]) -> int:
 
 # -- report --------------------------------------------------------------------------------
 
+
 def verdict(value: float, target: float) -> str:
     return "PASS" if value <= target else "FAIL"
 
@@ -196,7 +203,10 @@ def run_mem_probe(folder: str, mode: str, cache: int) -> dict:
     env = dict(os.environ)
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "mem_probe.py"), folder, mode, str(cache)],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if out.returncode:
         raise RuntimeError(f"mem_probe failed:\n{out.stderr}")
@@ -204,7 +214,9 @@ def run_mem_probe(folder: str, mode: str, cache: int) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="small exports for a smoke run")
     ap.add_argument("--out", default=os.path.join(HERE, "out"), help="data folder (reused)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of full reads")
@@ -220,10 +232,12 @@ def main() -> int:
     import isal
 
     print(f"# tfrecord_io READ benchmark ({mode})")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} logical cores "
-          f"(affinity {len(os.sched_getaffinity(0))}), load avg {os.getloadavg()[0]:.2f}, "
-          f"Python {platform.python_version()}, numpy {np.__version__}, isal {isal.__version__} "
-          f"(tfrecord_io uses isal: {tfrecord_io.records._igzip is not None})")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} logical cores "
+        f"(affinity {len(os.sched_getaffinity(0))}), load avg {os.getloadavg()[0]:.2f}, "
+        f"Python {platform.python_version()}, numpy {np.__version__}, isal {isal.__version__} "
+        f"(tfrecord_io uses isal: {tfrecord_io.records._igzip is not None})"
+    )
     print("generating / reusing exports ...")
     t0 = time.perf_counter()
     meta_a = generate(spec_a, folder_a)
@@ -234,14 +248,18 @@ def main() -> int:
     warm(paths_a + paths_b)
     size_a = meta_a["uncompressed_bytes"]
     size_b = meta_b["uncompressed_bytes"]
-    print(f"export A: {len(paths_a)} shards, {size_a / MB:.1f} MB uncompressed "
-          f"({meta_a['payload_float_bytes'] / MB:.1f} MB float32), "
-          f"{meta_a['compressed_bytes'] / MB:.1f} MB gzip (zlib level 6), "
-          f"mosaic {tuple(meta_a['mosaic_shape'])}, records/shard {meta_a['records_per_shard']}")
-    print(f"export B: {len(paths_b)} shard(s), {size_b / MB:.1f} MB uncompressed "
-          f"(shards {[round(s / MiB) for s in meta_b['shard_uncompressed']]} MiB), "
-          f"{meta_b['compressed_bytes'] / MB:.1f} MB gzip (isal), "
-          f"mosaic {tuple(meta_b['mosaic_shape'])}")
+    print(
+        f"export A: {len(paths_a)} shards, {size_a / MB:.1f} MB uncompressed "
+        f"({meta_a['payload_float_bytes'] / MB:.1f} MB float32), "
+        f"{meta_a['compressed_bytes'] / MB:.1f} MB gzip (zlib level 6), "
+        f"mosaic {tuple(meta_a['mosaic_shape'])}, records/shard {meta_a['records_per_shard']}"
+    )
+    print(
+        f"export B: {len(paths_b)} shard(s), {size_b / MB:.1f} MB uncompressed "
+        f"(shards {[round(s / MiB) for s in meta_b['shard_uncompressed']]} MiB), "
+        f"{meta_b['compressed_bytes'] / MB:.1f} MB gzip (isal), "
+        f"mosaic {tuple(meta_b['mosaic_shape'])}"
+    )
     print(f"generation/reuse: {gen_seconds:.1f} s")
 
     # -- 1 & 2: full reads of A, interleaved ---------------------------------------------
@@ -265,8 +283,10 @@ def main() -> int:
             runs[name].append((wall, cpus))
             others[name].append(last_others)
             if isinstance(result, np.ndarray):
-                ok = (result.shape == tuple(meta_a["mosaic_shape"])
-                      and digest(result) == meta_a["mosaic_blake2b"])
+                ok = (
+                    result.shape == tuple(meta_a["mosaic_shape"])
+                    and digest(result) == meta_a["mosaic_blake2b"]
+                )
                 checks[name] = "mosaic digest OK" if ok else "MOSAIC DIFFERS"
                 del result
             else:
@@ -277,16 +297,25 @@ def main() -> int:
         return min(runs[name])
 
     print()
-    print(f"## Full read of export A ({size_a / MB:.1f} MB uncompressed), best of {args.rounds} "
-          "interleaved rounds")
-    print("(CPU/wall: this process during the best run; others: CPU/wall of every other process "
-          "on the machine, median over the rounds)")
-    print(f"{'method':<36} {'best s':>7} {'median s':>8} {'MB/s':>7} {'CPU/wall':>8} {'others':>6}  check")
+    print(
+        f"## Full read of export A ({size_a / MB:.1f} MB uncompressed), best of {args.rounds} "
+        "interleaved rounds"
+    )
+    print(
+        "(CPU/wall: this process during the best run; others: CPU/wall of every other process "
+        "on the machine, median over the rounds)"
+    )
+    print(
+        f"{'method':<36} {'best s':>7} {'median s':>8} {'MB/s':>7} {'CPU/wall':>8} "
+        f"{'others':>6}  check"
+    )
     for name in contenders:
         wall, cpus = best(name)
         med = statistics.median(w for w, _ in runs[name])
-        print(f"{name:<36} {wall:7.3f} {med:8.3f} {size_a / MB / wall:7.0f} {cpus / wall:8.2f} "
-              f"{statistics.median(others[name]):6.2f}  {checks[name]}")
+        print(
+            f"{name:<36} {wall:7.3f} {med:8.3f} {size_a / MB / wall:7.0f} {cpus / wall:8.2f} "
+            f"{statistics.median(others[name]):6.2f}  {checks[name]}"
+        )
 
     # -- single-shard export: does workers=2 help? ----------------------------------------
     b_runs: dict[str, list[tuple[float, float]]] = {"workers=2": [], "workers=1": []}
@@ -294,18 +323,22 @@ def main() -> int:
     b_others: dict[str, float] = {}
     for _ in range(2):
         for name, fn in (("workers=2", ours_parallel), ("workers=1", ours_single)):
-            result, wall, cpus = timed(lambda: fn(folder_b))
+            result, wall, cpus = timed(lambda fn=fn: fn(folder_b))
             b_runs[name].append((wall, cpus))
             b_others[name] = last_others
             b_ok &= digest(result) == meta_b["mosaic_blake2b"]
             del result
     print()
-    print(f"## Full read of single-shard export B ({size_b / MB:.0f} MB), best of 2: "
-          f"{'mosaic digest OK' if b_ok else 'MOSAIC DIFFERS'}")
+    print(
+        f"## Full read of single-shard export B ({size_b / MB:.0f} MB), best of 2: "
+        f"{'mosaic digest OK' if b_ok else 'MOSAIC DIFFERS'}"
+    )
     for name, r in b_runs.items():
         wall, cpus = min(r)
-        print(f"tfrecord_io full read {name:<10} {wall:7.3f} s {size_b / MB / wall:6.0f} MB/s  "
-              f"CPU/wall {cpus / wall:.2f} (others {b_others[name]:.2f})")
+        print(
+            f"tfrecord_io full read {name:<10} {wall:7.3f} s {size_b / MB / wall:6.0f} MB/s  "
+            f"CPU/wall {cpus / wall:.2f} (others {b_others[name]:.2f})"
+        )
 
     # -- 3: random windows in B ------------------------------------------------------------
     ds = tfrecord_io.open(folder_b, cache_size=0)
@@ -314,7 +347,7 @@ def main() -> int:
     lat = []
     bad = 0
     for col, row, expect in meta_b["windows"][: args.windows]:
-        arr, wall, _ = timed(lambda: ds.read(1, window=Window(col, row, 256, 256)))
+        arr, wall, _ = timed(lambda col=col, row=row: ds.read(1, window=Window(col, row, 256, 256)))
         lat.append(wall)
         bad += window_digest(arr) != expect
     ds.close()
@@ -322,12 +355,18 @@ def main() -> int:
     med_ms = statistics.median(lat_ms)
     p90_ms = lat_ms[min(len(lat_ms) - 1, int(round(0.9 * (len(lat_ms) - 1))))]
     print()
-    print(f"## Export B ({size_b / MB:.0f} MB uncompressed, {len(paths_b)} shard(s)): index, then "
-          f"{len(lat)} random unaligned 256x256 windows, cache_size=0")
-    print(f"build_index(): {t_index:.2f} s ({size_b / MB / t_index:.0f} MB/s, CPU/wall "
-          f"{c_index / t_index:.2f}), {n_points} seek points")
-    print(f"window read: median {med_ms:.1f} ms, p90 {p90_ms:.1f} ms, min {lat_ms[0]:.1f} ms, "
-          f"max {lat_ms[-1]:.1f} ms; {len(lat) - bad}/{len(lat)} windows match the generator")
+    print(
+        f"## Export B ({size_b / MB:.0f} MB uncompressed, {len(paths_b)} shard(s)): index, then "
+        f"{len(lat)} random unaligned 256x256 windows, cache_size=0"
+    )
+    print(
+        f"build_index(): {t_index:.2f} s ({size_b / MB / t_index:.0f} MB/s, CPU/wall "
+        f"{c_index / t_index:.2f}), {n_points} seek points"
+    )
+    print(
+        f"window read: median {med_ms:.1f} ms, p90 {p90_ms:.1f} ms, min {lat_ms[0]:.1f} ms, "
+        f"max {lat_ms[-1]:.1f} ms; {len(lat) - bad}/{len(lat)} windows match the generator"
+    )
 
     # -- 4: memory ---------------------------------------------------------------------------
     mem_runs = [
@@ -338,9 +377,14 @@ def main() -> int:
         ("B blocks, cache 0", folder_b, "blocks", 0, meta_b),
     ]
     print()
-    print("## Peak memory (subprocess; peak RSS minus baseline after imports+open; VmHWM, as the "
-          "child's ru_maxrss inherits this process's peak through exec)")
-    print(f"{'run':<36} {'export MB':>9} {'peak+ MB':>9} {'ratio':>6} {'time s':>7} {'MB/s':>6}  check")
+    print(
+        "## Peak memory (subprocess; peak RSS minus baseline after imports+open; VmHWM, as the "
+        "child's ru_maxrss inherits this process's peak through exec)"
+    )
+    print(
+        f"{'run':<36} {'export MB':>9} {'peak+ MB':>9} {'ratio':>6} {'time s':>7} "
+        f"{'MB/s':>6}  check"
+    )
     mem_results: dict[str, float] = {}
     mem_points: dict[str, int] = {}
     for label, folder, mode_, cache, meta in mem_runs:
@@ -353,17 +397,23 @@ def main() -> int:
         mem_results[label] = delta
         mem_points[label] = r["seek_points"]
         size = meta["uncompressed_bytes"]
-        print(f"{label:<36} {size / MB:9.0f} {delta:9.1f} {delta * MB / size:6.2f} "
-              f"{r['seconds']:7.2f} {size / MB / r['seconds']:6.0f}  "
-              f"{'band sums OK' if ok else 'BAND SUMS DIFFER'} ({r['reads']} reads, "
-              f"{r['seek_points']} seek points)")
+        print(
+            f"{label:<36} {size / MB:9.0f} {delta:9.1f} {delta * MB / size:6.2f} "
+            f"{r['seconds']:7.2f} {size / MB / r['seconds']:6.0f}  "
+            f"{'band sums OK' if ok else 'BAND SUMS DIFFER'} ({r['reads']} reads, "
+            f"{r['seek_points']} seek points)"
+        )
 
     # -- summary -----------------------------------------------------------------------------
     def med(name: str) -> float:
         return statistics.median(w for w, _ in runs[name])
 
-    P, S, G, T = ("tfrecord_io ds.read() (workers=2)", "tfrecord_io read_all(workers=1)",
-                  "isal gunzip, 1 thread", "tf.data + parse_single_example")
+    P, S, G, T = (
+        "tfrecord_io ds.read() (workers=2)",
+        "tfrecord_io read_all(workers=1)",
+        "isal gunzip, 1 thread",
+        "tf.data + parse_single_example",
+    )
     ours2, ours1, gz = best(P)[0], best(S)[0], best(G)[0]
     print()
     print("## Ratios against targets (verdict on the best-of-rounds ratio; median ratio beside it)")
@@ -371,13 +421,19 @@ def main() -> int:
     rows = []
     if T in runs:
         tfw = best(T)[0]
-        rows.append(("1. full read / tf.data pipeline (workers=2)", ours2 / tfw, med(P) / med(T), 0.4))
-        rows.append(("1. full read / tf.data pipeline (workers=1)", ours1 / tfw, med(S) / med(T), 0.4))
+        rows.append(
+            ("1. full read / tf.data pipeline (workers=2)", ours2 / tfw, med(P) / med(T), 0.4)
+        )
+        rows.append(
+            ("1. full read / tf.data pipeline (workers=1)", ours1 / tfw, med(S) / med(T), 0.4)
+        )
     rows.append(("2. full read / isal gunzip (workers=2)", ours2 / gz, med(P) / med(G), 1.25))
     rows.append(("2. full read / isal gunzip (workers=1)", ours1 / gz, med(S) / med(G), 1.25))
     rows.append(("3. random 256x256 window, median ms (B)", med_ms, med_ms, 50.0))
     for label, value, median_value, target in rows:
-        print(f"{label:<52} {value:8.3f} {median_value:8.3f} {target:8.2f}  {verdict(value, target)}")
+        print(
+            f"{label:<52} {value:8.3f} {median_value:8.3f} {target:8.2f}  {verdict(value, target)}"
+        )
     p90_line = f"3. random window p90 ms (B): {p90_ms:.1f}; build_index {t_index:.2f} s"
     print(p90_line)
     default_a = mem_results["A blocks, cache 256 MiB (default)"]
@@ -385,14 +441,20 @@ def main() -> int:
     # tile cache + seek points (a zlib state and its 32 KiB window, ~45 kB each) + 32 MB of
     # buffers (inflate chunks of 4 MiB, the current record, numpy/rasterio working memory)
     bound = (256 * MiB + mem_points["B blocks, cache 256 MiB (default)"] * 45e3) / MB + 32
-    print(f"4. block-by-block peak: A {default_a:.0f} MB for {size_a / MB:.0f} MB "
-          f"({default_a * MB / size_a:.2f}x), B {default_b:.0f} MB for {size_b / MB:.0f} MB "
-          f"({default_b * MB / size_b:.2f}x); bound cache + seek points + 32 MB = {bound:.0f} MB: "
-          f"{verdict(max(default_a, default_b), bound)}")
-    print(f"parallel speed-up of the full read (workers=1 / workers=2): {ours1 / ours2:.2f}x "
-          f"on {os.cpu_count()} cores")
-    print(f"total benchmark time: {time.perf_counter() - t_start:.0f} s; load avg now "
-          f"{os.getloadavg()[0]:.2f}")
+    print(
+        f"4. block-by-block peak: A {default_a:.0f} MB for {size_a / MB:.0f} MB "
+        f"({default_a * MB / size_a:.2f}x), B {default_b:.0f} MB for {size_b / MB:.0f} MB "
+        f"({default_b * MB / size_b:.2f}x); bound cache + seek points + 32 MB = {bound:.0f} MB: "
+        f"{verdict(max(default_a, default_b), bound)}"
+    )
+    print(
+        f"parallel speed-up of the full read (workers=1 / workers=2): {ours1 / ours2:.2f}x "
+        f"on {os.cpu_count()} cores"
+    )
+    print(
+        f"total benchmark time: {time.perf_counter() - t_start:.0f} s; load avg now "
+        f"{os.getloadavg()[0]:.2f}"
+    )
     return 0
 
 

@@ -77,7 +77,9 @@ def _upsample(coarse: np.ndarray, height: int, width: int, step: int) -> np.ndar
     return rows[:, c0] * (1 - cw)[None, :] + rows[:, c0 + 1] * cw[None, :]
 
 
-def make_field(height: int, width: int, rng: np.random.Generator, water: np.ndarray | None) -> np.ndarray:
+def make_field(
+    height: int, width: int, rng: np.random.Generator, water: np.ndarray | None
+) -> np.ndarray:
     """One band: smooth multi-octave field + noise, quantised to 1e-4, water at 0."""
     out = np.zeros((height, width), np.float32)
     for step, amp in ((512, 0.12), (128, 0.05), (32, 0.02), (8, 0.008)):
@@ -98,7 +100,10 @@ def _payloads(spec: Spec, fields: list[np.ndarray]):
         for col in range(spec.patches_per_row):
             y, x = row * p, col * p
             yield encode_example(
-                {name: float_feature(f[y : y + t, x : x + t]) for name, f in zip(spec.bands, fields)}
+                {
+                    name: float_feature(f[y : y + t, x : x + t])
+                    for name, f in zip(spec.bands, fields, strict=True)
+                }
             )
 
 
@@ -118,7 +123,10 @@ def _write_shard(path: str, compressor: str, records) -> int:
         from isal import igzip
 
         size = 0
-        with open(path, "wb") as raw, igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=2, mtime=0) as g:
+        with (
+            open(path, "wb") as raw,
+            igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=2, mtime=0) as g,
+        ):
             for payload in records:
                 framed = frame_record(payload)
                 g.write(framed)
@@ -141,7 +149,9 @@ def sample_windows(spec: Spec, n: int, size: int = 256, seed: int = 1) -> list[t
 
 
 def window_digest(array: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(array, dtype=np.float32), digest_size=16).hexdigest()
+    return hashlib.blake2b(
+        np.ascontiguousarray(array, dtype=np.float32), digest_size=16
+    ).hexdigest()
 
 
 def generate(spec: Spec, folder: str, log=print, n_windows: int = 0) -> dict:
@@ -155,8 +165,10 @@ def generate(spec: Spec, folder: str, log=print, n_windows: int = 0) -> dict:
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             meta = json.load(f)
-        if meta.get("spec") == spec.key() and len(meta.get("windows", [])) >= n_windows and all(
-            os.path.exists(os.path.join(folder, s)) for s in meta["shards"]
+        if (
+            meta.get("spec") == spec.key()
+            and len(meta.get("windows", [])) >= n_windows
+            and all(os.path.exists(os.path.join(folder, s)) for s in meta["shards"])
         ):
             log(f"  reusing {spec.prefix} in {folder}")
             return meta
@@ -168,7 +180,9 @@ def generate(spec: Spec, folder: str, log=print, n_windows: int = 0) -> dict:
     m = spec.margin
     height, width = spec.patch_rows * spec.patch, spec.patches_per_row * spec.patch
     fh, fw = height + 2 * m, width + 2 * m
-    water_field = _upsample(rng.random((fh // 256 + 2, fw // 256 + 2), dtype=np.float32), fh, fw, 256)
+    water_field = _upsample(
+        rng.random((fh // 256 + 2, fw // 256 + 2), dtype=np.float32), fh, fw, 256
+    )
     water = water_field < 0.12
     del water_field
     fields = [make_field(fh, fw, rng, water) for _ in spec.bands]
@@ -227,7 +241,8 @@ def generate(spec: Spec, folder: str, log=print, n_windows: int = 0) -> dict:
         json.dump(meta, f, indent=1)
     log(
         f"  generated {spec.prefix}: {len(shards)} shard(s), "
-        f"{meta['uncompressed_bytes'] / 1e6:.0f} MB -> {meta['compressed_bytes'] / 1e6:.0f} MB gzip "
+        f"{meta['uncompressed_bytes'] / 1e6:.0f} MB -> "
+        f"{meta['compressed_bytes'] / 1e6:.0f} MB gzip "
         f"in {meta['seconds']['total']:.1f} s (content {t_content:.1f} s)"
     )
     return meta

@@ -61,11 +61,20 @@ def main() -> None:
         raise SystemExit(f"unknown mode {mode}")
     seconds = time.perf_counter() - t0
     seek_points = sum(len(i._points) for i in ds._reader._indexes)
-    print(json.dumps({
-        "baseline": base, "peak": maxrss(), "baseline_hwm": base_hwm, "peak_hwm": vmhwm(),
-        "seconds": seconds, "reads": n,
-        "band_sums": sums.tolist(), "seek_points": seek_points,
-    }))
+    print(
+        json.dumps(
+            {
+                "baseline": base,
+                "peak": maxrss(),
+                "baseline_hwm": base_hwm,
+                "peak_hwm": vmhwm(),
+                "seconds": seconds,
+                "reads": n,
+                "band_sums": sums.tolist(),
+                "seek_points": seek_points,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -183,3 +183,66 @@ def test_console_script_and_rio_plugin_run_the_same_commands():
     assert script.returncode == 0, script.stderr
     assert plugin.returncode == 0, plugin.stderr
     assert json.loads(script.stdout) == json.loads(plugin.stdout)
+
+
+def test_translate_geotiff_to_eetfrecord_rebuilds_the_sample_export(sample_tif, tmp_path):
+    out = tmp_path / "again"
+    code, output = run(
+        "translate",
+        sample_tif,
+        out,
+        "-of",
+        "EETFRecord",
+        "-q",
+        "-co",
+        "patchDimensions=64,48",
+        "-co",
+        "kernelSize=16,16",
+        "-co",
+        "fileNamePrefix=sample",
+    )
+    assert code == 0, output
+    mixer = (out / "sample-mixer.json").read_text()
+    assert mixer.rstrip() == (SAMPLE / "sample-mixer.json").read_text().rstrip()
+    with tfrecord_io.open(out) as again, tfrecord_io.open(SAMPLE) as ds:
+        assert again.kernel_size == (16, 16)
+        assert again.descriptions == ds.descriptions
+        np.testing.assert_array_equal(again.read(), ds.read())
+
+
+def test_translate_export_subset_to_eetfrecord_takes_bands_and_window(tmp_path):
+    out = tmp_path / "sub"
+    code, output = run(
+        "translate",
+        SAMPLE,
+        out,
+        "-of",
+        "EETFRecord",
+        "-q",
+        "-b",
+        "3",
+        "-srcwin",
+        "64",
+        "48",
+        "128",
+        "96",
+        "-co",
+        "patchDimensions=32,32",
+        "-co",
+        "compressed=NO",
+    )
+    assert code == 0, output
+    assert sorted(p.name.split("-")[-1] for p in out.iterdir()) == ["00000.tfrecord", "mixer.json"]
+    with tfrecord_io.open(out) as sub, tfrecord_io.open(SAMPLE) as ds:
+        assert sub.descriptions == (ds.descriptions[2],)
+        assert sub.transform == ds.window_transform(rasterio.windows.Window(64, 48, 128, 96))
+        np.testing.assert_array_equal(sub.read(1), ds.read(3)[48:144, 64:192])
+
+
+def test_translate_to_eetfrecord_rejects_an_unknown_format_option(tmp_path):
+    code, output = run(
+        "translate", SAMPLE, tmp_path / "x", "-of", "EETFRecord", "-q", "-co", "patchSize=8,8"
+    )
+    assert code == 1
+    assert "patchSize" in output
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())

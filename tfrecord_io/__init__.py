@@ -11,7 +11,9 @@ from tfrecord_io.errors import (
     MissingMixerError,
     MissingShardError,
     MixerError,
+    NoMixerWarning,
     OptionError,
+    PatchesDroppedWarning,
     RecordCountError,
     RecordError,
     TFRecordIOError,
@@ -19,17 +21,24 @@ from tfrecord_io.errors import (
     TruncatedRecordError,
     WindowError,
 )
+from tfrecord_io.export import export
 from tfrecord_io.mixer import Mixer
+from tfrecord_io.predictions import iter_patches, write_predictions
 from tfrecord_io.tools import validate
 from tfrecord_io.vrt import build_vrt, gdal_env
+from tfrecord_io.writer import EETFRecordWriter
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BandIndexError",
     "EETFRecordDataset",
+    "EETFRecordWriter",
     "Mixer",
+    "export",
+    "iter_patches",
     "open",
+    "write_predictions",
     "validate",
     "ChecksumError",
     "DecodeError",
@@ -39,6 +48,8 @@ __all__ = [
     "MissingMixerError",
     "MissingShardError",
     "MixerError",
+    "NoMixerWarning",
+    "PatchesDroppedWarning",
     "OptionError",
     "RecordCountError",
     "RecordError",

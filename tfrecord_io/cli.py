@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from tfrecord_io import tools, vrt
+from tfrecord_io import tools, translate, vrt
 from tfrecord_io.errors import TFRecordIOError
 
 __all__ = ["main"]
@@ -174,7 +174,7 @@ def translate_command(
     kernel_size: str | None,
 ) -> None:
     """Convert an export or a raster, like gdal_translate (-of EETFRecord writes an export)."""
-    subset = tools.Subset(
+    subset = translate.Subset(
         bands=bands or None,
         srcwin=srcwin,
         projwin=projwin,
@@ -183,7 +183,7 @@ def translate_command(
         nodata=nodata,
     )
     with _reported(), _progress(quiet, f"Writing {dst}") as progress:
-        tools.translate(
+        translate.translate(
             src,
             dst,
             driver=driver,

@@ -31,6 +31,7 @@ from tfrecord_io.errors import (
 from tfrecord_io.layout import ArrayLayout
 from tfrecord_io.mixer import Mixer
 from tfrecord_io.reader import ExportReader
+from tfrecord_io.writer import EETFRecordWriter
 
 __all__ = ["DRIVER", "EETFRecordDataset", "open"]
 
@@ -574,17 +575,22 @@ def open(  # noqa: A001 - rasterio's name, on purpose
     array_layout: ArrayLayout = "depth_major",
     sequence_data: bool | None = None,
     cache_size: int = 256 << 20,
-) -> EETFRecordDataset:
+    **write_options: Any,
+) -> Any:
     """Open an Earth Engine TFRecord image export as a lazy, georeferenced dataset.
 
     Only the mixer and the first record are read here; pixels are decoded when read.
+    ``mode="w"`` returns an :class:`~tfrecord_io.writer.EETFRecordWriter` instead, taking
+    rasterio's profile keywords (``width``, ``height``, ``count``, ``dtype``, ``crs``,
+    ``transform``, ``nodata``), ``file_name_prefix``, ``format_options`` (Earth Engine's
+    ``formatOptions``) and the same options in snake_case; see that class.
 
     Parameters
     ----------
     path : path-like
         The export's folder, its ``PREFIX-mixer.json``, or one of its shards.
-    mode : {"r"}
-        Open for reading.
+    mode : {"r", "w"}
+        Open for reading, or create an export (``"w"``).
     kernel_size : int or (int, int), optional
         ``kernelSize`` of the export; inferred from the first record when not given.
     mixer : path-like, Mixer or dict, optional
@@ -600,10 +606,12 @@ def open(  # noqa: A001 - rasterio's name, on purpose
         Read as one SequenceExample per pixel; detected from the first record when not given.
     cache_size : int
         Bytes of decoded patches kept in the LRU cache.
+    **write_options
+        With ``mode="w"``: the writer's keyword arguments.
 
     Returns
     -------
-    EETFRecordDataset
+    EETFRecordDataset or EETFRecordWriter
 
     Raises
     ------
@@ -612,8 +620,22 @@ def open(  # noqa: A001 - rasterio's name, on purpose
     OptionError
         An argument is invalid.
     """
+    if mode == "w":
+        return _open_writer(
+            path,
+            kernel_size=kernel_size,
+            mixer=mixer,
+            band_order=band_order,
+            nodata=nodata,
+            array_layout=array_layout,
+            sequence_data=sequence_data,
+            cache_size=cache_size,
+            **write_options,
+        )
     if mode != "r":
-        raise OptionError(f"mode must be 'r', not {mode!r}")
+        raise OptionError(f"mode must be 'r' or 'w', not {mode!r}")
+    if write_options:
+        raise OptionError(f"unknown argument(s) for reading: {', '.join(sorted(write_options))}")
     if cache_size < 0:
         raise OptionError(f"cache_size must be >= 0, not {cache_size}")
     if not os.path.exists(path):
@@ -628,3 +650,32 @@ def open(  # noqa: A001 - rasterio's name, on purpose
         sequence_data=sequence_data,
         cache_bytes=cache_size,
     )
+
+
+def _open_writer(
+    path: str | os.PathLike[str],
+    *,
+    kernel_size: Any,
+    mixer: Any,
+    band_order: Any,
+    nodata: float | None,
+    array_layout: str,
+    sequence_data: bool | None,
+    cache_size: int,
+    **options: Any,
+) -> EETFRecordWriter:
+    """Make the writer of ``open(path, "w", ...)``; the read-only arguments are refused."""
+    read_only = {
+        "mixer": mixer is not None,
+        "band_order": band_order is not None,
+        "array_layout": array_layout != "depth_major",
+        "cache_size": cache_size != 256 << 20,
+    }
+    refused = [name for name, given in read_only.items() if given]
+    if refused:
+        raise OptionError(f"{', '.join(refused)} only apply to reading, not to mode='w'")
+    if kernel_size is not None:
+        options["kernel_size"] = kernel_size
+    if sequence_data is not None:
+        options["sequence_data"] = sequence_data
+    return EETFRecordWriter(path, nodata=nodata, **options)

@@ -19,7 +19,9 @@ __all__ = [
     "MissingMixerError",
     "MissingShardError",
     "MixerError",
+    "NoMixerWarning",
     "OptionError",
+    "PatchesDroppedWarning",
     "RecordCountError",
     "RecordError",
     "TFRecordIOError",
@@ -115,6 +117,14 @@ class ExportExistsError(TFRecordIOError, FileExistsError):
 
 class TFRecordIOWarning(UserWarning):
     """Base class of the warnings issued by tfrecord_io."""
+
+
+class PatchesDroppedWarning(TFRecordIOWarning):
+    """A write dropped pixels: edge patches that do not fit, or patches over ``maskedThreshold``."""
+
+
+class NoMixerWarning(TFRecordIOWarning):
+    """An export was written without ``PREFIX-mixer.json`` (``maskedThreshold`` is not 1)."""
 
 
 def location(path: object, record: int | None = None, offset: int | None = None) -> str:

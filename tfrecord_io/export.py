@@ -1,0 +1,156 @@
+"""Stream any rasterio-readable raster (GeoTIFF, COG, VRT...) into an Earth Engine export.
+
+:func:`export` reads the source one patch row at a time, straight into the encoder: no spill
+file and no copy of the raster in memory, so memory is bounded by one strip of
+``patch_height + 2 * margin`` rows, whatever the raster's height.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import MaskFlags
+from rasterio.windows import Window
+
+from tfrecord_io.writer import EETFRecordWriter
+
+__all__ = ["RasterioRows", "export"]
+
+
+class RasterioRows:
+    """Rows of a rasterio dataset, as the encoder reads them (a ``RowSource``).
+
+    Parameters
+    ----------
+    src : rasterio dataset
+        Anything with rasterio's ``read`` (and ``read_masks``).
+    nodata : float, optional
+        Mask pixels equal to it, instead of the source's own masks.
+    """
+
+    def __init__(self, src: Any, nodata: float | None = None) -> None:
+        self.src = src
+        self.nodata = nodata
+        flags = getattr(src, "mask_flag_enums", None)
+        self.use_masks = (
+            nodata is None
+            and flags is not None
+            and any(list(f) != [MaskFlags.all_valid] for f in flags)
+        )
+
+    def read_rows(self, row_start: int, row_stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return the values and mask of rows ``row_start`` to ``row_stop`` (exclusive)."""
+        window = Window(0, row_start, self.src.width, row_stop - row_start)
+        values = self.src.read(window=window)
+        if self.nodata is not None:
+            if np.isnan(self.nodata):
+                return values, np.isnan(values)
+            return values, values == np.asarray(self.nodata).astype(values.dtype)
+        if self.use_masks:
+            return values, self.src.read_masks(window=window) == 0
+        return values, None
+
+
+def export(
+    src: str | os.PathLike[str] | Any,
+    dst: str | os.PathLike[str],
+    format_options: Mapping[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
+    *,
+    file_name_prefix: str | None = None,
+    band_names: Sequence[str] | None = None,
+    kinds: Any = None,
+    nodata: float | None = None,
+    pad_edges: bool = False,
+    compression_level: int = 6,
+    workers: int = 2,
+    **options: Any,
+) -> list[str]:
+    """Write a raster as an Earth Engine TFRecord export, streaming it a patch row at a time.
+
+    Parameters
+    ----------
+    src : path-like or rasterio dataset
+        Any raster rasterio opens (GeoTIFF, COG, VRT...), or an open dataset.
+    dst : path-like
+        The export folder.
+    format_options : mapping, optional
+        Earth Engine's ``formatOptions`` (camelCase keys).
+    progress : callable, optional
+        ``progress(done_patches, total_patches)``, called after each patch row.
+    overwrite : bool
+        Replace an export with the same prefix in ``dst``.
+    file_name_prefix : str, optional
+        ``PREFIX`` of the files; the folder's name by default.
+    band_names : sequence of str, optional
+        Feature names; the source's band descriptions (or ``b1``, ``b2``...) by default.
+    kinds : str, sequence or mapping, optional
+        Feature kind per band (``"float"``, ``"int64"``, ``"bytes"``); see
+        :class:`~tfrecord_io.writer.EETFRecordWriter`.
+    nodata : float, optional
+        Mask pixels equal to this value; by default the source's nodata and masks are used.
+    pad_edges : bool
+        Pad the last patch row and column instead of dropping what does not fill a patch.
+    compression_level : int
+        zlib level (0-9) of gzip shards.
+    workers : int
+        Threads compressing beside the encoding.
+    **options
+        Format options in snake_case (``patch_dimensions=[256, 256]``, ...).
+
+    Returns
+    -------
+    list of str
+        The files written: shards in order, then the mixer.
+
+    Raises
+    ------
+    TFRecordIOError
+        An option is invalid or the destination exists (before anything is written).
+    """
+    if isinstance(src, str | os.PathLike):
+        with rasterio.open(src) as dataset:
+            return export(
+                dataset,
+                dst,
+                format_options,
+                progress,
+                overwrite,
+                file_name_prefix=file_name_prefix,
+                band_names=band_names,
+                kinds=kinds,
+                nodata=nodata,
+                pad_edges=pad_edges,
+                compression_level=compression_level,
+                workers=workers,
+                **options,
+            )
+    dtype = np.result_type(*[np.dtype(d) for d in src.dtypes])
+    writer = EETFRecordWriter(
+        dst,
+        width=src.width,
+        height=src.height,
+        count=src.count,
+        dtype=dtype,
+        crs=src.crs,
+        transform=src.transform,
+        nodata=nodata if nodata is not None else src.nodata,
+        file_name_prefix=file_name_prefix,
+        format_options=format_options,
+        kinds=kinds,
+        pad_edges=pad_edges,
+        overwrite=overwrite,
+        compression_level=compression_level,
+        workers=workers,
+        **options,
+    )
+    try:
+        writer.descriptions = band_names if band_names is not None else src.descriptions
+        return writer.close_from(RasterioRows(src, nodata), progress)
+    finally:
+        writer.abort()
