@@ -24,7 +24,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 import tfrecord_io
-from tfrecord_io import tools
+from tfrecord_io.translate import translate
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -203,7 +203,7 @@ def test_qgis_process_lists_every_algorithm_of_the_unzipped_plugin(qgis_env):
         [QGIS_PROCESS, "list"], env=qgis_env, capture_output=True, text=True, timeout=TIMEOUT
     )
     assert done.returncode == 0, done.stderr
-    for name in ("load", "convert", "validate"):
+    for name in ("load", "convert", "export", "validate"):
         assert f"tfrecordio:{name}" in done.stdout
 
 
@@ -374,7 +374,7 @@ def test_pyqgis_convert_cancelled_raises_and_leaves_nothing(qgis_env, export, tm
 def test_convert_of_a_broken_export_fails_with_the_library_message(qgis_env, export, tmp_path):
     (export / "sample-00001.tfrecord.gz").unlink()
     with pytest.raises(tfrecord_io.TFRecordIOError) as raised:
-        tools.translate(export, tmp_path / "lib.tif")
+        translate(export, tmp_path / "lib.tif")
     output = _qgis_process_fails(
         qgis_env, "tfrecordio:convert", INPUT=export, OUTPUT=tmp_path / "qgis.tif"
     )
@@ -387,7 +387,7 @@ def test_pyqgis_convert_error_is_a_processing_exception_with_the_library_message
 ):
     (export / "sample-00001.tfrecord.gz").unlink()
     with pytest.raises(tfrecord_io.TFRecordIOError) as raised:
-        tools.translate(export, tmp_path / "lib.tif")
+        translate(export, tmp_path / "lib.tif")
     params = {"INPUT": str(export), "OUTPUT": str(tmp_path / "qgis.tif")}
     report = _pyqgis(qgis_env, tmp_path, "tfrecordio:convert", params)
     assert report["error"] == {"type": "QgsProcessingException", "message": str(raised.value)}
@@ -474,3 +474,158 @@ def test_screenshot_script_renders_the_loaded_export_not_a_blank_image(qgis_env,
             image = src.read()
     assert image.shape[1:] == (192, 384)
     assert len(np.unique(image[0])) > 50  # a stretched image, not a blank or flat one
+
+
+# export ----------------------------------------------------------------------------------------
+
+EVERY_OPTION = {
+    # Every formatOptions key, none at its default, with the parameter each one comes from.
+    "plain": (
+        {
+            "PATCH_DIMENSIONS": "64,48",
+            "KERNEL_SIZE": "3",
+            "COMPRESSED": False,
+            "MAX_FILE_SIZE": 500000,
+            "DEFAULT_VALUE": -1,
+            "TENSOR_DEPTHS": "A:2",
+            "SEQUENCE_DATA": False,
+            "COLLAPSE_BANDS": False,
+            "MASKED_THRESHOLD": 1,
+            "BAND_NAMES": "A_0,A_1,B",
+            "FILE_NAME_PREFIX": "mine",
+        },
+        {
+            "patchDimensions": [64, 48],
+            "kernelSize": [3, 3],
+            "compressed": False,
+            "maxFileSize": 500000,
+            "defaultValue": -1.0,
+            "tensorDepths": {"A": 2},
+            "sequenceData": False,
+            "collapseBands": False,
+            "maskedThreshold": 1.0,
+        },
+    ),
+    "sequence": (
+        {
+            "PATCH_DIMENSIONS": "32,24",
+            "KERNEL_SIZE": "1,1",
+            "COMPRESSED": True,
+            "MAX_FILE_SIZE": 1 << 20,
+            "DEFAULT_VALUE": 7,
+            "TENSOR_DEPTHS": "",
+            "SEQUENCE_DATA": True,
+            "COLLAPSE_BANDS": True,
+            "MASKED_THRESHOLD": 0.5,
+            "FILE_NAME_PREFIX": "seq",
+        },
+        {
+            "patchDimensions": [32, 24],
+            "kernelSize": [1, 1],
+            "compressed": True,
+            "maxFileSize": 1 << 20,
+            "defaultValue": 7.0,
+            "sequenceData": True,
+            "collapseBands": True,
+            "maskedThreshold": 0.5,
+        },
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def source_tif(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample as a GeoTIFF (written by the library): the layer to export."""
+    path = tmp_path_factory.mktemp("source") / "source.tif"
+    translate(SAMPLE, path)
+    return path
+
+
+def _records(folder: Path) -> dict[str, list[bytes] | str]:
+    """Every file of an export: the mixer's text, each shard's record payloads."""
+    from tfrecord_io.records import iter_records
+
+    out: dict[str, list[bytes] | str] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.endswith(".json"):
+            out[path.name] = path.read_text()
+        else:
+            out[path.name] = [payload for _, payload in iter_records(path)]
+    return out
+
+
+def test_qgis_process_export_writes_an_export_that_reads_back_as_the_layer(
+    qgis_env, source_tif, tmp_path
+):
+    out = tmp_path / "exported"
+    results = _qgis_process(
+        qgis_env,
+        "tfrecordio:export",
+        INPUT=source_tif,
+        PATCH_DIMENSIONS="64,48",
+        KERNEL_SIZE="16",
+        MAX_FILE_SIZE=300000,
+        OUTPUT=out,
+    )["results"]
+    assert results["MIXER"] == str(out / "exported-mixer.json")
+    assert results["FILE_COUNT"] == len(list(out.iterdir())) > 2  # several shards
+    with rasterio.open(source_tif) as src, tfrecord_io.open(out) as ds:
+        assert ds.kernel_size == (16, 16)
+        assert ds.crs == src.crs and ds.transform == src.transform
+        assert ds.descriptions == src.descriptions
+        np.testing.assert_array_equal(ds.read(), src.read())
+
+
+@pytest.mark.parametrize("case", sorted(EVERY_OPTION))
+def test_pyqgis_export_passes_every_format_option_as_the_library_export(
+    qgis_env, source_tif, tmp_path, case
+):
+    params, format_options = EVERY_OPTION[case]
+    ours = tmp_path / "qgis"
+    report = _pyqgis(
+        qgis_env,
+        tmp_path,
+        "tfrecordio:export",
+        {**params, "INPUT": str(source_tif), "OUTPUT": str(ours)},
+    )
+    assert "error" not in report, report.get("error")
+    progress = report["feedback"]["progress"]
+    assert progress == sorted(progress) and progress[-1] == 100
+    reference = tmp_path / "library"
+    names = params.get("BAND_NAMES")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tfrecord_io.TFRecordIOWarning)  # no mixer, as asked
+        tfrecord_io.export(
+            source_tif,
+            reference,
+            format_options=format_options,
+            file_name_prefix=params["FILE_NAME_PREFIX"],
+            band_names=names.split(",") if names else None,
+        )
+    assert _records(ours) == _records(reference)
+    assert (report["results"]["MIXER"] is None) == (format_options["maskedThreshold"] < 1)
+
+
+def test_pyqgis_export_cancelled_raises_and_leaves_no_export(qgis_env, source_tif, tmp_path):
+    out = tmp_path / "exported"
+    params = {"INPUT": str(source_tif), "PATCH_DIMENSIONS": "64,48", "OUTPUT": str(out)}
+    report = _pyqgis(qgis_env, tmp_path, "tfrecordio:export", params, "--cancel")
+    assert report["feedback"]["canceled"] is True
+    assert report["error"]["type"] == "QgsProcessingException"
+    assert "cancelled" in report["error"]["message"]
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_export_error_is_the_library_message(qgis_env, source_tif, tmp_path):
+    options = {"patchDimensions": [64, 48], "maxFileSize": 1000}
+    with pytest.raises(tfrecord_io.TFRecordIOError) as raised:
+        tfrecord_io.export(source_tif, tmp_path / "library", format_options=options)
+    output = _qgis_process_fails(
+        qgis_env,
+        "tfrecordio:export",
+        INPUT=source_tif,
+        PATCH_DIMENSIONS="64,48",
+        MAX_FILE_SIZE=1000,
+        OUTPUT=tmp_path / "qgis",
+    )
+    assert str(raised.value) in output

@@ -23,8 +23,14 @@ class TFRecordIOProvider(QgsProcessingProvider):
     def loadAlgorithms(self):  # noqa: N802
         """Add the provider's algorithms."""
         from .algorithms.convert import ConvertAlgorithm
+        from .algorithms.export import ExportAlgorithm
         from .algorithms.load import LoadAlgorithm
         from .algorithms.validate import ValidateAlgorithm
 
-        for algorithm in (LoadAlgorithm(), ConvertAlgorithm(), ValidateAlgorithm()):
+        for algorithm in (
+            LoadAlgorithm(),
+            ConvertAlgorithm(),
+            ExportAlgorithm(),
+            ValidateAlgorithm(),
+        ):
             self.addAlgorithm(algorithm)
