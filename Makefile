@@ -5,10 +5,14 @@ BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 APT_STAMP := $(VENV)/.apt-installed
 # System packages the tests use: Debian's GDAL tools, and the Python QGIS runs on (numpy 1.24,
-# rasterio 1.3.5, protobuf 3.21, crcmod) to check that the core runs there too.
-APT_PACKAGES := gdal-bin python3-rasterio python3-protobuf python3-crcmod
+# rasterio 1.3.5, protobuf 3.21, crcmod) to check that the core runs there too, and QGIS itself
+# (qgis_process and PyQGIS, headless) for the QGIS plugin's tests.
+APT_PACKAGES := gdal-bin python3-rasterio python3-protobuf python3-crcmod qgis python3-qgis qgis-providers
+# The QGIS plugin zip: the plugin plus the library as its top-level package `tfrecord_io`.
+QGIS_PLUGIN_BUILD ?= build/qgis-plugin
+QGIS_PLUGIN_ZIP ?= dist/qgis_tfrecord_io.zip
 
-.PHONY: all demo test lint typecheck pytest install system-deps bench clean
+.PHONY: all demo test lint typecheck pytest install system-deps bench clean qgis-plugin
 
 all: test
 
@@ -55,8 +59,21 @@ pytest: install system-deps
 
 test: lint typecheck pytest
 
+# QGIS's plugin manager installs this zip ("Install from ZIP"): qgis_tfrecord_io/ holding the
+# plugin and ext/tfrecord_io (no numpy, rasterio or click: QGIS's Python has them or needs none).
+qgis-plugin:
+	rm -rf $(QGIS_PLUGIN_BUILD) && mkdir -p $(QGIS_PLUGIN_BUILD) $(dir $(QGIS_PLUGIN_ZIP))
+	cp -r plugins/qgis_tfrecord_io $(QGIS_PLUGIN_BUILD)/
+	rm -rf $(QGIS_PLUGIN_BUILD)/qgis_tfrecord_io/ext $(QGIS_PLUGIN_BUILD)/qgis_tfrecord_io/.gitignore
+	mkdir -p $(QGIS_PLUGIN_BUILD)/qgis_tfrecord_io/ext
+	cp -r tfrecord_io $(QGIS_PLUGIN_BUILD)/qgis_tfrecord_io/ext/
+	find $(QGIS_PLUGIN_BUILD) -name __pycache__ -prune -exec rm -rf {} + -o -name '*.pyc' -exec rm -f {} +
+	rm -f $(QGIS_PLUGIN_ZIP)
+	cd $(QGIS_PLUGIN_BUILD) && $(PYTHON) -m zipfile -c $(abspath $(QGIS_PLUGIN_ZIP)) qgis_tfrecord_io
+	@echo "wrote $(QGIS_PLUGIN_ZIP)"
+
 bench: install
 	$(BIN)/python bench/bench_read.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo-out bench/out
+	rm -rf $(VENV) build *.egg-info demo-out bench/out $(QGIS_PLUGIN_ZIP)

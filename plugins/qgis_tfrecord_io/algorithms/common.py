@@ -1,0 +1,157 @@
+"""What the algorithms share: export parameters, library import, errors and progress."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterString,
+)
+
+EXPORT_FILTER = "Earth Engine exports (*-mixer.json *.tfrecord *.tfrecord.gz);;All files (*)"
+MIXER_FILTER = "Earth Engine mixer (*-mixer.json *.json)"
+
+
+class Cancelled(Exception):
+    """Raised from a progress callback to stop a tool when the user cancels."""
+
+
+def library():
+    """Import and return ``tfrecord_io``, or say which system package is missing."""
+    try:
+        import tfrecord_io
+    except ImportError as exc:
+        raise QgsProcessingException(
+            f"The tfrecord_io library cannot be imported in QGIS's Python ({exc}). It needs "
+            "numpy, rasterio, affine, pyproj and protobuf from QGIS's Python: on Debian or "
+            "Ubuntu install python3-rasterio python3-protobuf python3-crcmod."
+        ) from exc
+    return tfrecord_io
+
+
+@contextmanager
+def reported():
+    """Turn tfrecord_io's errors into QgsProcessingException with the library's message."""
+    tfrecord_io = library()
+    try:
+        yield
+    except tfrecord_io.TFRecordIOError as exc:
+        raise QgsProcessingException(str(exc)) from exc
+
+
+def progress_callback(feedback, start=0.0, end=100.0):
+    """Return ``progress(fraction)`` for a tool: moves the bar, raises Cancelled on cancel."""
+
+    def progress(fraction):
+        if feedback is None:
+            return
+        feedback.setProgress(start + (end - start) * float(fraction))
+        if feedback.isCanceled():
+            raise Cancelled()
+
+    return progress
+
+
+def parse_kernel_size(text, name="Kernel size"):
+    """Parse ``K`` or ``X,Y`` (also ``XxY``) into ``(x, y)``; None for an empty value."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise QgsProcessingException(f"{name}: expected K or X,Y, not {text!r}") from None
+    if len(numbers) == 1:
+        return numbers[0], numbers[0]
+    if len(numbers) == 2:
+        return numbers[0], numbers[1]
+    raise QgsProcessingException(f"{name}: expected K or X,Y, not {text!r}")
+
+
+class ExportAlgorithm(QgsProcessingAlgorithm):
+    """Base for algorithms that read an export: INPUT plus the open() options."""
+
+    INPUT = "INPUT"
+    KERNEL_SIZE = "KERNEL_SIZE"
+    MIXER = "MIXER"
+    BAND_ORDER = "BAND_ORDER"
+
+    band_order = True
+
+    def group(self):
+        """Return no group: the provider lists its algorithms directly."""
+        return ""
+
+    def groupId(self):  # noqa: N802
+        """Return no group id."""
+        return ""
+
+    def createInstance(self):  # noqa: N802
+        """Return a new instance of this algorithm (Processing runs copies)."""
+        return type(self)()
+
+    def add_export_parameters(self):
+        """Add INPUT, KERNEL_SIZE, MIXER (and BAND_ORDER) to the algorithm."""
+        self.addParameter(
+            QgsProcessingParameterFile(
+                self.INPUT,
+                "Export (folder, mixer JSON or any shard)",
+                behavior=QgsProcessingParameterFile.File,
+                fileFilter=EXPORT_FILTER,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterString(
+                self.KERNEL_SIZE,
+                "Kernel size (K or X,Y; inferred from the records when empty)",
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(
+                self.MIXER,
+                "Mixer JSON (for a predictions folder, which has none)",
+                behavior=QgsProcessingParameterFile.File,
+                fileFilter=MIXER_FILTER,
+                optional=True,
+            )
+        )
+        if self.band_order:
+            self.addParameter(
+                QgsProcessingParameterString(
+                    self.BAND_ORDER,
+                    "Band order (comma-separated band names; the records' order when empty)",
+                    optional=True,
+                )
+            )
+
+    def export_path(self, parameters, context):
+        """Return the INPUT path, checked to exist."""
+        path = self.parameterAsFile(parameters, self.INPUT, context)
+        if not path:
+            raise QgsProcessingException("No export given (INPUT)")
+        path = os.path.abspath(os.path.expanduser(path))
+        if not os.path.exists(path):
+            raise QgsProcessingException(f"'{path}' does not exist")
+        return path
+
+    def open_options(self, parameters, context):
+        """Return the :func:`tfrecord_io.open` keywords the parameters ask for."""
+        options = {}
+        kernel = parse_kernel_size(self.parameterAsString(parameters, self.KERNEL_SIZE, context))
+        if kernel is not None:
+            options["kernel_size"] = kernel
+        mixer = self.parameterAsFile(parameters, self.MIXER, context)
+        if mixer:
+            options["mixer"] = os.path.abspath(os.path.expanduser(mixer))
+        if self.band_order:
+            order = self.parameterAsString(parameters, self.BAND_ORDER, context) or ""
+            names = [n.strip() for n in order.split(",") if n.strip()]
+            if names:
+                options["band_order"] = names
+        return options

@@ -1,0 +1,110 @@
+"""``tfrecordio:load``: add an export to the project as a raster layer, through a GDAL VRT."""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingUtils,
+    QgsRasterLayer,
+)
+
+from .common import ExportAlgorithm, reported
+
+
+class LoadAlgorithm(ExportAlgorithm):
+    """Write the export's VRT (tfrecord_io.build_vrt) and load it as a raster layer."""
+
+    OUTPUT_VRT = "OUTPUT_VRT"
+    OUTPUT = "OUTPUT"
+
+    def name(self):
+        """Return the id within the provider."""
+        return "load"
+
+    def displayName(self):  # noqa: N802
+        """Return the name shown in the Processing toolbox."""
+        return "Load export as raster layer"
+
+    def shortHelpString(self):  # noqa: N802
+        """Return the help shown beside the algorithm's dialog."""
+        return (
+            "Adds an Earth Engine TFRecord image export to the project as a raster layer. "
+            "A GDAL VRT is written (beside the export unless a file is given; in the temporary "
+            "folder when the export's folder is read-only) whose bands tfrecord_io's pixel "
+            "function fills: the layer is the reassembled mosaic without kernel margins, "
+            "georeferenced by the mixer, read lazily patch by patch. The kernel size is "
+            "inferred from the records; give it only when asked to. For a predictions folder, "
+            "which has no mixer, give the export's mixer."
+        )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        """Declare the parameters and outputs."""
+        self.add_export_parameters()
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                self.OUTPUT_VRT,
+                "VRT file (beside the export when empty)",
+                fileFilter="GDAL VRT (*.vrt)",
+                optional=True,
+                createByDefault=False,
+            )
+        )
+        self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, "Export layer"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        """Run the algorithm: parse the parameters, call the library, report."""
+        path = self.export_path(parameters, context)
+        options = self.open_options(parameters, context)
+        destination = self.parameterAsFileOutput(parameters, self.OUTPUT_VRT, context)
+        if destination in ("", QgsProcessing.TEMPORARY_OUTPUT):
+            destination = None
+        with reported():
+            import tfrecord_io
+            from tfrecord_io.reader import find_export
+
+            files = find_export(path, strict=False)
+            if destination is None and not os.access(files.folder, os.W_OK):
+                destination = QgsProcessingUtils.generateTempFilename(files.prefix + ".vrt")
+                feedback.pushInfo(
+                    f"'{files.folder}' is read-only: writing the VRT to the temporary folder"
+                )
+            vrt = tfrecord_io.build_vrt(path, destination, overwrite=True, **options)
+        feedback.pushInfo(f"Wrote {vrt}")
+        name = files.prefix or os.path.basename(files.folder)
+        _check_readable(vrt, name)
+        details = QgsProcessingContext.LayerDetails(name, context.project(), self.OUTPUT)
+        context.addLayerToLoadOnCompletion(vrt, details)
+        return {self.OUTPUT: vrt, self.OUTPUT_VRT: vrt}
+
+
+def _check_readable(vrt, name):
+    """Fail now, with GDAL's message, if the layer would open but render empty.
+
+    Without the trust settings QGIS shows no error and silently draws nothing; reading one
+    pixel through QGIS's own GDAL surfaces the problem while the algorithm can still report it.
+    """
+    from osgeo import gdal
+
+    layer = QgsRasterLayer(vrt, name, "gdal")
+    valid = layer.isValid()
+    error = layer.error().summary() if not valid else ""
+    del layer
+    if not valid:
+        raise QgsProcessingException(f"QGIS cannot open '{vrt}' as a raster layer: {error}")
+    used = gdal.GetUseExceptions()
+    gdal.UseExceptions()
+    try:
+        dataset = gdal.Open(vrt)
+        dataset.GetRasterBand(1).ReadRaster(0, 0, 1, 1)
+    except RuntimeError as exc:
+        raise QgsProcessingException(f"GDAL cannot read '{vrt}': {exc}") from None
+    finally:
+        dataset = None
+        if not used:
+            gdal.DontUseExceptions()

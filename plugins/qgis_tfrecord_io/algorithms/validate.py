@@ -1,0 +1,96 @@
+"""``tfrecordio:validate``: report every problem of an export or a predictions folder."""
+
+from __future__ import annotations
+
+import json
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputBoolean,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterFileDestination,
+)
+
+from .common import ExportAlgorithm, reported
+
+
+class ValidateAlgorithm(ExportAlgorithm):
+    """Check a whole export with tfrecord_io.validate; problems are results, not errors."""
+
+    OUTPUT_JSON = "OUTPUT_JSON"
+    VALID = "VALID"
+    PROBLEM_COUNT = "PROBLEM_COUNT"
+    REPORT = "REPORT"
+
+    band_order = False
+
+    def name(self):
+        """Return the id within the provider."""
+        return "validate"
+
+    def displayName(self):  # noqa: N802
+        """Return the name shown in the Processing toolbox."""
+        return "Validate export"
+
+    def shortHelpString(self):  # noqa: N802
+        """Return the help shown beside the algorithm's dialog."""
+        return (
+            "Reads every record of an Earth Engine TFRecord image export (or of a predictions "
+            "folder, with the export's mixer) and reports every problem found: gaps in the "
+            "shard numbers, a missing or malformed mixer, CRC-32C mismatches, truncated shards "
+            "or gzip streams, records that do not fit the grid, and a record count that "
+            "differs from the mixer's. VALID is false when there is any problem; each problem "
+            "is listed in the log, in REPORT (JSON text) and in the optional JSON file."
+        )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        """Declare the parameters and outputs."""
+        self.add_export_parameters()
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                self.OUTPUT_JSON,
+                "Report (JSON)",
+                fileFilter="JSON (*.json)",
+                optional=True,
+                createByDefault=False,
+            )
+        )
+        self.addOutput(QgsProcessingOutputBoolean(self.VALID, "Export is valid"))
+        self.addOutput(QgsProcessingOutputNumber(self.PROBLEM_COUNT, "Number of problems"))
+        self.addOutput(QgsProcessingOutputString(self.REPORT, "Problems (JSON)"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        """Run the algorithm: parse the parameters, call the library, report."""
+        path = self.export_path(parameters, context)
+        options = self.open_options(parameters, context)
+        destination = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
+        with reported():
+            import tfrecord_io
+
+            problems = tfrecord_io.validate(path, **options)
+        for problem in problems:
+            where = (
+                problem.path
+                if problem.record is None
+                else (f"{problem.path}, record {problem.record}")
+            )
+            feedback.reportError(f"{problem.error}: {problem.message} ({where})", False)
+        if problems:
+            feedback.pushInfo(f"{len(problems)} problem(s) found in '{path}'")
+        else:
+            feedback.pushInfo(f"No problem found: '{path}' is a sound export")
+        report = json.dumps(
+            {"path": path, "valid": not problems, "problems": [p.to_dict() for p in problems]},
+            indent=2,
+        )
+        results = {
+            self.VALID: not problems,
+            self.PROBLEM_COUNT: len(problems),
+            self.REPORT: report,
+        }
+        if destination and destination != QgsProcessing.TEMPORARY_OUTPUT:
+            with open(destination, "w", encoding="utf-8") as f:
+                f.write(report + "\n")
+            results[self.OUTPUT_JSON] = destination
+        return results
