@@ -46,7 +46,7 @@ demo: install
 	@echo "wrote demo-out/sample.tif"
 
 lint: $(DEPS)
-	$(BIN)/ruff check tfrecord_io tests bench data
+	$(BIN)/ruff check tfrecord_io tests bench data plugins
 	$(BIN)/ruff format --check tfrecord_io
 
 typecheck: $(DEPS)

@@ -10,6 +10,7 @@ a few at a time. Errors propagate: GDAL reports them as read failures, never as 
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -26,6 +27,15 @@ MODULE = __name__
 _MAX_OPEN = 8
 _open: OrderedDict[tuple[tuple[str, str], ...], EETFRecordDataset] = OrderedDict()
 _lock = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close the exports kept open between calls when the process ends."""
+    with _lock:
+        while _open:
+            _, ds = _open.popitem()
+            ds.close()
 
 
 def _options(args: dict[str, str]) -> dict[str, Any]:
