@@ -7,6 +7,8 @@ decoded and encoded vectorised in numpy; everything raises
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from tfrecord_io.errors import DecodeError
@@ -81,6 +83,37 @@ def _length(buf: _Buffer, pos: int, end: int, where: str) -> tuple[int, int]:
             where, pos, f"length {size} runs past the end of its message ({end - start} bytes left)"
         )
     return start, start + size
+
+
+def _len_fields(
+    buf: _Buffer,
+    start: int,
+    end: int,
+    where: str,
+    message: str,
+    known: frozenset[int],
+    entry: bool = False,
+) -> Iterator[tuple[int, int, int]]:
+    """Yield ``(field, body_start, body_end)`` for each known length-delimited field of a message.
+
+    Unknown fields are skipped, except in a map entry (``entry``), where one is refused: no writer
+    puts one there, TensorFlow's parser rejects such a record and upb silently drops the entry,
+    so refusing is the only answer that loses nothing silently. A known field of another wire
+    type is an error too.
+    """
+    pos = start
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field not in known:
+            if entry:
+                raise _error(where, tag_pos, f"map entry has unknown field {field}")
+            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+            continue
+        if wire != _LEN:
+            raise _wrong_wire(where, tag_pos, message, field, wire)
+        body, pos = _length(buf, pos, end, where)
+        yield field, body, pos
 
 
 def _skip(

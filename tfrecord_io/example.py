@@ -55,12 +55,10 @@ from tfrecord_io._wire import (  # the wire format's primitives
     _encode_packed_varints,
     _encode_varint,
     _error,
-    _length,
+    _len_fields,
     _skip,
     _tag,
-    _wrong_wire,
 )
-from tfrecord_io.errors import DecodeError
 
 __all__ = [
     "Feature",
@@ -83,6 +81,9 @@ _TAG2_LEN = b"\x12"  # field 2, length-delimited
 _TAG3_LEN = b"\x1a"  # field 3, length-delimited
 _KIND_TAG = {"bytes": _TAG1_LEN, "float": _TAG2_LEN, "int64": _TAG3_LEN}
 _KIND_OF_FIELD: dict[int, FeatureKind] = {1: "bytes", 2: "float", 3: "int64"}
+_FIELD_1 = frozenset({1})  # the one repeated field of Example, Features, FeatureList(s)
+_ENTRY_FIELDS = frozenset({1, 2})  # key and value of a map entry; SequenceExample's two fields
+_FEATURE_FIELDS = frozenset(_KIND_OF_FIELD)
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,13 +230,6 @@ def bytes_feature(values: bytes | bytearray | memoryview | np.ndarray | Iterable
 # Decoding. Positions are absolute offsets into the payload, so every error can name one.
 
 
-def _unknown_in_entry(where: str, pos: int, field: int) -> DecodeError:
-    # No writer puts unknown fields in a map entry. Where one does, TensorFlow's parser rejects
-    # the record and upb silently drops the entry; refusing is the only answer that loses
-    # nothing silently and agrees with TensorFlow.
-    return _error(where, pos, f"map entry has unknown field {field}")
-
-
 def _decode_feature(
     buf: _Buffer, start: int, end: int, where: str, merge_into: Feature | None = None
 ) -> Feature:
@@ -248,25 +242,16 @@ def _decode_feature(
             items = list(merge_into.values)
         else:
             chunks = [merge_into.values]
-    pos = start
-    while pos < end:
-        tag_pos = pos
-        field, wire, pos = _tag(buf, pos, end, where)
-        new_kind = _KIND_OF_FIELD.get(field)
-        if new_kind is None:
-            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
-            continue
-        if wire != _LEN:
-            raise _wrong_wire(where, tag_pos, "Feature", field, wire)
-        body, pos = _length(buf, pos, end, where)
+    for field, body, stop in _len_fields(buf, start, end, where, "Feature", _FEATURE_FIELDS):
+        new_kind = _KIND_OF_FIELD[field]
         if new_kind != kind:  # members of a oneof replace one another
             kind, chunks, items = new_kind, [], []
         if new_kind == "float":
-            chunks.append(_decode_float_list(buf, body, pos, where))
+            chunks.append(_decode_float_list(buf, body, stop, where))
         elif new_kind == "int64":
-            chunks.append(_decode_int64_list(buf, body, pos, where))
+            chunks.append(_decode_int64_list(buf, body, stop, where))
         else:
-            items.extend(_decode_bytes_list(buf, body, pos, where))
+            items.extend(_decode_bytes_list(buf, body, stop, where))
     if kind == "bytes":
         return Feature("bytes", tuple(items))
     if kind is None:
@@ -285,31 +270,16 @@ def _decode_key(buf: _Buffer, start: int, end: int, where: str) -> str:
 def _decode_features(
     buf: _Buffer, start: int, end: int, where: str, out: dict[str, Feature]
 ) -> None:
-    pos = start
-    while pos < end:
-        tag_pos = pos
-        field, wire, pos = _tag(buf, pos, end, where)
-        if field != 1:
-            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
-            continue
-        if wire != _LEN:
-            raise _wrong_wire(where, tag_pos, "Features", field, wire)
-        entry, pos = _length(buf, pos, end, where)
+    for _, entry, stop in _len_fields(buf, start, end, where, "Features", _FIELD_1):
         key = ""
         value: Feature | None = None
-        epos = entry
-        while epos < pos:
-            etag_pos = epos
-            efield, ewire, epos = _tag(buf, epos, pos, where)
-            if efield > 2:
-                raise _unknown_in_entry(where, etag_pos, efield)
-            if ewire != _LEN:
-                raise _wrong_wire(where, etag_pos, "feature map entry", efield, ewire)
-            body, epos = _length(buf, epos, pos, where)
-            if efield == 1:
-                key = _decode_key(buf, body, epos, where)
+        for field, body, body_end in _len_fields(
+            buf, entry, stop, where, "feature map entry", _ENTRY_FIELDS, entry=True
+        ):
+            if field == 1:
+                key = _decode_key(buf, body, body_end, where)
             else:
-                value = _decode_feature(buf, body, epos, where, value)
+                value = _decode_feature(buf, body, body_end, where, value)
         # A repeated key replaces the earlier value, as protobuf maps do.
         out[key] = value if value is not None else Feature("float", _EMPTY_F32)
 
@@ -317,47 +287,23 @@ def _decode_features(
 def _decode_feature_list(
     buf: _Buffer, start: int, end: int, where: str, out: list[Feature]
 ) -> None:
-    pos = start
-    while pos < end:
-        tag_pos = pos
-        field, wire, pos = _tag(buf, pos, end, where)
-        if field != 1:
-            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
-            continue
-        if wire != _LEN:
-            raise _wrong_wire(where, tag_pos, "FeatureList", field, wire)
-        body, pos = _length(buf, pos, end, where)
-        out.append(_decode_feature(buf, body, pos, where))
+    for _, body, stop in _len_fields(buf, start, end, where, "FeatureList", _FIELD_1):
+        out.append(_decode_feature(buf, body, stop, where))
 
 
 def _decode_feature_lists(
     buf: _Buffer, start: int, end: int, where: str, out: dict[str, list[Feature]]
 ) -> None:
-    pos = start
-    while pos < end:
-        tag_pos = pos
-        field, wire, pos = _tag(buf, pos, end, where)
-        if field != 1:
-            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
-            continue
-        if wire != _LEN:
-            raise _wrong_wire(where, tag_pos, "FeatureLists", field, wire)
-        entry, pos = _length(buf, pos, end, where)
+    for _, entry, stop in _len_fields(buf, start, end, where, "FeatureLists", _FIELD_1):
         key = ""
         steps: list[Feature] = []
-        epos = entry
-        while epos < pos:
-            etag_pos = epos
-            efield, ewire, epos = _tag(buf, epos, pos, where)
-            if efield > 2:
-                raise _unknown_in_entry(where, etag_pos, efield)
-            if ewire != _LEN:
-                raise _wrong_wire(where, etag_pos, "feature list map entry", efield, ewire)
-            body, epos = _length(buf, epos, pos, where)
-            if efield == 1:
-                key = _decode_key(buf, body, epos, where)
+        for field, body, body_end in _len_fields(
+            buf, entry, stop, where, "feature list map entry", _ENTRY_FIELDS, entry=True
+        ):
+            if field == 1:
+                key = _decode_key(buf, body, body_end, where)
             else:
-                _decode_feature_list(buf, body, epos, where, steps)
+                _decode_feature_list(buf, body, body_end, where, steps)
         out[key] = steps
 
 
@@ -384,17 +330,8 @@ def decode_example(data: bytes | bytearray | memoryview, where: str = "") -> dic
     buf = _as_buffer(data)
     end = len(buf)
     features: dict[str, Feature] = {}
-    pos = 0
-    while pos < end:
-        tag_pos = pos
-        field, wire, pos = _tag(buf, pos, end, where)
-        if field != 1:
-            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
-            continue
-        if wire != _LEN:
-            raise _wrong_wire(where, tag_pos, "Example", field, wire)
-        body, pos = _length(buf, pos, end, where)
-        _decode_features(buf, body, pos, where, features)
+    for _, body, stop in _len_fields(buf, 0, end, where, "Example", _FIELD_1):
+        _decode_features(buf, body, stop, where, features)
     return features
 
 
@@ -426,20 +363,11 @@ def decode_sequence_example(
     end = len(buf)
     context: dict[str, Feature] = {}
     feature_lists: dict[str, list[Feature]] = {}
-    pos = 0
-    while pos < end:
-        tag_pos = pos
-        field, wire, pos = _tag(buf, pos, end, where)
-        if field > 2:
-            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
-            continue
-        if wire != _LEN:
-            raise _wrong_wire(where, tag_pos, "SequenceExample", field, wire)
-        body, pos = _length(buf, pos, end, where)
+    for field, body, stop in _len_fields(buf, 0, end, where, "SequenceExample", _ENTRY_FIELDS):
         if field == 1:
-            _decode_features(buf, body, pos, where, context)
+            _decode_features(buf, body, stop, where, context)
         else:
-            _decode_feature_lists(buf, body, pos, where, feature_lists)
+            _decode_feature_lists(buf, body, stop, where, feature_lists)
     return context, feature_lists
 
 
