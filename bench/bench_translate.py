@@ -22,6 +22,10 @@ child process of its own, so that each has its wall time, CPU time (``os.wait4``
 - ``gdal TIFF``  reference: ``gdal_translate`` of the same mosaic stored as a plain, uncompressed
   tiled GeoTIFF (prepared once), i.e. what GDAL does on native data.
 
+Three read-only probes (``translate_probe.py``) split the library's reading cost: ``ds.read()``
+of the whole mosaic against reading it one row of patches at a time as ``translate()`` does, with
+the default patch cache and with ``cache_size=0``.
+
 Runs are interleaved round by round (every route once per round) and the best of the rounds is
 kept. Extra variants (``GDAL_CACHEMAX 512``, ``-co NUM_THREADS=2``) are timed in the same rounds
 and reported separately. Every output is read back and its pixel checksum compared with the
@@ -146,7 +150,7 @@ class Route:
         if os.path.exists(self.dst):
             os.remove(self.dst)
         run, out = run_child(self.argv, self.env, self.dst + ".rss")
-        if self.name.startswith("library"):
+        if self.name.startswith(("library", "read ")):
             run.call = json.loads(out.strip().splitlines()[-1])["call"]
         self.runs.append(run)
         return run
@@ -300,6 +304,13 @@ def main() -> None:
                 gdal_env_plain,
             ),
         )
+    probe = os.path.join(HERE, "translate_probe.py")
+    for mode, label in (
+        ("whole", "read ds.read() whole"),
+        ("strips", "read strips (cache)"),
+        ("strips0", "read strips cache=0"),
+    ):
+        add(label, "probe", None, lambda d, m=mode: ([py, probe, m, folder], lib_env))
     if not args.no_extras:
         co = creation("DEFLATE")
         cot = creation("DEFLATE", threads=True)
@@ -363,6 +374,8 @@ def main() -> None:
     print("\npixel check (blake2b of the read-back float32 arrays vs the generator's digest):")
     ok = True
     for route in routes:
+        if route.group == "probe":
+            continue
         got, shape, info = digest_of(route.dst)
         same = got == expected and tuple(shape) == (bands, height, width)
         ok &= same
@@ -377,10 +390,12 @@ def main() -> None:
     def row(route: Route) -> str:
         b = route.best
         call = f"{b.call:7.2f}" if b.call is not None else f"{'':7}"
+        size = f"{os.path.getsize(route.dst) / MB:.1f}" if os.path.exists(route.dst) else "-"
+        compress = "-" if route.group == "probe" else route.compress or "NONE"
         return (
-            f"  {route.name:<24} {route.compress or 'NONE':<8} {b.wall:7.2f} {call} "
+            f"  {route.name:<24} {compress:<8} {b.wall:7.2f} {call} "
             f"{mosaic_bytes / MB / b.wall:7.1f} {b.cpu:7.2f} {b.rss_mb:8.0f} "
-            f"{os.path.getsize(route.dst) / MB:8.1f} {b.others:6.2f}"
+            f"{size:>8} {b.others:6.2f}"
         )
 
     header = (
@@ -402,6 +417,10 @@ def main() -> None:
         print("  extra variants (same DEFLATE options plus the named setting):")
         for route in extras:
             print(row(route))
+    probes = [r for r in routes if r.group == "probe"]
+    print("  read-only probes of the library (no output file; call s = the reads alone):")
+    for route in probes:
+        print(row(route))
 
     def best(name: str, compress: str | None) -> Run:
         return next(r.best for r in routes if r.name == name and r.compress == compress)
