@@ -851,3 +851,13 @@ def test_window_near_the_start_of_a_big_gzip_shard_indexes_only_what_it_needs(
         assert len(index) == 24
         ds.build_index()
         assert index.complete
+
+
+def test_iter_patch_rows_yields_every_row_of_the_mosaic_once_in_order() -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
+    with tfrecord_io.open(sample) as ds:
+        mosaic = ds.read()
+        rows = list(ds.iter_patch_rows([3, 1]))
+    assert [w.row_off for w, _ in rows] == [0, 48, 96, 144]
+    assert all((w.width, w.height) == (384, 48) for w, _ in rows)
+    np.testing.assert_array_equal(np.concatenate([a for _, a in rows], axis=1), mosaic[[2, 0]])

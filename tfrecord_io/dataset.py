@@ -434,6 +434,39 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
                 grid.margin_x : grid.margin_x + grid.patch_width,
             ]
 
+    def iter_patch_rows(
+        self, indexes: int | Sequence[int] | None = None, out_dtype: Any = None
+    ) -> Iterator[tuple[Window, np.ndarray]]:
+        """Yield each row of patches as ``(window, array)``, streaming every shard once.
+
+        For converting a whole export row by row: unlike windowed reads, this inflates each shard
+        once, on a second thread, and keeps one row of patches in memory.
+
+        Parameters
+        ----------
+        indexes : int or list of int, optional
+            Band numbers; all bands by default.
+        out_dtype : str or numpy.dtype, optional
+            Cast to this dtype; required for bands of different dtypes.
+
+        Yields
+        ------
+        tuple of (Window, numpy.ndarray)
+            The row's window of the mosaic, and its ``(bands, patch_height, width)`` pixels.
+        """
+        self._check_open()
+        bands, _ = self._band_list(indexes)
+        dtype = self._dtype_for(bands, out_dtype)
+        grid = self._reader.grid
+        strip = np.empty((len(bands), grid.patch_height, self.width), dtype)
+        for index, tile in self._reader.iter_tiles(prefetch=True):
+            prow, pcol = divmod(index, grid.patches_per_row)
+            patch = Window(pcol * grid.patch_width, 0, grid.patch_width, grid.patch_height)
+            self._place(strip, bands, tile, patch)
+            if pcol == grid.patches_per_row - 1:
+                yield Window(0, prow * grid.patch_height, self.width, grid.patch_height), strip
+                strip = np.empty_like(strip)
+
     def read_masks(
         self,
         indexes: int | Sequence[int] | None = None,

@@ -157,6 +157,18 @@ def _outsize(outsize: tuple[int | str, int | str], width: int, height: int) -> t
     return out_w, out_h
 
 
+def _streams(ds: Any, window: Any) -> bool:
+    """Return True when a whole export is converted: stream it once instead of by windows."""
+    from tfrecord_io.dataset import EETFRecordDataset
+
+    return isinstance(ds, EETFRecordDataset) and (
+        window.col_off,
+        window.row_off,
+        window.width,
+        window.height,
+    ) == (0, 0, ds.width, ds.height)
+
+
 def _cast(data: Any, dtype: str) -> Any:
     """Convert like gdal_translate -ot: round and clamp to the range of an integer type."""
     import numpy as np
@@ -198,7 +210,8 @@ def translate(
         GDAL driver short name of the output, or ``"EETFRecord"`` to write an export into the
         folder ``dst``.
     creation_options : dict, optional
-        GDAL creation options (for GTiff, tiles and DEFLATE by default); for ``EETFRecord``,
+        GDAL creation options (for GTiff: tiles, DEFLATE on all cores, by default); for
+        ``EETFRecord``,
         ``formatOptions`` keys (``patchDimensions=256,256``, ``kernelSize=32,32``,
         ``compressed=YES``, ``tensorDepths=A:3``...) plus ``fileNamePrefix``, ``kinds``,
         ``padEdges`` and ``compressionLevel``.
@@ -239,6 +252,8 @@ def translate(
         return
     if os.path.exists(dst) and not overwrite:
         raise ExportExistsError(f"'{dst}' exists: pass overwrite=True (--overwrite) to replace it")
+    if is_export_path(src):
+        options.setdefault("cache_size", 0)  # a conversion reads each patch once
     with open_any(src, **options) as ds:
         bands, window, (out_h, out_w), dtype = _resolve(ds, subset)
         resized = (out_h, out_w) != (window.height, window.width)
@@ -266,6 +281,7 @@ def translate(
                 blockxsize=block_width if tiled else 256,
                 blockysize=block_height if tiled else 256,
                 compress="deflate",
+                num_threads="ALL_CPUS",
             )
         profile.update(creation_options or {})
         folder, name = os.path.split(os.path.abspath(dst))
@@ -286,6 +302,14 @@ def translate(
                     out.write(_cast(data, dtype))
                     if progress is not None:
                         progress(1.0)
+                elif _streams(ds, window):
+                    rows = ds.height // block_height
+                    for n, (strip, data) in enumerate(
+                        ds.iter_patch_rows(bands, out_dtype=read_dtype)
+                    ):
+                        out.write(_cast(data, dtype), window=strip)
+                        if progress is not None:
+                            progress((n + 1) / rows)
                 else:
                     strips = range(0, out_h, block_height)
                     for n, row in enumerate(strips):
