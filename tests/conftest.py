@@ -22,7 +22,7 @@ if os.environ.get("TFRECORD_IO_TEST_INSTALLED") == "1":
     sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _ROOT]
     import tfrecord_io
 
-    if _ROOT in Path(tfrecord_io.__file__).resolve().parents:
+    if Path(tfrecord_io.__file__).resolve().parent == _ROOT / "tfrecord_io":
         raise RuntimeError(f"the tests import tfrecord_io from {_ROOT}, not the installed package")
 
 if TYPE_CHECKING:
