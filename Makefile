@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime-installed
 DEPS := $(VENV)/.deps-installed
-APT_STAMP := $(VENV)/.apt-installed
 # System packages the tests use: Debian's GDAL tools, and the Python QGIS runs on (numpy 1.24,
 # rasterio 1.3.5, protobuf 3.21, crcmod) to check that the core runs there too, and QGIS itself
 # (qgis_process and PyQGIS, headless) for the QGIS plugin's tests.
@@ -20,14 +20,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 
-# Third-party dependencies (runtime, fast gzip, tests), reinstalled when pyproject.toml changes.
-$(DEPS): pyproject.toml | $(BIN)/python
+# Third-party dependencies, reinstalled when pyproject.toml changes: the runtime with fast gzip
+# for the demo, plus what the tests use (TensorFlow, pytest, ruff, mypy) for the tests.
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q ".[fast]"
+	touch $@
+
+$(DEPS): $(RUNTIME)
 	$(BIN)/python -m pip install -q ".[fast,test]"
 	touch $@
 
 # The package itself, as a wheel would install it (not editable): a file missing from the
 # package makes the tests fail.
-install: $(DEPS)
+install: $(RUNTIME)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation --force-reinstall .
 
 system-deps:
@@ -52,7 +57,7 @@ lint: $(DEPS)
 typecheck: $(DEPS)
 	$(BIN)/mypy tfrecord_io
 
-pytest: install system-deps
+pytest: $(DEPS) install system-deps
 	cd /tmp && $(CURDIR)/$(BIN)/python -c "import tfrecord_io, sys; \
 	  sys.exit(0 if '$(CURDIR)/tfrecord_io' not in tfrecord_io.__file__ else 'tests would import the source tree')"
 	TFRECORD_IO_TEST_INSTALLED=1 $(BIN)/python -m pytest -q -p no:cacheprovider
@@ -72,8 +77,10 @@ qgis-plugin:
 	cd $(QGIS_PLUGIN_BUILD) && $(PYTHON) -m zipfile -c $(abspath $(QGIS_PLUGIN_ZIP)) qgis_tfrecord_io
 	@echo "wrote $(QGIS_PLUGIN_ZIP)"
 
-bench: install
+bench: $(DEPS) install system-deps
 	$(BIN)/python bench/bench_read.py
+	$(BIN)/python bench/bench_write.py
+	$(BIN)/python bench/bench_translate.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-out bench/out $(QGIS_PLUGIN_ZIP)
