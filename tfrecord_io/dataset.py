@@ -27,6 +27,7 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     WindowError,
 )
+from tfrecord_io.grid import sample
 from tfrecord_io.mixer import Mixer
 from tfrecord_io.reader import ExportReader
 
@@ -388,8 +389,8 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         rows, cols = data.shape[1:]
         grid = self._reader.grid
         scaled = (rows, cols) != (win.height, win.width)
-        src_rows = _sample(win.row_off, win.height, rows)
-        src_cols = _sample(win.col_off, win.width, cols)
+        src_rows = sample(win.row_off, win.height, rows)
+        src_cols = sample(win.col_off, win.width, cols)
         inside_rows = (src_rows >= 0) & (src_rows < self.height)
         inside_cols = (src_cols >= 0) & (src_cols < self.width)
         inside = inside_rows[:, np.newaxis] & inside_cols[np.newaxis, :]
@@ -402,23 +403,17 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
                 lambda i, tile: self._place(data, bands, tile, grid.patch_window(i))
             )
             return inside
-        for prow in np.unique(src_rows[inside_rows] // grid.patch_height):
-            row_sel = np.flatnonzero(inside_rows & (src_rows // grid.patch_height == prow))
-            tile_rows = src_rows[row_sel] - prow * grid.patch_height + grid.margin_y
-            for pcol in np.unique(src_cols[inside_cols] // grid.patch_width):
-                col_sel = np.flatnonzero(inside_cols & (src_cols // grid.patch_width == pcol))
-                tile_cols = src_cols[col_sel] - pcol * grid.patch_width + grid.margin_x
-                tile = self._reader.tile(grid.patch_index(int(prow), int(pcol)))
-                # Contiguous runs (every unscaled read) copy as slices, not fancy indexing.
-                out_r, out_c = _as_slice(row_sel), _as_slice(col_sel)
-                in_r, in_c = _as_slice(tile_rows), _as_slice(tile_cols)
-                for k, band in enumerate(bands):
-                    feature, depth = self._bands[band]
-                    source = tile[feature][depth]
-                    if isinstance(in_r, slice) and isinstance(in_c, slice):
-                        data[k, out_r, out_c] = source[in_r, in_c]
-                    else:
-                        data[k][np.ix_(row_sel, col_sel)] = source[np.ix_(tile_rows, tile_cols)]
+        for part in grid.iter_samples(src_rows, src_cols):
+            tile = self._reader.tile(part.index)
+            if part.is_block:  # every unscaled read: plain slicing, no fancy indexing
+                out_index: Any = (part.out_rows, part.out_cols)
+                tile_index: Any = (part.tile_rows, part.tile_cols)
+            else:
+                out_index = np.ix_(_indices(part.out_rows), _indices(part.out_cols))
+                tile_index = np.ix_(_indices(part.tile_rows), _indices(part.tile_cols))
+            for k, band in enumerate(bands):
+                feature, depth = self._bands[band]
+                data[k][out_index] = tile[feature][depth][tile_index]
         return inside
 
     def _place(
@@ -571,20 +566,11 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         return np.dtype(kinds.pop())
 
 
-def _sample(offset: float, length: float, size: int) -> np.ndarray:
-    """Source pixel of each of ``size`` output pixels over a window (GDAL's nearest rule)."""
-    if size == length and offset == int(offset):
-        return np.arange(int(offset), int(offset) + size)
-    if size == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.floor(offset + (np.arange(size) + 0.5) * (length / size)).astype(np.int64)
-
-
-def _as_slice(values: np.ndarray) -> slice | np.ndarray:
-    """Return a slice for a run of consecutive integers, else the array itself."""
-    if len(values) and values[-1] - values[0] == len(values) - 1:
-        return slice(int(values[0]), int(values[-1]) + 1)
-    return values
+def _indices(index: slice | np.ndarray) -> np.ndarray:
+    """Return an index as an array (for :func:`numpy.ix_`)."""
+    if isinstance(index, slice):
+        return np.arange(index.start, index.stop)
+    return index
 
 
 def _crs_from_mixer(mixer: Mixer) -> CRS:

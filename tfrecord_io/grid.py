@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
+import numpy as np
 from affine import Affine
 from rasterio import windows
 from rasterio.windows import Window
@@ -24,6 +26,9 @@ from tfrecord_io.errors import GridError, KernelSizeError, WindowError
 __all__ = [
     "PatchCopy",
     "PatchGrid",
+    "PatchSample",
+    "as_index",
+    "sample",
     "infer_margins",
     "kernel_for_margin",
     "margin_for_kernel",
@@ -55,6 +60,50 @@ class PatchCopy:
     tile_cols: slice
     out_rows: slice
     out_cols: slice
+
+
+@dataclass(frozen=True, eq=False)
+class PatchSample:
+    """The output pixels one patch fills: rows and columns as slices where they run, else arrays.
+
+    ``out[out_rows, out_cols]`` takes ``tile[tile_rows, tile_cols]`` (with :func:`numpy.ix_`
+    where an index is an array).
+    """
+
+    index: int
+    tile_rows: slice | np.ndarray
+    tile_cols: slice | np.ndarray
+    out_rows: slice | np.ndarray
+    out_cols: slice | np.ndarray
+
+    @property
+    def is_block(self) -> bool:
+        """True when every index is a slice, so the copy is one rectangular block."""
+        return all(
+            isinstance(i, slice)
+            for i in (self.tile_rows, self.tile_cols, self.out_rows, self.out_cols)
+        )
+
+
+def sample(offset: float, length: float, size: int) -> np.ndarray:
+    """Return the source pixel of each of ``size`` output pixels over a window's axis.
+
+    GDAL's nearest-neighbour rule: output pixel ``i`` takes source pixel
+    ``floor(offset + (i + 0.5) * length / size)``, which for ``size == length`` and a whole
+    ``offset`` is simply ``offset + i``.
+    """
+    if size == length and offset == int(offset):
+        return np.arange(int(offset), int(offset) + size)
+    if size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.floor(offset + (np.arange(size) + 0.5) * (length / size)).astype(np.int64)
+
+
+def as_index(values: np.ndarray) -> slice | np.ndarray:
+    """Return a slice for a run of consecutive integers, else the array itself."""
+    if len(values) and bool(np.all(np.diff(values) == 1)):
+        return slice(int(values[0]), int(values[-1]) + 1)
+    return values
 
 
 @dataclass(frozen=True)
@@ -176,21 +225,48 @@ class PatchGrid:
         PatchCopy
             Tile slices (in stored-tile pixels) and output slices, in export order.
         """
-        col_off, row_off = int(window.col_off), int(window.row_off)
-        width, height = int(window.width), int(window.height)
-        if width <= 0 or height <= 0:
-            return
-        pw, ph = self.patch_width, self.patch_height
-        for prow in range(row_off // ph, (row_off + height - 1) // ph + 1):
-            r0, r1 = max(row_off, prow * ph), min(row_off + height, (prow + 1) * ph)
-            for pcol in range(col_off // pw, (col_off + width - 1) // pw + 1):
-                c0, c1 = max(col_off, pcol * pw), min(col_off + width, (pcol + 1) * pw)
-                yield PatchCopy(
-                    index=prow * self.patches_per_row + pcol,
-                    tile_rows=slice(r0 - prow * ph + self.margin_y, r1 - prow * ph + self.margin_y),
-                    tile_cols=slice(c0 - pcol * pw + self.margin_x, c1 - pcol * pw + self.margin_x),
-                    out_rows=slice(r0 - row_off, r1 - row_off),
-                    out_cols=slice(c0 - col_off, c1 - col_off),
+        rows = sample(int(window.row_off), int(window.height), int(window.height))
+        cols = sample(int(window.col_off), int(window.width), int(window.width))
+        for part in self.iter_samples(rows, cols):
+            if not part.is_block:  # cannot happen: a whole-pixel window samples runs
+                raise GridError(f"the window {window!r} is not made of whole pixels")
+            yield PatchCopy(
+                part.index,
+                cast(slice, part.tile_rows),
+                cast(slice, part.tile_cols),
+                cast(slice, part.out_rows),
+                cast(slice, part.out_cols),
+            )
+
+    def iter_samples(self, rows: np.ndarray, cols: np.ndarray) -> Iterator[PatchSample]:
+        """Yield, in export order, which output pixels each patch fills.
+
+        Parameters
+        ----------
+        rows, cols : numpy.ndarray
+            The mosaic row (column) each output row (column) takes, non-decreasing (see
+            :func:`sample`); values outside the mosaic are left out.
+
+        Yields
+        ------
+        PatchSample
+            For each patch touched, its tile's rows and columns and the output's.
+        """
+        ph, pw = self.patch_height, self.patch_width
+        inside_rows = (rows >= 0) & (rows < self.height)
+        inside_cols = (cols >= 0) & (cols < self.width)
+        for prow in np.unique(rows[inside_rows] // ph):
+            out_rows = np.flatnonzero(inside_rows & (rows // ph == prow))
+            tile_rows = rows[out_rows] - prow * ph + self.margin_y
+            for pcol in np.unique(cols[inside_cols] // pw):
+                out_cols = np.flatnonzero(inside_cols & (cols // pw == pcol))
+                tile_cols = cols[out_cols] - pcol * pw + self.margin_x
+                yield PatchSample(
+                    index=self.patch_index(int(prow), int(pcol)),
+                    tile_rows=as_index(tile_rows),
+                    tile_cols=as_index(tile_cols),
+                    out_rows=as_index(out_rows),
+                    out_cols=as_index(out_cols),
                 )
 
     def window_transform(self, window: Window) -> Affine:
