@@ -128,11 +128,12 @@ class ExportReader:
         self.mixer = self._load_mixer(mixer, sequence)
         records_per_patch = None
         if sequence and kernel_size is None:
-            records_per_patch, rest = divmod(self.record_count(), self.mixer.total_patches)
+            count = self.record_count()
+            records_per_patch, rest = divmod(count, self.mixer.total_patches)
             if rest:
                 raise RecordCountError(
-                    f"'{self.files.folder}': {self.record_count()} per-pixel records do not "
-                    f"divide into {self.mixer.total_patches} patches. Pass kernel_size."
+                    f"'{self.files.folder}': {count} per-pixel records do not divide into "
+                    f"{self.mixer.total_patches} patches. Pass kernel_size."
                 )
         self.layout, (mx, my) = layout_from_record(
             payload,
@@ -162,11 +163,11 @@ class ExportReader:
         if isinstance(mixer, dict):
             total = mixer.get("total_patches")
             if total is None:
-                count = self.record_count()
                 if sequence:
                     raise OptionError(
                         "a sequence export given a grid by hand also needs its total_patches"
                     )
+                count = self.record_count()
                 if count % int(mixer.get("patches_per_row", 1) or 1):
                     raise RecordCountError(
                         f"'{self.files.folder}' holds {count} records, not a whole number of rows "
