@@ -861,3 +861,15 @@ def test_iter_patch_rows_yields_every_row_of_the_mosaic_once_in_order() -> None:
     assert [w.row_off for w, _ in rows] == [0, 48, 96, 144]
     assert all((w.width, w.height) == (384, 48) for w, _ in rows)
     np.testing.assert_array_equal(np.concatenate([a for _, a in rows], axis=1), mosaic[[2, 0]])
+
+
+def test_thumbnail_of_the_whole_export_streams_it_without_building_the_index() -> None:
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
+    with tfrecord_io.open(sample) as ds:
+        full = ds.read()
+        ds._reader._cache.clear()
+        thumb = ds.read(out_shape=(3, 50, 77))
+        assert ds._reader._indexes == []  # streamed, not found patch by patch
+    rows = np.floor((np.arange(50) + 0.5) * 192 / 50).astype(int)
+    cols = np.floor((np.arange(77) + 0.5) * 384 / 77).astype(int)
+    np.testing.assert_array_equal(thumb, full[:, rows][:, :, cols])

@@ -27,7 +27,7 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     WindowError,
 )
-from tfrecord_io.grid import sample
+from tfrecord_io.grid import PatchSample, sample
 from tfrecord_io.mixer import Mixer
 from tfrecord_io.reader import ExportReader
 
@@ -388,7 +388,6 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         """Fill ``data`` (bands, rows, cols) from window ``win``; return the inside mask."""
         rows, cols = data.shape[1:]
         grid = self._reader.grid
-        scaled = (rows, cols) != (win.height, win.width)
         src_rows = sample(win.row_off, win.height, rows)
         src_cols = sample(win.col_off, win.width, cols)
         inside_rows = (src_rows >= 0) & (src_rows < self.height)
@@ -398,36 +397,44 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             data[...] = fill
         if not inside.any():
             return inside
-        if not scaled and win == Window(0, 0, self.width, self.height) and data.size:
-            self._reader.read_all(
-                lambda i, tile: self._place(data, bands, tile, grid.patch_window(i))
-            )
+        parts = list(grid.iter_samples(src_rows, src_cols))
+        if len(parts) == grid.total_patches and not self._reader.is_cached(
+            part.index for part in parts
+        ):
+            # Every patch is needed (a whole read, a thumbnail) and not all are cached: stream
+            # the export once, on two threads, instead of finding each patch through the index.
+            by_index = {part.index: part for part in parts}
+            self._reader.read_all(lambda i, tile: self._copy(data, bands, tile, by_index[i]))
             return inside
-        for part in grid.iter_samples(src_rows, src_cols):
-            tile = self._reader.tile(part.index)
-            if part.is_block:  # every unscaled read: plain slicing, no fancy indexing
-                out_index: Any = (part.out_rows, part.out_cols)
-                tile_index: Any = (part.tile_rows, part.tile_cols)
-            else:
-                out_index = np.ix_(_indices(part.out_rows), _indices(part.out_cols))
-                tile_index = np.ix_(_indices(part.tile_rows), _indices(part.tile_cols))
-            for k, band in enumerate(bands):
-                feature, depth = self._bands[band]
-                data[k][out_index] = tile[feature][depth][tile_index]
+        for part in parts:
+            self._copy(data, bands, self._reader.tile(part.index), part)
         return inside
 
-    def _place(
-        self, data: np.ndarray, bands: list[int], tile: tuple[np.ndarray, ...], patch: Window
+    def _copy(
+        self, data: np.ndarray, bands: list[int], tile: tuple[np.ndarray, ...], part: PatchSample
     ) -> None:
-        grid = self._reader.grid
-        r0, c0 = int(patch.row_off), int(patch.col_off)
+        """Copy the pixels ``part`` says a tile gives into ``data`` (bands, rows, cols)."""
+        if part.is_block:  # every unscaled read: plain slicing, no fancy indexing
+            out_index: Any = (part.out_rows, part.out_cols)
+            tile_index: Any = (part.tile_rows, part.tile_cols)
+        else:
+            out_index = np.ix_(_indices(part.out_rows), _indices(part.out_cols))
+            tile_index = np.ix_(_indices(part.tile_rows), _indices(part.tile_cols))
         for k, band in enumerate(bands):
             feature, depth = self._bands[band]
-            data[k, r0 : r0 + grid.patch_height, c0 : c0 + grid.patch_width] = tile[feature][
-                depth,
-                grid.margin_y : grid.margin_y + grid.patch_height,
-                grid.margin_x : grid.margin_x + grid.patch_width,
-            ]
+            data[k][out_index] = tile[feature][depth][tile_index]
+
+    def _strip_part(self, index: int) -> PatchSample:
+        """Where patch ``index`` goes in a strip one row of patches high (unpadded)."""
+        grid = self._reader.grid
+        col = (index % grid.patches_per_row) * grid.patch_width
+        return PatchSample(
+            index,
+            slice(grid.margin_y, grid.margin_y + grid.patch_height),
+            slice(grid.margin_x, grid.margin_x + grid.patch_width),
+            slice(0, grid.patch_height),
+            slice(col, col + grid.patch_width),
+        )
 
     def iter_patch_rows(
         self, indexes: int | Sequence[int] | None = None, out_dtype: Any = None
@@ -456,8 +463,7 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         strip = np.empty((len(bands), grid.patch_height, self.width), dtype)
         for index, tile in self._reader.iter_tiles(prefetch=True):
             prow, pcol = divmod(index, grid.patches_per_row)
-            patch = Window(pcol * grid.patch_width, 0, grid.patch_width, grid.patch_height)
-            self._place(strip, bands, tile, patch)
+            self._copy(strip, bands, tile, self._strip_part(index))
             if pcol == grid.patches_per_row - 1:
                 yield Window(0, prow * grid.patch_height, self.width, grid.patch_height), strip
                 strip = np.empty_like(strip)

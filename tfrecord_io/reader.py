@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -66,6 +66,9 @@ class _TileCache:
             while self._bytes > self.max_bytes:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= sum(a.nbytes for a in old)
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._items
 
     def clear(self) -> None:
         with self._lock:
@@ -253,6 +256,10 @@ class ExportReader:
         raise RecordCountError(self._count_message(self._indexed_records(), record + 1))
 
     # -- tiles -----------------------------------------------------------------------------
+
+    def is_cached(self, indexes: Iterable[int]) -> bool:
+        """Return True if every patch in ``indexes`` is in the decoded-patch cache."""
+        return all(index in self._cache for index in indexes)
 
     def tile(self, index: int) -> tuple[np.ndarray, ...]:
         """Return patch ``index`` decoded: one ``(depth, tile_h, tile_w)`` array per feature."""
