@@ -17,6 +17,7 @@ _Buffer = bytes | memoryview
 
 # Wire types.
 _VARINT, _I64, _LEN, _SGROUP, _EGROUP, _I32 = 0, 1, 2, 3, 4, 5
+_VALUE_FIELD = frozenset({1})  # `value`, the one field of BytesList, FloatList and Int64List
 _MASK64 = (1 << 64) - 1
 # protobuf's own limit on nested groups; beyond it, protobuf also refuses the message.
 _MAX_DEPTH = 100
@@ -282,19 +283,10 @@ def _decode_int64_list(buf: _Buffer, start: int, end: int, where: str) -> np.nda
 
 
 def _decode_bytes_list(buf: _Buffer, start: int, end: int, where: str) -> list[bytes]:
-    values: list[bytes] = []
-    pos = start
-    while pos < end:
-        tag_pos = pos
-        field, wire, pos = _tag(buf, pos, end, where)
-        if field != 1:
-            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
-        elif wire == _LEN:
-            body, pos = _length(buf, pos, end, where)
-            values.append(bytes(buf[body:pos]))
-        else:
-            raise _wrong_wire(where, tag_pos, "BytesList", field, wire)
-    return values
+    return [
+        bytes(buf[body:stop])
+        for _, body, stop in _len_fields(buf, start, end, where, "BytesList", _VALUE_FIELD)
+    ]
 
 
 def _encode_varint(value: int) -> bytes:

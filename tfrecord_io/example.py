@@ -37,9 +37,9 @@ as an empty list of whatever type is asked for (or as missing, for a fixed-lengt
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -267,44 +267,71 @@ def _decode_key(buf: _Buffer, start: int, end: int, where: str) -> str:
         raise _error(where, start + exc.start, "feature name is not valid UTF-8") from None
 
 
-def _decode_features(
-    buf: _Buffer, start: int, end: int, where: str, out: dict[str, Feature]
+def _decode_map(
+    buf: _Buffer,
+    start: int,
+    end: int,
+    where: str,
+    message: str,
+    decode_value: Callable[[int, int, Any], Any],
+    empty: Callable[[], Any],
+    out: dict[str, Any],
 ) -> None:
-    for _, entry, stop in _len_fields(buf, start, end, where, "Features", _FIELD_1):
+    """Decode a protobuf map (Features, FeatureLists) of string keys into ``out``.
+
+    ``decode_value(body, body_end, previous)`` decodes one value, merging into a previous one
+    of the same entry; ``empty()`` stands for an entry without a value.
+    """
+    for _, entry, stop in _len_fields(buf, start, end, where, message, _FIELD_1):
         key = ""
-        value: Feature | None = None
+        value: Any = None
         for field, body, body_end in _len_fields(
-            buf, entry, stop, where, "feature map entry", _ENTRY_FIELDS, entry=True
+            buf, entry, stop, where, f"{message} map entry", _ENTRY_FIELDS, entry=True
         ):
             if field == 1:
                 key = _decode_key(buf, body, body_end, where)
             else:
-                value = _decode_feature(buf, body, body_end, where, value)
+                value = decode_value(body, body_end, value)
         # A repeated key replaces the earlier value, as protobuf maps do.
-        out[key] = value if value is not None else Feature("float", _EMPTY_F32)
+        out[key] = value if value is not None else empty()
+
+
+def _decode_features(
+    buf: _Buffer, start: int, end: int, where: str, out: dict[str, Feature]
+) -> None:
+    _decode_map(
+        buf,
+        start,
+        end,
+        where,
+        "Features",
+        lambda body, stop, previous: _decode_feature(buf, body, stop, where, previous),
+        lambda: Feature("float", _EMPTY_F32),
+        out,
+    )
 
 
 def _decode_feature_list(
     buf: _Buffer, start: int, end: int, where: str, out: list[Feature]
-) -> None:
+) -> list[Feature]:
     for _, body, stop in _len_fields(buf, start, end, where, "FeatureList", _FIELD_1):
         out.append(_decode_feature(buf, body, stop, where))
+    return out
 
 
 def _decode_feature_lists(
     buf: _Buffer, start: int, end: int, where: str, out: dict[str, list[Feature]]
 ) -> None:
-    for _, entry, stop in _len_fields(buf, start, end, where, "FeatureLists", _FIELD_1):
-        key = ""
-        steps: list[Feature] = []
-        for field, body, body_end in _len_fields(
-            buf, entry, stop, where, "feature list map entry", _ENTRY_FIELDS, entry=True
-        ):
-            if field == 1:
-                key = _decode_key(buf, body, body_end, where)
-            else:
-                _decode_feature_list(buf, body, body_end, where, steps)
-        out[key] = steps
+    _decode_map(
+        buf,
+        start,
+        end,
+        where,
+        "FeatureLists",
+        lambda body, stop, previous: _decode_feature_list(buf, body, stop, where, previous or []),
+        list,
+        out,
+    )
 
 
 def decode_example(data: bytes | bytearray | memoryview, where: str = "") -> dict[str, Feature]:

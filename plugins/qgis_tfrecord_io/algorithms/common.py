@@ -73,15 +73,8 @@ def parse_kernel_size(text, name="Kernel size"):
     raise QgsProcessingException(f"{name}: expected K or X,Y, not {text!r}")
 
 
-class ExportAlgorithm(QgsProcessingAlgorithm):
-    """Base for algorithms that read an export: INPUT plus the open() options."""
-
-    INPUT = "INPUT"
-    KERNEL_SIZE = "KERNEL_SIZE"
-    MIXER = "MIXER"
-    BAND_ORDER = "BAND_ORDER"
-
-    band_order = True
+class TFRecordAlgorithm(QgsProcessingAlgorithm):
+    """Base of the provider's algorithms: no group, and copies made as Processing needs."""
 
     def group(self):
         """Return no group: the provider lists its algorithms directly."""
@@ -94,6 +87,17 @@ class ExportAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802
         """Return a new instance of this algorithm (Processing runs copies)."""
         return type(self)()
+
+
+class ReadExportAlgorithm(TFRecordAlgorithm):
+    """Base for algorithms that read an export: INPUT plus the open() options."""
+
+    INPUT = "INPUT"
+    KERNEL_SIZE = "KERNEL_SIZE"
+    MIXER = "MIXER"
+    BAND_ORDER = "BAND_ORDER"
+
+    band_order = True
 
     def add_export_parameters(self):
         """Add INPUT, KERNEL_SIZE, MIXER (and BAND_ORDER) to the algorithm."""

@@ -9,12 +9,12 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .common import Cancelled, ExportAlgorithm, progress_callback, reported
+from .common import Cancelled, ReadExportAlgorithm, progress_callback, reported
 
 FORMATS = (("GeoTIFF", "GTiff"), ("Cloud Optimized GeoTIFF (COG)", "COG"))
 
 
-class ConvertAlgorithm(ExportAlgorithm):
+class ConvertAlgorithm(ReadExportAlgorithm):
     """Convert an export with tfrecord_io.translate.translate, one row of patches at a time."""
 
     FORMAT = "FORMAT"

@@ -6,7 +6,6 @@ import json
 import os
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
@@ -18,10 +17,10 @@ from qgis.core import (
     QgsProviderRegistry,
 )
 
-from .common import Cancelled, parse_kernel_size, reported
+from .common import Cancelled, TFRecordAlgorithm, parse_kernel_size, reported
 
 
-class ExportAlgorithm(QgsProcessingAlgorithm):
+class ExportAlgorithm(TFRecordAlgorithm):
     """Write a raster layer with tfrecord_io.export, every formatOptions key a parameter."""
 
     INPUT = "INPUT"
@@ -47,18 +46,6 @@ class ExportAlgorithm(QgsProcessingAlgorithm):
     def displayName(self):  # noqa: N802
         """Return the name shown in the Processing toolbox."""
         return "Export raster layer as Earth Engine TFRecord"
-
-    def group(self):
-        """Return no group: the provider lists its algorithms directly."""
-        return ""
-
-    def groupId(self):  # noqa: N802
-        """Return no group id."""
-        return ""
-
-    def createInstance(self):  # noqa: N802
-        """Return a new instance of this algorithm (Processing runs copies)."""
-        return type(self)()
 
     def shortHelpString(self):  # noqa: N802
         """Return the help shown beside the algorithm's dialog."""

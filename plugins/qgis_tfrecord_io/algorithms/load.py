@@ -14,10 +14,10 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from .common import ExportAlgorithm, reported
+from .common import ReadExportAlgorithm, reported
 
 
-class LoadAlgorithm(ExportAlgorithm):
+class LoadAlgorithm(ReadExportAlgorithm):
     """Write the export's VRT (tfrecord_io.build_vrt) and load it as a raster layer."""
 
     OUTPUT_VRT = "OUTPUT_VRT"

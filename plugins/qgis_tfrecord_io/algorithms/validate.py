@@ -12,10 +12,10 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
-from .common import ExportAlgorithm, reported
+from .common import ReadExportAlgorithm, reported
 
 
-class ValidateAlgorithm(ExportAlgorithm):
+class ValidateAlgorithm(ReadExportAlgorithm):
     """Check a whole export with tfrecord_io.validate; problems are results, not errors."""
 
     OUTPUT_JSON = "OUTPUT_JSON"
