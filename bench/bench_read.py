@@ -236,7 +236,7 @@ def main() -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} logical cores "
         f"(affinity {len(os.sched_getaffinity(0))}), load avg {os.getloadavg()[0]:.2f}, "
         f"Python {platform.python_version()}, numpy {np.__version__}, isal {isal.__version__} "
-        f"(tfrecord_io uses isal: {tfrecord_io.records._igzip is not None})"
+        f"(tfrecord_io uses isal: {tfrecord_io.format.records._igzip is not None})"
     )
     print("generating / reusing exports ...")
     t0 = time.perf_counter()

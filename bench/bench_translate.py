@@ -17,8 +17,9 @@ child process of its own, so that each has its wall time, CPU time (``os.wait4``
   function runs in Debian's python3, trusted by ``gdal_env()``, package on ``PYTHONPATH`` through
   ``gdal_pythonpath()``);
 - ``CLI``       ``tfrecord-io translate SRC DST -co ...`` (this tree's ``cli.main``);
-- ``library``   ``tfrecord_io.translate.translate(export, dst, creation_options=...)`` called in
-  a fresh interpreter; the call alone is also timed (``call s``) to show the start-up share;
+- ``library``   ``tfrecord_io.gdal.translate.translate(export, dst, creation_options=...)``
+  called in a fresh interpreter; the call alone is also timed (``call s``) to show the
+  start-up share;
 - ``gdal TIFF``  reference: ``gdal_translate`` of the same mosaic stored as a plain, uncompressed
   tiled GeoTIFF (prepared once), i.e. what GDAL does on native data.
 
@@ -56,7 +57,7 @@ GDAL_TRANSLATE = shutil.which("gdal_translate", path="/usr/bin:/bin") or "gdal_t
 LIB_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
-from tfrecord_io.translate import translate
+from tfrecord_io.gdal.translate import translate
 t1 = time.perf_counter()
 translate(sys.argv[1], sys.argv[2], creation_options=json.loads(sys.argv[3]), overwrite=True)
 t2 = time.perf_counter()
@@ -192,8 +193,8 @@ def main() -> None:
     args = ap.parse_args()
 
     import tfrecord_io
-    from tfrecord_io.translate import translate
-    from tfrecord_io.vrt import build_vrt, gdal_env, gdal_pythonpath
+    from tfrecord_io.gdal.translate import translate
+    from tfrecord_io.gdal.vrt import build_vrt, gdal_env, gdal_pythonpath
 
     mode = "quick" if args.quick else "full"
     folder = os.path.join(os.path.abspath(args.out), mode, "A")

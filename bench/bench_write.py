@@ -185,7 +185,7 @@ def main() -> None:
     import isal.igzip  # noqa: F401 - the writer's compressor; the benchmark needs it
 
     import tfrecord_io
-    from tfrecord_io.shards import isal_level
+    from tfrecord_io.format.shards import isal_level
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_write_"))
     work.mkdir(parents=True, exist_ok=True)

@@ -6,11 +6,12 @@ stored as float, as EE exports scaled integers), and patches of "water" at ``def
 The field is made larger than the exported region by the kernel margin on every side, so tile
 margins carry the neighbours' real pixels as Earth Engine's do; each tile is a slice of it.
 
-Records are encoded with ``tfrecord_io.example.encode_example`` and framed with
-``tfrecord_io.records.frame_record``; shards are cut at ``max_file_size`` uncompressed bytes like
-EE's ``maxFileSize`` and gzipped either with zlib level 6 (``RecordWriter``, like a Java writer)
-or with isal (fast). A ``PREFIX-meta.json`` next to the export records what a correct reader must
-return (the mosaic's per-band sums and a hash of its bytes), so a rerun can reuse the files.
+Records are encoded with ``tfrecord_io.format.example.encode_example`` and framed with
+``tfrecord_io.format.records.frame_record``; shards are cut at ``max_file_size`` uncompressed
+bytes like EE's ``maxFileSize`` and gzipped either with zlib level 6 (``RecordWriter``, like a
+Java writer) or with isal (fast). A ``PREFIX-meta.json`` next to the export records what a
+correct reader must return (the mosaic's per-band sums and a hash of its bytes), so a rerun can
+reuse the files.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from tfrecord_io.example import encode_example, float_feature
-from tfrecord_io.mixer import Mixer
-from tfrecord_io.records import RECORD_OVERHEAD, RecordWriter, frame_record
+from tfrecord_io.format.example import encode_example, float_feature
+from tfrecord_io.format.records import RECORD_OVERHEAD, RecordWriter, frame_record
+from tfrecord_io.image.mixer import Mixer
 
 GEN_VERSION = 2  # bump when the content or layout changes, to regenerate cached exports
 

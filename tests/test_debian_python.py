@@ -23,7 +23,8 @@ import hashlib, json, sys
 import numpy as np, rasterio, google.protobuf
 from rasterio.windows import Window
 import tfrecord_io
-from tfrecord_io import _protobuf, example
+import _protobuf  # the test reference, copied beside the package
+from tfrecord_io.format import example
 
 def digest(a):
     return a.dtype.name + ":" + hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
@@ -61,8 +62,10 @@ def _digest(array: np.ndarray) -> str:
 
 
 def _run_in_debian_python(tmp_path: Path) -> dict:
-    # Only the package itself goes on the path: everything else must come from Debian.
+    # Only the package (and the test's protobuf reference) go on the path: everything else
+    # must come from Debian.
     shutil.copytree(Path(tfrecord_io.__file__).parent, tmp_path / "tfrecord_io")
+    shutil.copy(Path(__file__).resolve().parent / "_protobuf.py", tmp_path / "_protobuf.py")
     env = {
         k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
     }

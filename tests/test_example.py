@@ -1,4 +1,4 @@
-"""Tests of the Example / SequenceExample wire codec in tfrecord_io.example.
+"""Tests of the Example / SequenceExample wire codec in tfrecord_io.format.example.
 
 Three independent judges: our own round trip, the protobuf reference classes built from the
 descriptor in tfrecord_io._protobuf, and TensorFlow (producer and consumer). TensorFlow is a test
@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 
-from tfrecord_io._protobuf import example_class, sequence_example_class  # noqa: E402
+from tests._protobuf import example_class, sequence_example_class  # noqa: E402
 from tfrecord_io.errors import DecodeError  # noqa: E402
-from tfrecord_io.example import (  # noqa: E402
+from tfrecord_io.format.example import (  # noqa: E402
     Feature,
     bytes_feature,
     decode_example,

@@ -1,4 +1,4 @@
-"""Tests of the patch-grid arithmetic in tfrecord_io.grid (no I/O)."""
+"""Tests of the patch-grid arithmetic in tfrecord_io.image.grid (no I/O)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from tfrecord_io import GridError, KernelSizeError, WindowError
-from tfrecord_io.grid import (
+from tfrecord_io.image.grid import (
     PatchGrid,
     infer_margins,
     kernel_for_margin,

@@ -1,4 +1,4 @@
-"""Tests of the mixer sidecar (tfrecord_io.mixer): parsing, Earth Engine's text layout, errors.
+"""Tests of the mixer sidecar (tfrecord_io.image.mixer): parsing, Earth Engine's text, errors.
 
 The independent oracle for the text layout is ``tests.tfexport.mixer_text`` (written without
 tfrecord_io) and the verbatim mixer quoted in the format notes.

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tfrecord_io.errors import OptionError
-from tfrecord_io.options import DEFAULT_MAX_FILE_SIZE, EE_KEYS, FormatOptions
+from tfrecord_io.image.options import DEFAULT_MAX_FILE_SIZE, EE_KEYS, FormatOptions
 
 
 def test_defaults_are_earth_engines() -> None:

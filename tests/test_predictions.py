@@ -13,7 +13,7 @@ from affine import Affine
 
 import tfrecord_io
 from tfrecord_io.errors import MissingMixerError, NoMixerWarning, OptionError, RecordCountError
-from tfrecord_io.mixer import Mixer
+from tfrecord_io.image.mixer import Mixer
 
 UTM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
 

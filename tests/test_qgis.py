@@ -24,7 +24,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 import tfrecord_io
-from tfrecord_io.translate import translate
+from tfrecord_io.gdal.translate import translate
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -543,7 +543,7 @@ def source_tif(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _records(folder: Path) -> dict[str, list[bytes] | str]:
     """Every file of an export: the mixer's text, each shard's record payloads."""
-    from tfrecord_io.records import iter_records
+    from tfrecord_io.format.records import iter_records
 
     out: dict[str, list[bytes] | str] = {}
     for path in sorted(folder.iterdir()):

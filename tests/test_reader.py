@@ -830,9 +830,9 @@ def test_window_near_the_start_of_a_big_gzip_shard_indexes_only_what_it_needs(
 ) -> None:
     from affine import Affine as _Affine
 
-    from tfrecord_io.example import encode_example, float_feature
-    from tfrecord_io.mixer import Mixer
-    from tfrecord_io.records import RecordWriter
+    from tfrecord_io.format.example import encode_example, float_feature
+    from tfrecord_io.format.records import RecordWriter
+    from tfrecord_io.image.mixer import Mixer
 
     rng = np.random.default_rng(7)
     patches = rng.random((24, 4, 256, 256), dtype=np.float32)  # incompressible: 1 MiB a record

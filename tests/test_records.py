@@ -1,4 +1,4 @@
-"""Tests of TFRecord framing in tfrecord_io.records.
+"""Tests of TFRecord framing in tfrecord_io.format.records.
 
 Judges: our own round trip (sequential and random access), TensorFlow as producer and consumer,
 and hand-made byte streams (multi-member gzip, corrupted and truncated shards).
@@ -27,8 +27,8 @@ from tfrecord_io.errors import (  # noqa: E402
     TFRecordIOError,
     TruncatedRecordError,
 )
-from tfrecord_io.index import index_shard  # noqa: E402
-from tfrecord_io.records import (  # noqa: E402
+from tfrecord_io.format.index import index_shard  # noqa: E402
+from tfrecord_io.format.records import (  # noqa: E402
     RecordWriter,
     frame_record,
     is_gzip,

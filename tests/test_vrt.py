@@ -167,7 +167,7 @@ def test_build_vrt_refuses_to_overwrite_when_asked_not_to(sample_vrt):
 
 
 def _gdal_cli_env(tmp_path: Path) -> dict[str, str]:
-    from tfrecord_io.vrt import gdal_pythonpath
+    from tfrecord_io.gdal.vrt import gdal_pythonpath
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(tfrecord_io.gdal_env())

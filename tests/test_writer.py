@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 
 import tfrecord_io
 from tests.tfexport import feature_keys, mixer_text, write_tf_export
-from tfrecord_io.encode import iter_payloads
 from tfrecord_io.errors import (
     ExportExistsError,
     NoMixerWarning,
@@ -33,7 +32,8 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     WindowError,
 )
-from tfrecord_io.records import iter_records
+from tfrecord_io.format.records import iter_records
+from tfrecord_io.image.encode import iter_payloads
 
 UTM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
 CRS = "EPSG:32610"
@@ -390,8 +390,8 @@ class CountingSource:
 
 
 def test_encoder_reads_each_row_once_a_strip_at_a_time(raster) -> None:
-    from tfrecord_io.encode import plan_export
-    from tfrecord_io.options import FormatOptions
+    from tfrecord_io.image.encode import plan_export
+    from tfrecord_io.image.options import FormatOptions
 
     options = FormatOptions.from_ee({"patchDimensions": [5, 3], "kernelSize": [4, 4]})
     plan = plan_export(["a", "b", "c"], ["float"] * 3, options, width=20, height=12,

@@ -1,6 +1,5 @@
 """Earth Engine TFRecord image exports as lazy, georeferenced, rasterio-style datasets."""
 
-from tfrecord_io.dataset import EETFRecordDataset
 from tfrecord_io.errors import (
     BandIndexError,
     ChecksumError,
@@ -21,13 +20,14 @@ from tfrecord_io.errors import (
     TruncatedRecordError,
     WindowError,
 )
-from tfrecord_io.export import export
-from tfrecord_io.mixer import Mixer
+from tfrecord_io.gdal.vrt import build_vrt, gdal_env
+from tfrecord_io.image.dataset import EETFRecordDataset
+from tfrecord_io.image.export import export
+from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.predictions import iter_patches, write_predictions
+from tfrecord_io.image.tools import validate
+from tfrecord_io.image.writer import EETFRecordWriter
 from tfrecord_io.opener import open
-from tfrecord_io.predictions import iter_patches, write_predictions
-from tfrecord_io.tools import validate
-from tfrecord_io.vrt import build_vrt, gdal_env
-from tfrecord_io.writer import EETFRecordWriter
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,4 @@
-"""The ``tfrecord-io`` command: argument parsing and reporting around :mod:`tfrecord_io.tools`.
+"""The ``tfrecord-io`` command: argument parsing and reporting around the library's tools.
 
 No logic lives here: each command parses its arguments, calls one tool and reports. Errors
 from the library become a one-line message and a non-zero exit status.
@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from tfrecord_io import tools, translate, vrt
 from tfrecord_io.errors import TFRecordIOError
+from tfrecord_io.gdal import translate, vrt
+from tfrecord_io.image import tools
 
 __all__ = ["main"]
 
@@ -216,7 +217,7 @@ def vrt_command(src: str, dst: str | None, overwrite: bool, kernel_size: str | N
 @main.command("doctor")
 def doctor_command() -> None:
     """Check that GDAL can run tfrecord_io's pixel function here; say how to fix what cannot."""
-    from tfrecord_io import doctor
+    from tfrecord_io.gdal import doctor
 
     checks = doctor.run_checks()
     for check in checks:

@@ -1,8 +1,8 @@
 """``tfrecord_io.open``: the one entry point, for reading (``"r"``) and writing (``"w"``).
 
 Arguments are checked here, before anything is opened; reading gives an
-:class:`~tfrecord_io.dataset.EETFRecordDataset`, writing an
-:class:`~tfrecord_io.writer.EETFRecordWriter`.
+:class:`~tfrecord_io.image.dataset.EETFRecordDataset`, writing an
+:class:`~tfrecord_io.image.writer.EETFRecordWriter`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from tfrecord_io.dataset import EETFRecordDataset
 from tfrecord_io.errors import MissingShardError, OptionError
-from tfrecord_io.layout import ArrayLayout
-from tfrecord_io.mixer import Mixer
-from tfrecord_io.writer import EETFRecordWriter
+from tfrecord_io.image.dataset import EETFRecordDataset
+from tfrecord_io.image.layout import ArrayLayout
+from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.writer import EETFRecordWriter
 
 __all__ = ["open"]
 
@@ -36,7 +36,7 @@ def open(  # noqa: A001 - rasterio's name, on purpose
     """Open an Earth Engine TFRecord image export as a lazy, georeferenced dataset.
 
     Only the mixer and the first record are read here; pixels are decoded when read.
-    ``mode="w"`` returns an :class:`~tfrecord_io.writer.EETFRecordWriter` instead, taking
+    ``mode="w"`` returns an :class:`~tfrecord_io.image.writer.EETFRecordWriter` instead, taking
     rasterio's profile keywords (``width``, ``height``, ``count``, ``dtype``, ``crs``,
     ``transform``, ``nodata``), ``file_name_prefix``, ``format_options`` (Earth Engine's
     ``formatOptions``) and the same options in snake_case; see that class.

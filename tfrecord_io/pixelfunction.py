@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from tfrecord_io.dataset import EETFRecordDataset
+from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.opener import open as open_export
 
 __all__ = ["MODULE", "read_band"]

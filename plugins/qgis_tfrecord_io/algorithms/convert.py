@@ -15,7 +15,7 @@ FORMATS = (("GeoTIFF", "GTiff"), ("Cloud Optimized GeoTIFF (COG)", "COG"))
 
 
 class ConvertAlgorithm(ReadExportAlgorithm):
-    """Convert an export with tfrecord_io.translate.translate, one row of patches at a time."""
+    """Convert an export with tfrecord_io.gdal.translate.translate, one row of patches at a time."""
 
     FORMAT = "FORMAT"
     CREATION_OPTIONS = "CREATION_OPTIONS"
@@ -68,7 +68,7 @@ class ConvertAlgorithm(ReadExportAlgorithm):
         if feedback.isCanceled():
             raise QgsProcessingException("Cancelled before the conversion started")
         with reported():
-            from tfrecord_io.translate import translate
+            from tfrecord_io.gdal.translate import translate
 
             try:
                 translate(

@@ -66,7 +66,7 @@ class LoadAlgorithm(ReadExportAlgorithm):
             destination = None
         with reported():
             import tfrecord_io
-            from tfrecord_io.files import find_export
+            from tfrecord_io.image.files import find_export
 
             files = find_export(path, strict=False)
             if destination is None and not os.access(files.folder, os.W_OK):

@@ -5,7 +5,7 @@ written in any order and more than once; they go to a raw *spill* file (band-seq
 dataset's dtype) in a temporary folder beside the destination, so memory does not grow with the
 raster. :meth:`EETFRecordWriter.close` then reads the spill back one patch row at a time,
 encodes the records, writes the shards and the mixer, and renames them into the destination
-(:class:`~tfrecord_io.shards.Destination`). Masks (masked arrays, :meth:`write_mask`) go to
+(:class:`~tfrecord_io.format.shards.Destination`). Masks (masked arrays, :meth:`write_mask`) go to
 spill files of their own, made only when first needed.
 """
 
@@ -24,7 +24,6 @@ from rasterio.crs import CRS
 from rasterio.transform import TransformMethodsMixin
 from rasterio.windows import Window, WindowMethodsMixin
 
-from tfrecord_io.encode import ExportPlan, RowSource, check_kind, iter_payloads, plan_export
 from tfrecord_io.errors import (
     BandIndexError,
     NoMixerWarning,
@@ -32,11 +31,12 @@ from tfrecord_io.errors import (
     PatchesDroppedWarning,
     TFRecordIOError,
 )
-from tfrecord_io.grid import to_int_window
-from tfrecord_io.mixer import Mixer
-from tfrecord_io.options import EE_KEYS, FormatOptions
-from tfrecord_io.shards import Destination, ShardSink
-from tfrecord_io.spill import Spill
+from tfrecord_io.format.shards import Destination, ShardSink
+from tfrecord_io.image.encode import ExportPlan, RowSource, check_kind, iter_payloads, plan_export
+from tfrecord_io.image.grid import to_int_window
+from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.options import EE_KEYS, FormatOptions
+from tfrecord_io.image.spill import Spill
 
 __all__ = ["DRIVER", "EETFRecordWriter", "crs_text"]
 

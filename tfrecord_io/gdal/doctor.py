@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from tfrecord_io import example
-from tfrecord_io.mixer import Mixer
-from tfrecord_io.records import RecordWriter
-from tfrecord_io.vrt import build_vrt, gdal_env, gdal_pythonpath
+from tfrecord_io.format import example
+from tfrecord_io.format.records import RecordWriter
+from tfrecord_io.gdal.vrt import build_vrt, gdal_env, gdal_pythonpath
+from tfrecord_io.image.mixer import Mixer
 
 __all__ = ["Check", "run_checks"]
 

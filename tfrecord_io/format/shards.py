@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
 
 from tfrecord_io.errors import ExportExistsError, OptionError
-from tfrecord_io.records import frame_record
+from tfrecord_io.format.records import frame_record
 
 try:  # optional ("fast" extra): deflate several times faster than zlib
     from isal import isal_zlib as _isal

@@ -27,9 +27,9 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     WindowError,
 )
-from tfrecord_io.grid import PatchSample, sample
-from tfrecord_io.mixer import Mixer
-from tfrecord_io.reader import ExportReader
+from tfrecord_io.image.grid import PatchSample, sample
+from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.reader import ExportReader
 
 __all__ = ["DRIVER", "EETFRecordDataset"]
 

@@ -2,7 +2,7 @@
 
 :func:`validate` reads every record of an export and reports every problem it finds, not just
 the first, so a user can see at once whether a download is complete and intact. :func:`info`
-describes an export as gdalinfo does; conversions are in :mod:`tfrecord_io.translate`.
+describes an export as gdalinfo does; conversions are in :mod:`tfrecord_io.gdal.translate`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     location,
 )
-from tfrecord_io.files import find_export
-from tfrecord_io.mixer import Mixer
-from tfrecord_io.reader import ExportReader
-from tfrecord_io.records import scan_records
+from tfrecord_io.format.records import scan_records
+from tfrecord_io.image.files import find_export
+from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.reader import ExportReader
 
 __all__ = ["Problem", "format_info", "info", "validate"]
 
@@ -75,7 +75,7 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
     path : path-like
         The export folder, its mixer, or one of its shards.
     **options
-        Passed to :class:`~tfrecord_io.reader.ExportReader` (``kernel_size``, ``mixer``, ...).
+        Passed to :class:`~tfrecord_io.image.reader.ExportReader` (``kernel_size``, ``mixer``, ...).
 
     Returns
     -------

@@ -6,7 +6,7 @@ tile rows of that patch row across the whole width padded with ``defaultValue`` 
 one array per feature kind; every tile of the row is then a view into it. Rows are read once
 each: the margin rows shared by two patch rows are kept from one strip to the next.
 
-Layout rules, matching the reader (:mod:`tfrecord_io.reader`): features in band order; an array
+Layout rules, matching the reader (:mod:`.reader`): features in band order; an array
 band ``NAME`` (``tensorDepths``) is made of the bands ``NAME_0 .. NAME_{k-1}`` and stored
 depth-major ``[D, H, W]`` [inferred], padded with ``defaultValue`` planes or truncated to ``D``;
 ``collapseBands`` puts every plane in one feature named after the first band, kinds promoted
@@ -25,11 +25,11 @@ from typing import Protocol
 
 import numpy as np
 
-from tfrecord_io import example as wire
 from tfrecord_io.errors import OptionError
-from tfrecord_io.example import FeatureKind
-from tfrecord_io.grid import PatchGrid
-from tfrecord_io.options import FormatOptions
+from tfrecord_io.format import example as wire
+from tfrecord_io.format.example import FeatureKind
+from tfrecord_io.image.grid import PatchGrid
+from tfrecord_io.image.options import FormatOptions
 
 __all__ = [
     "KIND_DTYPES",

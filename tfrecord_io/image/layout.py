@@ -16,10 +16,10 @@ from typing import Literal
 
 import numpy as np
 
-from tfrecord_io import example as wire
 from tfrecord_io.errors import DecodeError, GridError, OptionError
-from tfrecord_io.grid import infer_margins, margin_for_kernel
-from tfrecord_io.mixer import Mixer
+from tfrecord_io.format import example as wire
+from tfrecord_io.image.grid import infer_margins, margin_for_kernel
+from tfrecord_io.image.mixer import Mixer
 
 __all__ = ["ArrayLayout", "BandLayout", "FeatureLayout", "layout_from_record", "values_array"]
 

@@ -1,10 +1,10 @@
 """Protobuf reference classes for ``tf.train.Example`` and ``tf.train.SequenceExample``.
 
-The hand-written wire codec in :mod:`tfrecord_io.example` is checked against these classes, and
-they are available to anyone who wants the full protobuf object model. They are built at run time
-from a ``FileDescriptorProto`` that mirrors ``tensorflow/core/example/feature.proto`` and
-``example.proto`` field for field, so no generated ``*_pb2`` module (tied to one protobuf release)
-is shipped.
+The tests hold the hand-written wire codec in :mod:`tfrecord_io.format.example` to these
+classes. They are built at run time from a ``FileDescriptorProto`` that mirrors
+``tensorflow/core/example/feature.proto`` and ``example.proto`` field for field, so no generated
+``*_pb2`` module (tied to one protobuf release) is needed. They live with the tests, so protobuf is
+a test dependency only.
 
 The messages live under the private package ``tfrecord_io_pb`` in a private
 ``DescriptorPool``: a package named ``tensorflow`` would collide with the descriptors TensorFlow

@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tfrecord_io._wire import (  # the wire format's primitives
+from tfrecord_io.format._wire import (  # the wire format's primitives
     _EMPTY_F32,
     _EMPTY_I64,
     _LEN,

@@ -5,7 +5,7 @@ little-endian, with no file header or footer. A gzip shard is that byte stream g
 detected by its magic bytes, never by the file name, and multi-member streams are accepted.
 
 Sequential reading goes through ``isal.igzip`` when it is installed (about 1.5x zlib's speed)
-and :mod:`gzip` otherwise. Random access into a shard is :mod:`tfrecord_io.index`'s job.
+and :mod:`gzip` otherwise. Random access into a shard is :mod:`tfrecord_io.format.index`'s job.
 
 CRC-32C comes from ``google-crc32c`` (~14 GB/s here); Debian's Python, which QGIS uses, does
 not package it, so Debian's ``crcmod`` (C extension, ~440 MB/s) stands in there.

@@ -1,4 +1,4 @@
-"""Protocol-buffer wire primitives for :mod:`tfrecord_io.example`: varints, tags, packed lists.
+"""Protocol-buffer wire primitives for :mod:`.example`: varints, tags, packed lists.
 
 Private to the codec. Packed float lists become zero-copy numpy views and packed varints are
 decoded and encoded vectorised in numpy; everything raises

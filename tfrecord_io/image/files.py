@@ -15,7 +15,7 @@ from typing import Any
 from affine import Affine
 
 from tfrecord_io.errors import MissingShardError, OptionError, TFRecordIOError
-from tfrecord_io.mixer import Mixer
+from tfrecord_io.image.mixer import Mixer
 
 __all__ = ["ExportFiles", "find_export", "mixer_from_grid"]
 

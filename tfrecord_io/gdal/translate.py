@@ -107,7 +107,7 @@ def _resolve(src: Any, subset: Subset) -> tuple[list[int], Any, tuple[int, int],
     import numpy as np
     from rasterio.windows import Window, from_bounds
 
-    from tfrecord_io.grid import to_int_window
+    from tfrecord_io.image.grid import to_int_window
 
     bands = list(subset.bands or src.indexes)
     for band in bands:
@@ -159,7 +159,7 @@ def _outsize(outsize: tuple[int | str, int | str], width: int, height: int) -> t
 
 def _streams(ds: Any, window: Any) -> bool:
     """Return True when a whole export is converted: stream it once instead of by windows."""
-    from tfrecord_io.dataset import EETFRecordDataset
+    from tfrecord_io.image.dataset import EETFRecordDataset
 
     return isinstance(ds, EETFRecordDataset) and (
         window.col_off,
@@ -376,7 +376,7 @@ def _export_output(
     progress: Callable[[float], None] | None,
 ) -> None:
     """Write ``src`` (an open dataset) as an Earth Engine export into the folder ``dst``."""
-    from tfrecord_io.export import export
+    from tfrecord_io.image.export import export
 
     format_options: dict[str, Any] = {}
     writer_options: dict[str, Any] = {}

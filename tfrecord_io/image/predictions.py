@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from tfrecord_io import example as wire
-from tfrecord_io.dataset import EETFRecordDataset
 from tfrecord_io.errors import MissingMixerError, OptionError, RecordCountError
-from tfrecord_io.files import find_export
-from tfrecord_io.mixer import Mixer
-from tfrecord_io.options import DEFAULT_MAX_FILE_SIZE
-from tfrecord_io.reader import ExportReader
-from tfrecord_io.shards import Destination, ShardSink
+from tfrecord_io.format import example as wire
+from tfrecord_io.format.shards import Destination, ShardSink
+from tfrecord_io.image.dataset import EETFRecordDataset
+from tfrecord_io.image.files import find_export
+from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.options import DEFAULT_MAX_FILE_SIZE
+from tfrecord_io.image.reader import ExportReader
 
 __all__ = ["iter_patches", "write_predictions"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from tfrecord_io.errors import TruncatedRecordError, location
-from tfrecord_io.records import (
+from tfrecord_io.format.records import (
     FOOTER_SIZE,
     GZIP_MAGIC,
     HEADER_SIZE,

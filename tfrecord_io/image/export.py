@@ -16,7 +16,7 @@ import rasterio
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
-from tfrecord_io.writer import EETFRecordWriter
+from tfrecord_io.image.writer import EETFRecordWriter
 
 __all__ = ["RasterioRows", "export"]
 
@@ -91,7 +91,7 @@ def export(
         Feature names; the source's band descriptions (or ``b1``, ``b2``...) by default.
     kinds : str, sequence or mapping, optional
         Feature kind per band (``"float"``, ``"int64"``, ``"bytes"``); see
-        :class:`~tfrecord_io.writer.EETFRecordWriter`.
+        :class:`~tfrecord_io.image.writer.EETFRecordWriter`.
     nodata : float, optional
         Mask pixels equal to this value; by default the source's nodata and masks are used.
     pad_edges : bool

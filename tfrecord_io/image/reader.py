@@ -4,7 +4,7 @@
 record index (shard, offset) is built shard by shard the first time a patch beyond what is
 indexed is asked for, and kept; decoded tiles go through an LRU cache bounded in bytes. A read of
 the whole export streams every shard once instead (:meth:`ExportReader.iter_tiles`).
-How records become bands is :mod:`tfrecord_io.layout`'s business.
+How records become bands is :mod:`tfrecord_io.image.layout`'s business.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from tfrecord_io import example as wire
 from tfrecord_io.errors import (
     DecodeError,
     GridError,
@@ -28,12 +27,13 @@ from tfrecord_io.errors import (
     RecordCountError,
     location,
 )
-from tfrecord_io.files import find_export, mixer_from_grid
-from tfrecord_io.grid import PatchGrid
-from tfrecord_io.index import ShardIndex
-from tfrecord_io.layout import ArrayLayout, layout_from_record, values_array
-from tfrecord_io.mixer import Mixer
-from tfrecord_io.records import GZIP_MAGIC, iter_records
+from tfrecord_io.format import example as wire
+from tfrecord_io.format.index import ShardIndex
+from tfrecord_io.format.records import GZIP_MAGIC, iter_records
+from tfrecord_io.image.files import find_export, mixer_from_grid
+from tfrecord_io.image.grid import PatchGrid
+from tfrecord_io.image.layout import ArrayLayout, layout_from_record, values_array
+from tfrecord_io.image.mixer import Mixer
 
 __all__ = ["ExportReader"]
 

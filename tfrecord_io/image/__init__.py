@@ -1,0 +1,1 @@
+"""Image exports: the mixer, the patch grid, reading and writing patches, whole-export tools."""
