@@ -21,13 +21,14 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 
 # Third-party dependencies, reinstalled when pyproject.toml changes: the runtime with fast gzip
-# for the demo, plus what the tests use (TensorFlow, pytest, ruff, mypy) for the tests.
+# for the demo, plus every optional integration (the `all` extra) and what the tests use
+# (TensorFlow, emulators, pytest, ruff, mypy) for the tests.
 $(RUNTIME): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q ".[fast]"
 	touch $@
 
 $(DEPS): $(RUNTIME)
-	$(BIN)/python -m pip install -q ".[fast,test]"
+	$(BIN)/python -m pip install -q ".[all,test]"
 	touch $@
 
 # The package itself, as a wheel would install it (not editable): a file missing from the
