@@ -1,19 +1,21 @@
 """Write a raster as an Earth Engine TFRecord export, with rasterio's writer interface.
 
-:class:`EETFRecordWriter` is what ``tfrecord_io.open(path, "w", ...)`` returns. Windows may be
-written in any order and more than once; they go to a raw *spill* file (band-sequential, the
-dataset's dtype) in a temporary folder beside the destination, so memory does not grow with the
-raster. :meth:`EETFRecordWriter.close` then reads the spill back one patch row at a time,
-encodes the records, writes the shards and the mixer, and renames them into the destination
-(:class:`~tfrecord_io.format.shards.Destination`). Masks (masked arrays, :meth:`write_mask`) go to
-spill files of their own, made only when first needed.
+:class:`EETFRecordWriter` is what ``tfrecord_io.open(path, "w", ...)`` returns. Its constructor
+checks every argument and opens the :class:`~tfrecord_io.format.shards.Destination` before
+anything is written. Windows may be written in any order and more than once; they go to a raw
+*spill* file (band-sequential, the dataset's dtype) in a temporary folder beside the
+destination, made by the first write, so memory does not grow with the raster.
+:meth:`EETFRecordWriter.close` hands the spill, read back one patch row at a time, to
+:func:`~tfrecord_io.image.write.write_export`, which encodes the records, writes the shards and
+the mixer, and commits them into the destination; :meth:`EETFRecordWriter.close_from` hands it
+any other row source instead (as :func:`tfrecord_io.export` does, with no spill file). Masks
+(masked arrays, :meth:`write_mask`) go to spill files of their own, made only when first needed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -26,17 +28,15 @@ from rasterio.windows import Window, WindowMethodsMixin
 
 from tfrecord_io.errors import (
     BandIndexError,
-    NoMixerWarning,
     OptionError,
-    PatchesDroppedWarning,
     TFRecordIOError,
 )
-from tfrecord_io.format.shards import Destination, ShardSink
-from tfrecord_io.image.encode import ExportPlan, RowSource, check_kind, iter_payloads, plan_export
+from tfrecord_io.format.shards import Destination
+from tfrecord_io.image.encode import ExportPlan, RowSource, check_kind, plan_export
 from tfrecord_io.image.grid import to_int_window
-from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.options import EE_KEYS, FormatOptions
 from tfrecord_io.image.spill import Spill
+from tfrecord_io.image.write import crs_text, write_export
 
 __all__ = ["DRIVER", "EETFRecordWriter", "crs_text"]
 
@@ -57,13 +57,6 @@ _IGNORED_PROFILE_KEYS = {
     "sparse_ok",
 }
 _FORMAT_KWARGS = set(EE_KEYS.values())
-
-
-def crs_text(crs: Any) -> str:
-    """Return the mixer's ``crs``: ``EPSG:n`` when the CRS has a code, WKT otherwise."""
-    crs = CRS.from_user_input(crs)
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
 
 
 def parse_kinds(kinds: Any, names: Sequence[str], count: int, strict: bool = True) -> list[str]:
@@ -207,20 +200,11 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         self._destination = Destination(path, prefix, overwrite)
         self._closed = False
         self.files: list[str] = []
-        try:
-            self._spill = Spill(
-                self._destination.temp_path,
-                self._count,
-                self._height,
-                self._width,
-                self._dtype,
-                self._nodata,
-            )
-        except BaseException:
-            self._destination.abort()
-            raise
+        # The spill file is made by the first write (or by close()), so that close_from() --
+        # export() streaming a raster -- never makes one.
+        self._spills: list[Spill] = []
         # Without close(), the temporary folder goes when the writer does: nothing committed.
-        self._finalizer = weakref.finalize(self, _cleanup, self._destination, self._spill)
+        self._finalizer = weakref.finalize(self, _cleanup, self._destination, self._spills)
 
     # -- description ---------------------------------------------------------------------
 
@@ -494,6 +478,22 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
 
     # -- closing -------------------------------------------------------------------------
 
+    @property
+    def _spill(self) -> Spill:
+        """The raster written so far, on disk; made when first needed."""
+        if not self._spills:
+            self._spills.append(
+                Spill(
+                    self._destination.temp_path,
+                    self._count,
+                    self._height,
+                    self._width,
+                    self._dtype,
+                    self._nodata,
+                )
+            )
+        return self._spills[0]
+
     def close(self) -> None:
         """Encode the export, write shards and mixer, and move them into the destination.
 
@@ -508,8 +508,8 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
     ) -> list[str]:
         """Encode the export from ``source`` instead of the written windows, and close.
 
-        Used by :func:`tfrecord_io.export` to stream a raster that can be read row by row
-        (no spill file is needed then).
+        Used by :func:`tfrecord_io.export` to stream a raster that can be read row by row:
+        no spill file is made then.
 
         Parameters
         ----------
@@ -525,7 +525,17 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         """
         self._check_writable()
         try:
-            return self._encode(source, progress)
+            self.files = write_export(
+                self.plan(),
+                source,
+                self._destination,
+                crs=self._crs,
+                level=self.compression_level,
+                workers=self.workers,
+                progress=progress,
+                name=self.name,
+            )
+            return self.files
         finally:
             self._closed = True
             self._finalizer()
@@ -535,70 +545,6 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         if not self._closed:
             self._closed = True
             self._finalizer()
-
-    def _encode(self, source: RowSource, progress: Callable[[int, int], None] | None) -> list[str]:
-        plan = self.plan()
-        options = plan.options
-        sink = ShardSink(
-            self._destination.temp_path,
-            self._destination.prefix,
-            compressed=options.compressed,
-            max_file_size=options.max_file_size,
-            level=self.compression_level,
-            workers=self.workers,
-        )
-        try:
-            kept = 0
-            for _, payloads in iter_payloads(plan, source, progress):
-                for payload in payloads:
-                    sink.write(payload)
-                kept += 1
-            names = sink.close()
-        except BaseException:
-            sink.abort()
-            raise
-        self._warn(plan, kept)
-        mixer = None
-        if options.writes_mixer:
-            mixer = Mixer(
-                crs=crs_text(self._crs),
-                transform=self._transform,
-                patch_width=plan.grid.patch_width,
-                patch_height=plan.grid.patch_height,
-                patches_per_row=plan.grid.patches_per_row,
-                total_patches=plan.grid.total_patches,
-            ).to_json()
-        self.files = self._destination.commit(names, mixer)
-        return self.files
-
-    def _warn(self, plan: ExportPlan, kept: int) -> None:
-        if plan.dropped_pixels:
-            warnings.warn(
-                f"'{self.name}': {plan.dropped_pixels} pixels along the right and bottom edges do "
-                f"not fill a whole {plan.grid.patch_width} x {plan.grid.patch_height} patch and "
-                "were dropped, as Earth Engine drops them. Pass pad_edges=True to pad the last "
-                "patch row and column with defaultValue instead.",
-                PatchesDroppedWarning,
-                stacklevel=4,
-            )
-        dropped = plan.grid.total_patches - kept
-        if dropped:
-            warnings.warn(
-                f"'{self.name}': {dropped} of {plan.grid.total_patches} patches have more than "
-                f"maskedThreshold ({plan.options.masked_threshold}) masked pixels and were "
-                "dropped.",
-                PatchesDroppedWarning,
-                stacklevel=4,
-            )
-        if not plan.options.writes_mixer:
-            warnings.warn(
-                f"'{self.name}': no mixer was written because maskedThreshold is "
-                f"{plan.options.masked_threshold}, not 1, as Earth Engine does; the export cannot "
-                "be georeferenced from its files alone. To read it, pass the grid to "
-                "tfrecord_io.open(..., mixer={...}); set maskedThreshold to 1 to get a mixer.",
-                NoMixerWarning,
-                stacklevel=4,
-            )
 
     def __enter__(self) -> EETFRecordWriter:
         return self
@@ -614,6 +560,7 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         return f"<{state} EETFRecordWriter name='{self.name}' mode='w'>"
 
 
-def _cleanup(destination: Destination, spill: Spill) -> None:
-    spill.close()
+def _cleanup(destination: Destination, spills: list[Spill]) -> None:
+    for spill in spills:
+        spill.close()
     destination.abort()
