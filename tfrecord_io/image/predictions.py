@@ -6,7 +6,10 @@ the same order, cropped to the unpadded patch size (the form Earth Engine's own 
 [doc]), integer arrays as ``int64_list`` and floats as ``float_list``, and copies the export's
 mixer beside them as ``PREFIX-mixer.json``, so that
 ``earthengine upload image --asset_id=ID PREFIX-00000.tfrecord ... PREFIX-mixer.json`` works
-and ``tfrecord_io.open(folder)`` reads them back as a georeferenced mosaic.
+and ``tfrecord_io.open(folder)`` reads them back as a georeferenced mosaic. The Examples, already
+encoded here, go through the write pipeline's lower half,
+:func:`~tfrecord_io.image.write.write_records` (shards, then an atomic commit with the mixer
+last), as every export does.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from rasterio.windows import Window
 
 from tfrecord_io.errors import MissingMixerError, OptionError, RecordCountError
 from tfrecord_io.format import example as wire
-from tfrecord_io.format.shards import Destination, ShardSink
+from tfrecord_io.format.shards import Destination
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.files import find_export
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.options import DEFAULT_MAX_FILE_SIZE
 from tfrecord_io.image.reader import ExportReader
+from tfrecord_io.image.write import write_records
 
 __all__ = ["iter_patches", "write_predictions"]
 
@@ -182,51 +186,50 @@ def write_predictions(
     names = [str(n) for n in band_names]
     if not names or len(set(names)) != len(names) or not all(names):
         raise OptionError(f"band_names must be distinct, non-empty names, not {band_names!r}")
-    pw, ph = mixer.patch_width, mixer.patch_height
     prefix = file_name_prefix or os.path.basename(os.path.abspath(os.fspath(dst)))
-    destination = Destination(dst, prefix, overwrite)
-    sink = ShardSink(
-        destination.temp_path,
-        prefix,
+    return write_records(
+        _iter_payloads(patches, names, mixer, margins),
+        Destination(dst, prefix, overwrite),
         compressed=compressed,
         max_file_size=max_file_size,
         level=compression_level,
         workers=workers,
+        mixer_text=text if text is not None else mixer.to_json(),
     )
-    try:
-        kinds: list[str] | None = None
-        count = 0
-        for item in patches:
-            if count >= mixer.total_patches:
-                raise RecordCountError(
-                    f"more patches than the mixer's totalPatches ({mixer.total_patches}): "
-                    "the predictions do not belong to this export"
-                )
-            array = _patch_array(item, count)
-            if array.ndim != 3 or array.shape[0] != len(names):
-                raise OptionError(
-                    f"patch {count} has shape {array.shape}, not ({len(names)} bands, rows, "
-                    f"cols) for band_names {names}"
-                )
-            array, margins = _trim(array, pw, ph, margins, count)
-            kinds = _kinds(array, kinds, count)
-            features = {
-                name: wire.Feature(kind, np.ascontiguousarray(plane))  # type: ignore[arg-type]
-                for name, kind, plane in zip(names, kinds, array, strict=True)
-            }
-            sink.write(wire.encode_example(features))
-            count += 1
-        if count != mixer.total_patches:
+
+
+def _iter_payloads(
+    patches: Iterable[Any], names: list[str], mixer: Mixer, margins: tuple[int, int] | None
+) -> Iterator[bytes]:
+    """Encode one Example per patch, checking each patch and, at the end, the patch count."""
+    pw, ph = mixer.patch_width, mixer.patch_height
+    kinds: list[str] | None = None
+    count = 0
+    for item in patches:
+        if count >= mixer.total_patches:
             raise RecordCountError(
-                f"{count} patches were given but the mixer's grid has {mixer.total_patches}: "
-                "Earth Engine needs one prediction per exported patch, in export order"
+                f"more patches than the mixer's totalPatches ({mixer.total_patches}): "
+                "the predictions do not belong to this export"
             )
-        files = sink.close()
-        return destination.commit(files, text if text is not None else mixer.to_json())
-    except BaseException:
-        sink.abort()
-        destination.abort()
-        raise
+        array = _patch_array(item, count)
+        if array.ndim != 3 or array.shape[0] != len(names):
+            raise OptionError(
+                f"patch {count} has shape {array.shape}, not ({len(names)} bands, rows, "
+                f"cols) for band_names {names}"
+            )
+        array, margins = _trim(array, pw, ph, margins, count)
+        kinds = _kinds(array, kinds, count)
+        features = {
+            name: wire.Feature(kind, np.ascontiguousarray(plane))  # type: ignore[arg-type]
+            for name, kind, plane in zip(names, kinds, array, strict=True)
+        }
+        yield wire.encode_example(features)
+        count += 1
+    if count != mixer.total_patches:
+        raise RecordCountError(
+            f"{count} patches were given but the mixer's grid has {mixer.total_patches}: "
+            "Earth Engine needs one prediction per exported patch, in export order"
+        )
 
 
 def _trim(
