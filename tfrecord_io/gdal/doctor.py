@@ -1,6 +1,7 @@
 """Check that GDAL can run tfrecord_io's pixel function here, and say how to fix what cannot.
 
-Each check builds a tiny export in a temporary folder, writes its VRT, and reads it back through
+Each check builds a tiny export in a temporary folder with the library's own writer (so the
+pipeline users write with is the one checked), writes its VRT, and reads it back through
 GDAL: inside this Python process through rasterio, and through Debian's command-line tools when
 they are installed. A check that fails comes with the exact commands that fix it.
 """
@@ -17,10 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from tfrecord_io.format import example
-from tfrecord_io.format.records import RecordWriter
 from tfrecord_io.gdal.vrt import build_vrt, gdal_env, gdal_pythonpath
-from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.writer import EETFRecordWriter
 
 __all__ = ["Check", "run_checks"]
 
@@ -36,16 +35,20 @@ class Check:
 
 
 def _tiny_export(folder: str) -> np.ndarray:
-    """Write a 2 x 2-patch export (patch 32, kernel 1) and return its mosaic."""
+    """Write a 2 x 2-patch export (patch 32, kernel 1) with the library's writer; return it."""
     mosaic = np.arange(64 * 64, dtype=np.float32).reshape(1, 64, 64)
-    with RecordWriter(os.path.join(folder, "doctor-00000.tfrecord.gz")) as writer:
-        for row in range(2):
-            for col in range(2):
-                tile = mosaic[0, row * 32 : row * 32 + 32, col * 32 : col * 32 + 32]
-                writer.write(example.encode_example({"b": example.float_feature(tile)}))
-    mixer = Mixer("EPSG:4326", Affine(0.01, 0, 10, 0, -0.01, 50), 32, 32, 2, 4)
-    with open(os.path.join(folder, "doctor-mixer.json"), "w", encoding="utf-8") as f:
-        f.write(mixer.to_json())
+    with EETFRecordWriter(
+        folder,
+        width=64,
+        height=64,
+        count=1,
+        dtype=mosaic.dtype,
+        crs="EPSG:4326",
+        transform=Affine(0.01, 0, 10, 0, -0.01, 50),
+        file_name_prefix="doctor",
+        patch_dimensions=[32, 32],
+    ) as writer:
+        writer.write(mosaic)
     return mosaic
 
 
