@@ -4,12 +4,15 @@ The writer (``tfrecord_io.open(path, "w")`` + ``write``), :func:`tfrecord_io.exp
 GeoTIFF and :func:`tfrecord_io.write_predictions` (given the same patches in export order and a
 mixer built here, independently of the writer) write the same raster with the same options
 (kernel 1, float bands, one prefix, several shards through ``maxFileSize``): the shard names,
-the shard bytes and the mixer bytes must all be identical.
+the shard bytes and the mixer bytes must all be identical. The pipeline's promises are checked
+once here for every path: ``export()`` makes no spill file, and a failed write (a warning raised
+as an error, a bad option) leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import pytest
 from affine import Affine
 
 import tfrecord_io
+from tfrecord_io.errors import OptionError, PatchesDroppedWarning
 from tfrecord_io.image.mixer import Mixer
 
 UTM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
@@ -107,3 +111,27 @@ def test_export_streams_its_source_without_a_spill_file(tmp_path, geotiff, raste
     tfrecord_io.export(tif, tmp_path / "export", progress=progress, patch_dimensions=[PATCH, PATCH])
     assert len(seen) == 3
     assert all(files == ["export-00000.tfrecord.gz"] for files in seen), seen
+
+
+def test_dropped_pixels_warning_raised_as_error_leaves_nothing(tmp_path, raster) -> None:
+    count, height, width = raster.shape
+    with (
+        warnings.catch_warnings(),
+        pytest.raises(PatchesDroppedWarning),
+        tfrecord_io.open(
+            tmp_path / "out", "w", width=width, height=height, count=count, crs=CRS,
+            transform=UTM, patch_dimensions=[PATCH + 1, PATCH + 1],
+        ) as dst,
+    ):  # fmt: skip
+        warnings.simplefilter("error", PatchesDroppedWarning)
+        dst.write(raster)
+    assert os.listdir(tmp_path) == []
+
+
+def test_predictions_with_a_bad_compression_level_leave_nothing(tmp_path, raster) -> None:
+    mixer = Mixer(CRS, UTM, PATCH, PATCH, 4, 12)
+    with pytest.raises(OptionError, match="compression_level"):
+        tfrecord_io.write_predictions(
+            mixer, tmp_path / "pred", [], NAMES, compressed=True, compression_level=12
+        )
+    assert os.listdir(tmp_path) == []
