@@ -18,6 +18,7 @@ from tfrecord_io.image.grid import (
     margin_for_kernel,
     to_int_window,
 )
+from tfrecord_io.image.mixer import Mixer
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -269,3 +270,40 @@ def test_invalid_grid_raises_grid_error(field: str, value: int) -> None:
     args[field] = value
     with pytest.raises(GridError):
         PatchGrid(**args)  # type: ignore[arg-type]
+
+
+# -- from a mixer, and the interior of a tile -------------------------------------------------
+
+
+@SETTINGS
+@given(grid=grids())
+def test_from_mixer_gives_the_mixer_grid_with_the_margins(grid: PatchGrid) -> None:
+    mixer = Mixer(
+        crs="EPSG:4326",
+        transform=grid.transform,
+        patch_width=grid.patch_width,
+        patch_height=grid.patch_height,
+        patches_per_row=grid.patches_per_row,
+        total_patches=grid.total_patches,
+    )
+    assert PatchGrid.from_mixer(mixer, grid.margin_x, grid.margin_y) == grid
+
+
+def test_from_mixer_with_a_negative_margin_raises_grid_error() -> None:
+    mixer = Mixer("EPSG:4326", Affine.identity(), 4, 4, 2, 4)
+    with pytest.raises(GridError, match="margin_y"):
+        PatchGrid.from_mixer(mixer, 0, -1)
+
+
+@SETTINGS
+@given(grid=grids())
+def test_interior_of_each_tile_is_its_patch(grid: PatchGrid) -> None:
+    mosaic = np.arange(grid.height * grid.width).reshape(grid.height, grid.width)
+    for index, tile in enumerate(_tiles(grid, mosaic)):
+        window = grid.patch_window(index)
+        np.testing.assert_array_equal(tile[grid.interior], mosaic[window.toslices()])
+
+
+def test_interior_slices_rows_by_margin_y_and_cols_by_margin_x() -> None:
+    grid = PatchGrid(5, 3, 1, 1, margin_x=2, margin_y=1)
+    assert grid.interior == (slice(1, 4), slice(2, 7))

@@ -26,6 +26,7 @@ from rasterio.windows import Window
 import tfrecord_io
 from tfrecord_io import (
     ChecksumError,
+    DatasetClosedError,
     GridError,
     KernelSizeError,
     MissingMixerError,
@@ -35,6 +36,7 @@ from tfrecord_io import (
     TFRecordIOError,
     TruncatedRecordError,
 )
+from tfrecord_io.image.grid import PatchGrid
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -527,6 +529,65 @@ def test_closed_dataset_refuses_to_read(sharded_export: Any) -> None:
     assert ds.closed
     with pytest.raises(TFRecordIOError):
         ds.read()
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda ds: ds.read(1),
+        lambda ds: ds.read_masks(),
+        lambda ds: ds.tags(ns="EETFRecord"),
+        lambda ds: list(ds.block_windows()),
+        lambda ds: list(ds.iter_patch_rows()),
+        lambda ds: ds.iter_tiles(),
+        lambda ds: ds.build_index(),
+    ],
+    ids=["read", "read_masks", "tags", "block_windows", "iter_patch_rows", "iter_tiles", "index"],
+)
+def test_closed_dataset_raises_dataset_closed_error_naming_it(
+    sharded_export: Any, use: Callable[[Any], Any]
+) -> None:
+    with _open(sharded_export) as ds:
+        pass
+    with pytest.raises(DatasetClosedError, match=r"is closed: open it again") as caught:
+        use(ds)
+    assert ds.name in str(caught.value)
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TFRecordIOError)
+
+
+def test_repr_names_state_class_and_mode(sharded_export: Any) -> None:
+    with _open(sharded_export) as ds:
+        assert repr(ds) == f"<open EETFRecordDataset name='{ds.name}' mode='r'>"
+    assert repr(ds).startswith("<closed EETFRecordDataset")
+
+
+def test_grid_and_export_files_are_public(sharded_export: Any) -> None:
+    with _open(sharded_export) as ds:
+        assert ds.grid == PatchGrid.from_mixer(ds.mixer, ds.grid.margin_x, ds.grid.margin_y)
+        assert (ds.grid.width, ds.grid.height) == (ds.width, ds.height)
+        assert ds.grid.transform == ds.transform
+        files = ds.export_files
+        assert [*files.shards, files.mixer] == ds.files
+        assert files.mixer == os.path.join(files.folder, f"{files.prefix}-mixer.json")
+
+
+def test_iter_tiles_yields_stored_tiles_whose_interior_is_the_mosaic(
+    sharded_export: Any,
+) -> None:
+    info = sharded_export
+    with _open(info) as ds:
+        grid = ds.grid
+        indexes = []
+        for index, tile in ds.iter_tiles():
+            indexes.append(index)
+            window = grid.patch_window(index)
+            bands = np.concatenate(tile)
+            assert bands.shape[1:] == (grid.tile_height, grid.tile_width)
+            np.testing.assert_array_equal(
+                bands[(slice(None), *grid.interior)],
+                info.expected[(slice(None), *window.toslices())],
+            )
+    assert indexes == list(range(grid.total_patches))
 
 
 # -- no mixer -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 import tfrecord_io
 from tests.tfexport import feature_keys, mixer_text, write_tf_export
 from tfrecord_io.errors import (
+    DatasetClosedError,
     ExportExistsError,
     NoMixerWarning,
     OptionError,
@@ -270,7 +271,7 @@ def test_default_value_fraction_dropped_and_clamped_for_bytes(tmp_path) -> None:
     arr = np.full((1, 4, 4), 7, np.uint8)
     folder = write(tmp_path / "out", arr, kinds="bytes", kernel_size=[2, 2], default_value=300.7)
     with tfrecord_io.open(folder) as src:
-        tile = src._reader.tile(0)[0]
+        _, (tile,) = next(src.iter_tiles())
     assert tile[0, 0, 0] == 255
 
 
@@ -278,7 +279,8 @@ def test_default_value_fraction_dropped_for_int64(tmp_path) -> None:
     arr = np.full((1, 4, 4), 7, np.int32)
     folder = write(tmp_path / "out", arr, kinds="int64", kernel_size=[2, 2], default_value=-2.9)
     with tfrecord_io.open(folder) as src:
-        assert src._reader.tile(0)[0][0, 0, 0] == -2
+        _, (tile,) = next(src.iter_tiles())
+        assert tile[0, 0, 0] == -2
 
 
 def test_masked_threshold_drops_patches_and_writes_no_mixer(tmp_path, raster) -> None:
@@ -501,6 +503,31 @@ def test_profile_reports_format_options(tmp_path) -> None:
                           transform=UTM, format_options={"kernelSize": [2, 2]}) as dst:
         dst.write(np.zeros((1, 4, 4), np.float32))
         assert dst.profile["format_options"]["kernelSize"] == [2, 2]
+
+
+def test_writer_shares_the_reader_description(tmp_path) -> None:
+    with tfrecord_io.open(tmp_path / "o", "w", width=8, height=4, count=2, crs=CRS,
+                          transform=UTM, nodata=-1, patch_dimensions=[4, 2]) as dst:
+        dst.write(np.zeros((2, 4, 8), np.float32))
+        assert repr(dst) == f"<open EETFRecordWriter name='{dst.name}' mode='w'>"
+        assert dst.bounds == (500000.0, 4200000.0 - 120.0, 500000.0 + 240.0, 4200000.0)
+        assert dst.res == (30.0, 30.0) and dst.nodatavals == (-1.0, -1.0)
+        assert dst.block_shapes == [(2, 4), (2, 4)]
+        assert (dst.profile["blockxsize"], dst.profile["blockysize"]) == (4, 2)
+    with tfrecord_io.open(tmp_path / "o") as src:
+        assert src.bounds == dst.bounds and src.block_shapes == dst.block_shapes
+
+
+@pytest.mark.parametrize("end", ["close", "abort"])
+def test_closed_writer_raises_dataset_closed_error_naming_it(tmp_path, end) -> None:
+    dst = tfrecord_io.open(tmp_path / "o", "w", width=4, height=4, count=1, crs=CRS,
+                           transform=UTM)
+    dst.write(np.zeros((1, 4, 4), np.float32))
+    getattr(dst, end)()
+    with pytest.raises(DatasetClosedError, match=r"'.*o' is closed: open it again") as caught:
+        dst.write(np.zeros((1, 4, 4), np.float32))
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TFRecordIOError)
+    assert repr(dst).startswith("<closed EETFRecordWriter")
 
 
 # --- round trips -----------------------------------------------------------------------------

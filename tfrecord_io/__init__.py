@@ -3,6 +3,7 @@
 from tfrecord_io.errors import (
     BandIndexError,
     ChecksumError,
+    DatasetClosedError,
     DecodeError,
     ExportExistsError,
     GridError,
@@ -42,6 +43,7 @@ __all__ = [
     "write_predictions",
     "validate",
     "ChecksumError",
+    "DatasetClosedError",
     "DecodeError",
     "ExportExistsError",
     "GridError",

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "BandIndexError",
     "ChecksumError",
+    "DatasetClosedError",
     "DecodeError",
     "ExportExistsError",
     "GridError",
@@ -101,6 +102,10 @@ class KernelSizeError(GridError):
 
 class WindowError(TFRecordIOError, ValueError):
     """A window lies outside the dataset, or is not a valid window."""
+
+
+class DatasetClosedError(TFRecordIOError, ValueError):
+    """A dataset was used after it was closed (as Python's own files raise ``ValueError``)."""
 
 
 class BandIndexError(TFRecordIOError, IndexError):

@@ -109,7 +109,7 @@ def build_vrt(
     if mixer is not None and not isinstance(mixer, str | os.PathLike):
         raise OptionError("build_vrt needs the mixer as a file path, so GDAL can open it too")
     with open_export(export, **options) as ds:
-        files = ds._reader.files
+        files = ds.export_files
         path = os.path.abspath(
             os.fspath(dst) if dst is not None else os.path.join(files.folder, files.prefix + ".vrt")
         )
@@ -151,7 +151,7 @@ def _arguments(ds: Any, options: dict[str, Any]) -> dict[str, str]:
     """Return the open() options as PixelFunctionArguments: strings, with absolute paths."""
     kernel_x, kernel_y = ds.kernel_size
     arguments = {
-        "export": os.path.abspath(ds._reader.files.shards[0]),
+        "export": os.path.abspath(ds.export_files.shards[0]),
         "kernel_x": str(kernel_x),
         "kernel_y": str(kernel_y),
     }

@@ -8,41 +8,31 @@ rasterio's definitions (a south-up grid keeps its positive y scale).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from affine import Affine
-from rasterio.coords import BoundingBox
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.transform import TransformMethodsMixin
-from rasterio.windows import Window, WindowMethodsMixin
+from rasterio.windows import Window
 
-from tfrecord_io.errors import (
-    BandIndexError,
-    OptionError,
-    TFRecordIOError,
-    WindowError,
-)
-from tfrecord_io.image.grid import PatchSample, sample
+from tfrecord_io.errors import OptionError, WindowError
+from tfrecord_io.image.base import DRIVER, DatasetBase
+from tfrecord_io.image.files import ExportFiles
+from tfrecord_io.image.grid import PatchGrid, PatchSample, sample
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.reader import ExportReader
 
 __all__ = ["DRIVER", "EETFRecordDataset"]
 
-DRIVER = "EETFRecord"
 
-
-class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
+class EETFRecordDataset(DatasetBase):
     """An Earth Engine TFRecord image export opened for reading, as a rasterio dataset.
 
     Made by :func:`tfrecord_io.open`. Arrays are ``(band, row, col)``; bands are numbered from 1.
     """
 
-    driver = DRIVER
     mode = "r"
 
     def __init__(
@@ -55,40 +45,13 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         self._bands = [
             (f, d) for f, feature in enumerate(layout.features) for d in range(feature.depth)
         ]
+        self._count = len(self._bands)
+        self._width, self._height = self._reader.grid.width, self._reader.grid.height
+        self._transform = self._reader.grid.transform
         self._nodata = nodata
         self._crs = _crs_from_mixer(self._reader.mixer)
 
     # -- descriptive properties -----------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """True once the dataset is closed."""
-        return self._closed
-
-    @property
-    def width(self) -> int:
-        """Width of the unpadded mosaic in pixels."""
-        return self._reader.grid.width
-
-    @property
-    def height(self) -> int:
-        """Height of the unpadded mosaic in pixels."""
-        return self._reader.grid.height
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(height, width)``."""
-        return self.height, self.width
-
-    @property
-    def count(self) -> int:
-        """Number of bands."""
-        return len(self._bands)
-
-    @property
-    def indexes(self) -> tuple[int, ...]:
-        """Band numbers, from 1."""
-        return tuple(range(1, self.count + 1))
 
     @property
     def dtypes(self) -> tuple[str, ...]:
@@ -96,67 +59,9 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         return self._reader.layout.dtypes
 
     @property
-    def nodata(self) -> float | None:
-        """The nodata value given to :func:`open` (exports store none)."""
-        return self._nodata
-
-    @property
-    def nodatavals(self) -> tuple[float | None, ...]:
-        """The nodata value of each band."""
-        return (self._nodata,) * self.count
-
-    @property
-    def crs(self) -> CRS:
-        """The mixer's CRS."""
-        return self._crs
-
-    @property
-    def transform(self) -> Affine:
-        """The mixer's affine transform (top-left corner of the unpadded grid)."""
-        return self._reader.grid.transform
-
-    @property
-    def bounds(self) -> BoundingBox:
-        """``(left, bottom, right, top)``, as rasterio computes it."""
-        a, b, c, d, e, f = tuple(self.transform)[:6]
-        if b == d == 0:
-            return BoundingBox(c, f + e * self.height, c + a * self.width, f)
-        xs, ys = zip(
-            *(
-                self.transform * corner
-                for corner in ((0, 0), (0, self.height), (self.width, self.height), (self.width, 0))
-            ),
-            strict=True,
-        )
-        return BoundingBox(min(xs), min(ys), max(xs), max(ys))
-
-    @property
-    def res(self) -> tuple[float, float]:
-        """``(x, y)`` pixel size, as rasterio computes it."""
-        a, b, _, d, e, _ = tuple(self.transform)[:6]
-        if b == d == 0:
-            return abs(a), abs(e)
-        return math.sqrt(a * a + d * d), math.sqrt(b * b + e * e)
-
-    @property
     def descriptions(self) -> tuple[str, ...]:
         """Band names: feature names in wire order (array bands as ``NAME_i``)."""
         return self._reader.layout.names
-
-    @property
-    def units(self) -> tuple[str | None, ...]:
-        """Band units (exports record none)."""
-        return (None,) * self.count
-
-    @property
-    def scales(self) -> tuple[float, ...]:
-        """Band scales (always 1)."""
-        return (1.0,) * self.count
-
-    @property
-    def offsets(self) -> tuple[float, ...]:
-        """Band offsets (always 0)."""
-        return (0.0,) * self.count
 
     @property
     def block_shapes(self) -> list[tuple[int, int]]:
@@ -165,29 +70,14 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         return [(grid.patch_height, grid.patch_width)] * self.count
 
     @property
-    def meta(self) -> dict[str, Any]:
-        """Rasterio's basic metadata: driver, dtype, nodata, size, count, crs, transform."""
-        return {
-            "driver": DRIVER,
-            "dtype": self.dtypes[0],
-            "nodata": self._nodata,
-            "width": self.width,
-            "height": self.height,
-            "count": self.count,
-            "crs": self.crs,
-            "transform": self.transform,
-        }
+    def grid(self) -> PatchGrid:
+        """The export's patch grid: patch size, grid size, transform and kernel margins."""
+        return self._reader.grid
 
     @property
-    def profile(self) -> dict[str, Any]:
-        """``meta`` plus the block layout, as rasterio's profile."""
-        grid = self._reader.grid
-        return {
-            **self.meta,
-            "blockxsize": grid.patch_width,
-            "blockysize": grid.patch_height,
-            "tiled": True,
-        }
+    def export_files(self) -> ExportFiles:
+        """The export's folder, prefix, shards in order and mixer path (None without one)."""
+        return self._reader.files
 
     @property
     def files(self) -> list[str]:
@@ -224,7 +114,8 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             return {}
         grid, files = self._reader.grid, self._reader.files
         if bidx:
-            feature, depth = self._reader.layout.features[self._band(bidx)[0]], self._band(bidx)[1]
+            feature_index, depth = self._bands[self._band(bidx)]
+            feature = self._reader.layout.features[feature_index]
             return {
                 "FEATURE": feature.name,
                 "KIND": feature.kind,
@@ -428,13 +319,28 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
         """Where patch ``index`` goes in a strip one row of patches high (unpadded)."""
         grid = self._reader.grid
         col = (index % grid.patches_per_row) * grid.patch_width
+        tile_rows, tile_cols = grid.interior
         return PatchSample(
             index,
-            slice(grid.margin_y, grid.margin_y + grid.patch_height),
-            slice(grid.margin_x, grid.margin_x + grid.patch_width),
+            tile_rows,
+            tile_cols,
             slice(0, grid.patch_height),
             slice(col, col + grid.patch_width),
         )
+
+    def iter_tiles(self) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
+        """Yield ``(index, tile)`` for every patch in export order, streaming each shard once.
+
+        A tile is what the record stores, margins included: one ``(depth, tile_height,
+        tile_width)`` array per feature, in the dataset's band order (see :attr:`grid`).
+
+        Raises
+        ------
+        RecordCountError
+            The records do not add up to the mixer's grid.
+        """
+        self._check_open()
+        return self._reader.iter_tiles()
 
     def iter_patch_rows(
         self, indexes: int | Sequence[int] | None = None, out_dtype: Any = None
@@ -523,42 +429,14 @@ class EETFRecordDataset(WindowMethodsMixin, TransformMethodsMixin):
             self._reader.close()
             self._closed = True
 
-    def __enter__(self) -> EETFRecordDataset:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<{state} EETFRecordDataset name='{self.name}' mode='r'>"
-
     # -- helpers ------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise TFRecordIOError(f"'{self.name}' is closed")
-
-    def _band(self, bidx: int) -> tuple[int, int]:
-        if (
-            isinstance(bidx, bool)
-            or not isinstance(bidx, int | np.integer)
-            or not (1 <= bidx <= self.count)
-        ):
-            raise BandIndexError(f"band index {bidx} out of range (not in {self.indexes})")
-        return self._bands[bidx - 1]
 
     def _band_list(self, indexes: int | Sequence[int] | None) -> tuple[list[int], bool]:
         if indexes is None:
             return list(range(self.count)), False
         if isinstance(indexes, int | np.integer):
-            self._band(int(indexes))
-            return [int(indexes) - 1], True
-        bands = []
-        for bidx in indexes:
-            self._band(bidx)
-            bands.append(int(bidx) - 1)
-        return bands, False
+            return [self._band(int(indexes))], True
+        return [self._band(bidx) for bidx in indexes], False
 
     def _dtype_for(self, bands: list[int], out_dtype: Any) -> np.dtype:
         if out_dtype is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from affine import Affine
@@ -22,6 +22,9 @@ from rasterio import windows
 from rasterio.windows import Window
 
 from tfrecord_io.errors import GridError, KernelSizeError, WindowError
+
+if TYPE_CHECKING:
+    from tfrecord_io.image.mixer import Mixer
 
 __all__ = [
     "PatchCopy",
@@ -139,6 +142,43 @@ class PatchGrid:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise GridError(f"{name} must be a non-negative integer, not {value!r}")
+
+    @classmethod
+    def from_mixer(cls, mixer: Mixer, margin_x: int = 0, margin_y: int = 0) -> PatchGrid:
+        """Return the grid a mixer describes, with the kernel margins stored around each patch.
+
+        Parameters
+        ----------
+        mixer : Mixer
+            Gives the patch size, the grid size and the transform.
+        margin_x, margin_y : int
+            Pixels stored on each side of a patch (see :func:`margin_for_kernel`).
+
+        Raises
+        ------
+        GridError
+            A size is not a positive integer, or a margin is negative.
+        """
+        return cls(
+            patch_width=mixer.patch_width,
+            patch_height=mixer.patch_height,
+            patches_per_row=mixer.patches_per_row,
+            patch_rows=mixer.patch_rows,
+            transform=mixer.transform,
+            margin_x=margin_x,
+            margin_y=margin_y,
+        )
+
+    @property
+    def interior(self) -> tuple[slice, slice]:
+        """``(rows, cols)`` of a stored tile that hold its patch: the tile without margins.
+
+        ``tile[..., rows, cols]`` is the unpadded ``patch_height x patch_width`` patch.
+        """
+        return (
+            slice(self.margin_y, self.margin_y + self.patch_height),
+            slice(self.margin_x, self.margin_x + self.patch_width),
+        )
 
     @property
     def kernel_size(self) -> tuple[int, int]:

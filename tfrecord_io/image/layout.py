@@ -18,7 +18,7 @@ import numpy as np
 
 from tfrecord_io.errors import DecodeError, GridError, OptionError
 from tfrecord_io.format import example as wire
-from tfrecord_io.image.grid import infer_margins, margin_for_kernel
+from tfrecord_io.image.grid import PatchGrid, infer_margins, margin_for_kernel
 from tfrecord_io.image.mixer import Mixer
 
 __all__ = ["ArrayLayout", "BandLayout", "FeatureLayout", "layout_from_record", "values_array"]
@@ -159,7 +159,7 @@ def layout_from_record(
             margins = (margin_for_kernel(kernel_size[0]), margin_for_kernel(kernel_size[1]))
         else:
             margins = infer_margins(counts, mixer.patch_width, mixer.patch_height, where)
-        tile = (mixer.patch_width + 2 * margins[0]) * (mixer.patch_height + 2 * margins[1])
+        tile = PatchGrid.from_mixer(mixer, *margins).tile_pixels
         kinds = []
         for (name, feature), count in zip(features.items(), counts, strict=True):
             if count % tile:
@@ -180,10 +180,11 @@ def layout_from_record(
         ordered = tuple(by_name.values())
     if not ordered:
         raise DecodeError(f"{where}: the first record holds no band")
+    grid = PatchGrid.from_mixer(mixer, *margins)
     layout = BandLayout(
         features=ordered,
-        tile_height=mixer.patch_height + 2 * margins[1],
-        tile_width=mixer.patch_width + 2 * margins[0],
+        tile_height=grid.tile_height,
+        tile_width=grid.tile_width,
         array_layout=array_layout,
         sequence=sequence,
     )

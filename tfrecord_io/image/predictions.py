@@ -26,6 +26,7 @@ from tfrecord_io.format import example as wire
 from tfrecord_io.format.shards import Destination
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.files import find_export
+from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.options import DEFAULT_MAX_FILE_SIZE
 from tfrecord_io.image.reader import ExportReader
@@ -60,27 +61,28 @@ def iter_patches(
         ``(bands, tile_height, tile_width)`` (``(bands, patch_height, patch_width)`` with
         ``trim``), bands as the dataset numbers them.
     """
-    reader = (
-        export._reader if isinstance(export, EETFRecordDataset) else ExportReader(export, **options)
-    )
-    grid = reader.grid
+    if isinstance(export, EETFRecordDataset):
+        yield from _iter_arrays(export.grid, export.iter_tiles(), trim)
+        return
+    reader = ExportReader(export, **options)
     try:
-        for index, tile in reader.iter_tiles():
-            array = (
-                tile[0]
-                if len(tile) == 1
-                else np.concatenate([t.astype(np.result_type(*tile), copy=False) for t in tile])
-            )
-            if trim:
-                array = array[
-                    :,
-                    grid.margin_y : grid.margin_y + grid.patch_height,
-                    grid.margin_x : grid.margin_x + grid.patch_width,
-                ]
-            yield index, grid.patch_window(index), array
+        yield from _iter_arrays(reader.grid, reader.iter_tiles(), trim)
     finally:
-        if not isinstance(export, EETFRecordDataset):
-            reader.close()
+        reader.close()
+
+
+def _iter_arrays(
+    grid: PatchGrid, tiles: Iterator[tuple[int, tuple[np.ndarray, ...]]], trim: bool
+) -> Iterator[tuple[int, Window, np.ndarray]]:
+    """Yield ``(index, window, array)`` for each tile, its features stacked as bands."""
+    interior = (slice(None), *grid.interior)
+    for index, tile in tiles:
+        array = (
+            tile[0]
+            if len(tile) == 1
+            else np.concatenate([t.astype(np.result_type(*tile), copy=False) for t in tile])
+        )
+        yield index, grid.patch_window(index), array[interior] if trim else array
 
 
 def _mixer_of(source: Any) -> tuple[Mixer, str | None, tuple[int, int] | None]:
@@ -88,14 +90,12 @@ def _mixer_of(source: Any) -> tuple[Mixer, str | None, tuple[int, int] | None]:
     if isinstance(source, Mixer):
         return source, None, None
     if isinstance(source, EETFRecordDataset):
-        grid = source._reader.grid
-        path = source._reader.files.mixer
-        text = open(path, encoding="utf-8").read() if path else None  # noqa: SIM115
-        return source.mixer, text, (grid.margin_x, grid.margin_y)
+        path = source.export_files.mixer
+        text = _read_text(path) if path else None
+        return source.mixer, text, (source.grid.margin_x, source.grid.margin_y)
     path = os.fspath(source)
     if os.path.isfile(path) and path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = _read_text(path)
         return Mixer.from_json(text, f"'{path}'"), text, None
     files = find_export(path)
     if files.mixer is None:
@@ -106,11 +106,16 @@ def _mixer_of(source: Any) -> tuple[Mixer, str | None, tuple[int, int] | None]:
         )
     reader = ExportReader(path)
     try:
-        with open(files.mixer, encoding="utf-8") as f:
-            text = f.read()
+        text = _read_text(files.mixer)
         return reader.mixer, text, (reader.grid.margin_x, reader.grid.margin_y)
     finally:
         reader.close()
+
+
+def _read_text(path: str) -> str:
+    """Return a mixer file's exact text (copied as it is beside the predictions)."""
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def _patch_array(item: Any, position: int) -> np.ndarray:
@@ -235,25 +240,30 @@ def _iter_payloads(
 def _trim(
     array: np.ndarray, pw: int, ph: int, margins: tuple[int, int] | None, index: int
 ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Return a patch cut to ``ph x pw`` (rows x cols), and the margins its tile had."""
     rows, cols = array.shape[1:]
     if (rows, cols) == (ph, pw):
         return array, margins or (0, 0)
     extra_x, extra_y = cols - pw, rows - ph
     fits = extra_x >= 0 and extra_y >= 0 and extra_x % 2 == 0 and extra_y % 2 == 0
-    if margins is not None and (extra_x, extra_y) != (2 * margins[0], 2 * margins[1]):
+    known = None if margins is None else _tile_grid(pw, ph, margins)
+    if known is not None and (rows, cols) != (known.tile_height, known.tile_width):
         fits = False
     if not fits:
         tile = (
-            ""
-            if margins is None
-            else (f" or the stored tile {ph + 2 * margins[1]} x {pw + 2 * margins[0]}")
+            "" if known is None else f" or the stored tile {known.tile_height} x {known.tile_width}"
         )
         raise OptionError(
             f"patch {index} is {rows} x {cols} (rows x cols), which is neither the unpadded "
             f"patch {ph} x {pw}{tile}"
         )
-    mx, my = extra_x // 2, extra_y // 2
-    return array[:, my : my + ph, mx : mx + pw], (mx, my)
+    grid = _tile_grid(pw, ph, (extra_x // 2, extra_y // 2))
+    return array[(slice(None), *grid.interior)], (grid.margin_x, grid.margin_y)
+
+
+def _tile_grid(pw: int, ph: int, margins: tuple[int, int]) -> PatchGrid:
+    """Return the geometry of one stored tile: a one-patch grid with the given margins."""
+    return PatchGrid(pw, ph, 1, 1, margin_x=margins[0], margin_y=margins[1])
 
 
 def _kinds(array: np.ndarray, kinds: list[str] | None, index: int) -> list[str]:

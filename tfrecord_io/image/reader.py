@@ -148,15 +148,7 @@ class ExportReader:
             records_per_patch=records_per_patch,
             where=first_where,
         )
-        self.grid = PatchGrid(
-            patch_width=self.mixer.patch_width,
-            patch_height=self.mixer.patch_height,
-            patches_per_row=self.mixer.patches_per_row,
-            patch_rows=self.mixer.patch_rows,
-            transform=self.mixer.transform,
-            margin_x=mx,
-            margin_y=my,
-        )
+        self.grid = PatchGrid.from_mixer(self.mixer, mx, my)
         self.records_per_patch = self.grid.tile_pixels if sequence else 1
         self.expected_records = self.grid.total_patches * self.records_per_patch
 

@@ -23,15 +23,11 @@ from typing import Any
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.transform import TransformMethodsMixin
-from rasterio.windows import Window, WindowMethodsMixin
+from rasterio.windows import Window
 
-from tfrecord_io.errors import (
-    BandIndexError,
-    OptionError,
-    TFRecordIOError,
-)
+from tfrecord_io.errors import OptionError
 from tfrecord_io.format.shards import Destination
+from tfrecord_io.image.base import DRIVER, DatasetBase
 from tfrecord_io.image.encode import ExportPlan, RowSource, check_kind, plan_export
 from tfrecord_io.image.grid import to_int_window
 from tfrecord_io.image.options import EE_KEYS, FormatOptions
@@ -40,7 +36,6 @@ from tfrecord_io.image.write import crs_text, write_export
 
 __all__ = ["DRIVER", "EETFRecordWriter", "crs_text"]
 
-DRIVER = "EETFRecord"
 # GDAL creation options a copied rasterio profile carries; they mean nothing to an export.
 _IGNORED_PROFILE_KEYS = {
     "blockxsize",
@@ -84,7 +79,7 @@ def parse_kinds(kinds: Any, names: Sequence[str], count: int, strict: bool = Tru
     return out
 
 
-class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
+class EETFRecordWriter(DatasetBase):
     """An Earth Engine TFRecord export opened for writing, with rasterio's writer interface.
 
     Made by ``tfrecord_io.open(path, "w", ...)``; nothing appears at ``path`` until
@@ -130,7 +125,6 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         The destination already holds this export and ``overwrite`` is False.
     """
 
-    driver = DRIVER
     mode = "w"
 
     def __init__(
@@ -209,36 +203,6 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
     # -- description ---------------------------------------------------------------------
 
     @property
-    def closed(self) -> bool:
-        """True once the dataset is closed (written or aborted)."""
-        return self._closed
-
-    @property
-    def width(self) -> int:
-        """Raster width in pixels."""
-        return self._width
-
-    @property
-    def height(self) -> int:
-        """Raster height in pixels."""
-        return self._height
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(height, width)``."""
-        return self._height, self._width
-
-    @property
-    def count(self) -> int:
-        """Number of bands."""
-        return self._count
-
-    @property
-    def indexes(self) -> tuple[int, ...]:
-        """Band numbers, from 1."""
-        return tuple(range(1, self._count + 1))
-
-    @property
     def dtype(self) -> np.dtype:
         """The dtype of the bands as written."""
         return self._dtype
@@ -247,21 +211,6 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
     def dtypes(self) -> tuple[str, ...]:
         """The dtype of each band."""
         return (self._dtype.name,) * self._count
-
-    @property
-    def crs(self) -> CRS:
-        """The CRS."""
-        return self._crs
-
-    @property
-    def transform(self) -> Affine:
-        """The raster's affine transform (the mixer's ``doubleMatrix``)."""
-        return self._transform
-
-    @property
-    def nodata(self) -> float | None:
-        """The nodata value: pixels equal to it are written as ``defaultValue``."""
-        return self._nodata
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -298,30 +247,15 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
         return dict(self._tags)
 
     @property
-    def meta(self) -> dict[str, Any]:
-        """Return rasterio's basic metadata."""
-        return {
-            "driver": DRIVER,
-            "dtype": self._dtype.name,
-            "nodata": self._nodata,
-            "width": self._width,
-            "height": self._height,
-            "count": self._count,
-            "crs": self._crs,
-            "transform": self._transform,
-        }
+    def block_shapes(self) -> list[tuple[int, int]]:
+        """``(rows, cols)`` of a block, for each band: blocks are the patches to be written."""
+        o = self.options
+        return [(o.patch_height or self._height, o.patch_width or self._width)] * self._count
 
     @property
     def profile(self) -> dict[str, Any]:
         """``meta`` plus the patch layout and the format options as keyword arguments."""
-        o = self.options
-        return {
-            **self.meta,
-            "blockxsize": o.patch_width or self._width,
-            "blockysize": o.patch_height or self._height,
-            "tiled": True,
-            "format_options": o.to_ee(),
-        }
+        return {**super().profile, "format_options": self.options.to_ee()}
 
     def plan(self, strict: bool = True) -> ExportPlan:
         """Return the export's plan (features and grid) for the current band names.
@@ -463,18 +397,9 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
             raise OptionError(f"cannot write {arr.dtype} values: bands hold real numbers")
         return bands, arr
 
-    def _band(self, bidx: int) -> int:
-        if (
-            isinstance(bidx, bool)
-            or not isinstance(bidx, int | np.integer)
-            or not (1 <= bidx <= self._count)
-        ):
-            raise BandIndexError(f"band index {bidx} out of range (not in {self.indexes})")
-        return int(bidx) - 1
-
     def _check_writable(self) -> None:
-        if self._closed:
-            raise TFRecordIOError(f"'{self.name}' is closed")
+        """Raise :class:`~tfrecord_io.errors.DatasetClosedError` once written or aborted."""
+        self._check_open()
 
     # -- closing -------------------------------------------------------------------------
 
@@ -546,18 +471,11 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
             self._closed = True
             self._finalizer()
 
-    def __enter__(self) -> EETFRecordWriter:
-        return self
-
     def __exit__(self, exc_type: object, *exc: object) -> None:
         if exc_type is None:
             self.close()
         else:
             self.abort()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<{state} EETFRecordWriter name='{self.name}' mode='w'>"
 
 
 def _cleanup(destination: Destination, spills: list[Spill]) -> None:
