@@ -29,7 +29,7 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.index import ShardIndex
-from tfrecord_io.format.records import GZIP_MAGIC, iter_records
+from tfrecord_io.format.records import framed_size, iter_records, stream_size_hint
 from tfrecord_io.image.files import find_export, mixer_from_grid
 from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record, values_array
@@ -390,17 +390,12 @@ class ExportReader:
     def _predict_starts(self) -> list[int] | None:
         starts = [0]
         for shard in self.files.shards:
-            with open(shard, "rb") as f:
-                compressed = f.read(2) == GZIP_MAGIC
-                size = f.seek(0, os.SEEK_END)
-                if compressed:
-                    f.seek(-4, os.SEEK_END)
-                    size = int.from_bytes(f.read(4), "little")
+            size = stream_size_hint(shard)
             with _closing(iter_records(shard, verify=False)) as it:
                 first = next(it, None)
             if first is None:
                 return None
-            record_size = len(first[1]) + 16
+            record_size = framed_size(len(first[1]))
             if size % record_size:
                 return None
             starts.append(starts[-1] + size // record_size)

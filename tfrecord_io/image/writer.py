@@ -31,6 +31,7 @@ from tfrecord_io.errors import (
     PatchesDroppedWarning,
     TFRecordIOError,
 )
+from tfrecord_io.format.records import framed_size
 from tfrecord_io.format.shards import Destination, ShardSink
 from tfrecord_io.image.encode import ExportPlan, RowSource, check_kind, iter_payloads, plan_export
 from tfrecord_io.image.grid import to_int_window
@@ -371,7 +372,7 @@ class EETFRecordWriter(WindowMethodsMixin, TransformMethodsMixin):
             transform=self._transform,
             pad_edges=self.pad_edges,
         )
-        if plan.min_record_size() + 16 > self.options.max_file_size:
+        if framed_size(plan.min_record_size()) > self.options.max_file_size:
             raise OptionError(
                 f"one record holds at least {plan.min_record_size()} bytes, more than maxFileSize "
                 f"({self.options.max_file_size}), and a record is never split: raise maxFileSize "
