@@ -20,8 +20,6 @@ from typing import Any
 import numpy as np
 
 from tfrecord_io.errors import (
-    DecodeError,
-    GridError,
     MissingMixerError,
     OptionError,
     RecordCountError,
@@ -32,7 +30,7 @@ from tfrecord_io.format.index import ShardIndex
 from tfrecord_io.format.records import framed_size, iter_records, stream_size_hint
 from tfrecord_io.image.files import find_export, mixer_from_grid
 from tfrecord_io.image.grid import PatchGrid
-from tfrecord_io.image.layout import ArrayLayout, layout_from_record, values_array
+from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
 
 __all__ = ["ExportReader"]
@@ -268,49 +266,15 @@ class ExportReader:
             return cached
         self.grid.patch_rowcol(index)  # range check
         if self.layout.sequence:
-            tile = self._sequence_tile(index)
+            first = index * self.records_per_patch
+            tile = self.layout.decode_sequence(
+                self._read_record(record) for record in range(first, first + self.records_per_patch)
+            )
         else:
             payload, where = self._read_record(index)
             tile = self.layout.decode(payload, where)
         self._cache.put(index, tile)
         return tile
-
-    def _sequence_tile(self, index: int) -> tuple[np.ndarray, ...]:
-        layout = self.layout
-        arrays = tuple(
-            np.empty((f.depth, layout.tile_height * layout.tile_width), f.dtype)
-            for f in layout.features
-        )
-        first = index * self.records_per_patch
-        for pixel in range(self.records_per_patch):
-            payload, where = self._read_record(first + pixel)
-            self._fill_pixel(arrays, pixel, payload, where)
-        return tuple(a.reshape(-1, layout.tile_height, layout.tile_width) for a in arrays)
-
-    def _fill_pixel(
-        self, arrays: tuple[np.ndarray, ...], pixel: int, payload: bytes, where: str
-    ) -> None:
-        context, lists = wire.decode_sequence_example(payload, where)
-        for layout, out in zip(self.layout.features, arrays, strict=True):
-            if layout.name in context:
-                steps = [context[layout.name]]
-            elif layout.name in lists:
-                steps = lists[layout.name]
-            else:
-                raise DecodeError(f"{where}: the band '{layout.name}' is missing")
-            if len(steps) != layout.depth:
-                raise GridError(
-                    f"{where}: the band '{layout.name}' has {len(steps)} steps where the first "
-                    f"record has {layout.depth}"
-                )
-            for depth, step in enumerate(steps):
-                values = values_array(step)
-                if values.size != 1:
-                    raise GridError(
-                        f"{where}: the band '{layout.name}' holds {values.size} values in one "
-                        "pixel; a sequence export holds one per step"
-                    )
-                out[depth, pixel] = values[0]
 
     def iter_tiles(self, prefetch: bool = False) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
         """Yield every patch in export order, streaming each shard once.
