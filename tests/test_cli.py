@@ -134,6 +134,25 @@ def test_validate_exits_zero_on_a_sound_export():
     assert output.strip().endswith("valid")
 
 
+def test_validate_text_lists_each_problem_then_the_count(tmp_path):
+    export = tmp_path / "sample"
+    shutil.copytree(SAMPLE, export)
+    (export / "sample-mixer.json").write_text("{not json")
+    problems = tfrecord_io.validate(export)
+    code, output = run("validate", export)
+    assert code == 1
+    assert output.splitlines() == [
+        *(f"{p.error}: {p.message}" for p in problems),
+        f"{export}: {len(problems)} problem(s)",
+    ]
+
+
+def test_kernel_size_that_is_not_k_or_x_y_is_a_usage_error():
+    code, output = run("info", SAMPLE, "--kernel-size", "3,x")
+    assert code == 2
+    assert "--kernel-size" in output and "expected K or X,Y" in output
+
+
 def test_validate_exits_nonzero_and_reports_every_problem_as_json(tmp_path):
     export = tmp_path / "sample"
     shutil.copytree(SAMPLE, export)
