@@ -28,7 +28,7 @@ from tfrecord_io.errors import (
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.index import ShardIndex
 from tfrecord_io.format.records import framed_size, iter_records, stream_size_hint
-from tfrecord_io.image.files import find_export, mixer_from_grid
+from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
@@ -176,7 +176,7 @@ class ExportReader:
                         "when maskedThreshold is below 1, and then the grid cannot be rebuilt."
                     )
                 total = count
-            return mixer_from_grid(mixer, total)
+            return Mixer.from_grid(mixer, total)
         if mixer is not None:
             return Mixer.from_file(mixer)
         if self.files.mixer is None:
