@@ -1,8 +1,9 @@
-"""Shared fixtures: exports built in tmp folders by the TensorFlow reference producer."""
+"""Shared factory fixtures: rasters, GeoTIFFs and exports (by TensorFlow or by our writer)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+from affine import Affine
 
 # Must be set before anything imports TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -27,6 +29,9 @@ if os.environ.get("TFRECORD_IO_TEST_INSTALLED") == "1":
 
 if TYPE_CHECKING:
     from tests.tfexport import ExportInfo
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+UTM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)  # EPSG:32610, 30 m pixels
 
 
 @pytest.fixture
@@ -86,5 +91,80 @@ def geotiff(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
             if descriptions is not None:
                 dst.descriptions = descriptions
         return path
+
+    return make
+
+
+@pytest.fixture
+def raster() -> Callable[..., np.ndarray]:
+    """Return ``make(count, height, width, seed=0)``: random float32 ``(band, row, col)`` pixels.
+
+    The same arguments give the same pixels, so a test can make an export of them and compare.
+    """
+
+    def make(count: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+        return np.random.default_rng(seed).random((count, height, width), dtype=np.float32)
+
+    return make
+
+
+@pytest.fixture
+def tif(tmp_path_factory: pytest.TempPathFactory, raster: Callable[..., np.ndarray]) -> Any:
+    """Return ``make(array=None, **profile)``: a GeoTIFF of ``array`` in a fresh tmp folder.
+
+    ``array`` defaults to ``raster(3, 24, 32)``; the GeoTIFF is in EPSG:32610 at 30 m with bands
+    described ``B2, B3, ...``; ``profile`` adds to or overrides rasterio's profile.
+    """
+    import rasterio
+
+    def make(array: np.ndarray | None = None, **profile: Any) -> Path:
+        array = raster(3, 24, 32) if array is None else array
+        path = tmp_path_factory.mktemp("tif") / "in.tif"
+        profile = {
+            "driver": "GTiff",
+            "width": array.shape[2],
+            "height": array.shape[1],
+            "count": array.shape[0],
+            "dtype": array.dtype,
+            "crs": "EPSG:32610",
+            "transform": UTM,
+            **profile,
+        }
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(array)
+            dst.descriptions = tuple(f"B{i + 2}" for i in range(array.shape[0]))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def export(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Return ``make(array=None, descriptions=None, prefix="exp", **options)``: an export folder.
+
+    Without ``array``, a writable copy of ``data/sample`` (``data/`` is read-only). With it, the
+    export our writer makes of ``array`` in EPSG:32610 at 30 m, ``options`` going to
+    :func:`tfrecord_io.open` in mode ``"w"``; the folder is named ``prefix``.
+    """
+    import tfrecord_io
+
+    def make(
+        array: np.ndarray | None = None,
+        descriptions: tuple[str, ...] | None = None,
+        prefix: str = "exp",
+        **options: Any,
+    ) -> Path:
+        if array is None:
+            return Path(shutil.copytree(SAMPLE, tmp_path_factory.mktemp("export") / "sample"))
+        folder = tmp_path_factory.mktemp("export") / prefix
+        options.setdefault("crs", "EPSG:32610")
+        options.setdefault("transform", UTM)
+        count, height, width = array.shape
+        options.update(width=width, height=height, count=count)
+        with tfrecord_io.open(folder, "w", **options) as dst:
+            if descriptions is not None:
+                dst.descriptions = descriptions
+            dst.write(array)
+        return folder
 
     return make

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -114,15 +113,14 @@ def test_translate_bad_band_is_a_one_line_error_and_nonzero_exit(tmp_path):
     assert not (tmp_path / "x.tif").exists()
 
 
-def test_translate_of_a_corrupt_export_leaves_no_output(tmp_path):
-    export = tmp_path / "sample"
-    shutil.copytree(SAMPLE, export)
-    shard = export / "sample-00001.tfrecord.gz"
+def test_translate_of_a_corrupt_export_leaves_no_output(tmp_path, export):
+    sample = export()
+    shard = sample / "sample-00001.tfrecord.gz"
     data = bytearray(shard.read_bytes())
     shard.write_bytes(bytes(data[: len(data) // 2]))
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    code, output = run("translate", export, out_dir / "x.tif", "-q")
+    code, output = run("translate", sample, out_dir / "x.tif", "-q")
     assert code == 1
     assert "sample-00001.tfrecord.gz" in output
     assert os.listdir(out_dir) == []  # neither the output nor a temporary file
@@ -134,13 +132,30 @@ def test_validate_exits_zero_on_a_sound_export():
     assert output.strip().endswith("valid")
 
 
-def test_validate_exits_nonzero_and_reports_every_problem_as_json(tmp_path):
-    export = tmp_path / "sample"
-    shutil.copytree(SAMPLE, export)
-    (export / "sample-00001.tfrecord.gz").unlink()  # a gap in the shard numbers
-    last = export / "sample-00002.tfrecord.gz"
+def test_validate_text_lists_each_problem_then_the_count(export):
+    sample = export()
+    (sample / "sample-mixer.json").write_text("{not json")
+    problems = tfrecord_io.validate(sample)
+    code, output = run("validate", sample)
+    assert code == 1
+    assert output.splitlines() == [
+        *(f"{p.error}: {p.message}" for p in problems),
+        f"{sample}: {len(problems)} problem(s)",
+    ]
+
+
+def test_kernel_size_that_is_not_k_or_x_y_is_a_usage_error():
+    code, output = run("info", SAMPLE, "--kernel-size", "3,x")
+    assert code == 2
+    assert "--kernel-size" in output and "expected K or X,Y" in output
+
+
+def test_validate_exits_nonzero_and_reports_every_problem_as_json(export):
+    sample = export()
+    (sample / "sample-00001.tfrecord.gz").unlink()  # a gap in the shard numbers
+    last = sample / "sample-00002.tfrecord.gz"
     last.write_bytes(last.read_bytes()[:-100])  # and a truncated shard
-    code, output = run("validate", export, "--json")
+    code, output = run("validate", sample, "--json")
     assert code == 1
     report = json.loads(output)
     assert report["valid"] is False

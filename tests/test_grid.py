@@ -8,14 +8,15 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasterio.windows import Window
-from rasterio.windows import transform as window_transform
 
 from tfrecord_io import GridError, KernelSizeError, WindowError
 from tfrecord_io.image.grid import (
     PatchGrid,
+    PatchSample,
     infer_margins,
     kernel_for_margin,
     margin_for_kernel,
+    sample,
     to_int_window,
 )
 from tfrecord_io.image.mixer import Mixer
@@ -46,6 +47,13 @@ def grid_and_window(draw: st.DrawFn) -> tuple[PatchGrid, Window]:
     return grid, Window(col, row, width, height)
 
 
+def _samples(grid: PatchGrid, window: Window) -> list[PatchSample]:
+    """How each patch fills ``window`` read at full resolution."""
+    rows = sample(window.row_off, window.height, window.height)
+    cols = sample(window.col_off, window.width, window.width)
+    return list(grid.iter_samples(rows, cols))
+
+
 # -- index <-> (row, col) <-> window --------------------------------------------------------
 
 
@@ -59,7 +67,7 @@ def test_patch_index_rowcol_and_window_round_trip(grid: PatchGrid, data: st.Data
     assert window == Window(
         col * grid.patch_width, row * grid.patch_height, grid.patch_width, grid.patch_height
     )
-    assert list(grid.iter_patches(window)) == [index]
+    assert [part.index for part in _samples(grid, window)] == [index]
 
 
 @SETTINGS
@@ -75,15 +83,6 @@ def test_patch_windows_tile_the_mosaic_in_row_major_order(grid: PatchGrid) -> No
     assert starts == sorted(starts)
 
 
-@SETTINGS
-@given(grid=grids())
-def test_tile_window_is_patch_window_grown_by_the_margins(grid: PatchGrid) -> None:
-    for index in range(grid.total_patches):
-        p, t = grid.patch_window(index), grid.tile_window(index)
-        assert (t.col_off, t.row_off) == (p.col_off - grid.margin_x, p.row_off - grid.margin_y)
-        assert (t.width, t.height) == (grid.tile_width, grid.tile_height)
-
-
 @pytest.mark.parametrize("index", [-1, 12])
 def test_patch_index_outside_grid_raises_grid_error(index: int) -> None:
     grid = PatchGrid(4, 4, 4, 3)
@@ -97,7 +96,7 @@ def test_patch_rowcol_outside_grid_raises_grid_error(row: int, col: int) -> None
         PatchGrid(4, 4, 4, 3).patch_index(row, col)
 
 
-# -- iter_copies ----------------------------------------------------------------------------
+# -- iter_samples ---------------------------------------------------------------------------
 
 
 def _tiles(grid: PatchGrid, mosaic: np.ndarray) -> list[np.ndarray]:
@@ -113,27 +112,23 @@ def _tiles(grid: PatchGrid, mosaic: np.ndarray) -> list[np.ndarray]:
 
 @SETTINGS
 @given(case=grid_and_window())
-def test_iter_copies_assembles_the_window_exactly_once(case: tuple[PatchGrid, Window]) -> None:
+def test_iter_samples_assembles_a_whole_pixel_window_exactly_once_in_blocks(
+    case: tuple[PatchGrid, Window],
+) -> None:
     grid, window = case
     mosaic = np.arange(grid.height * grid.width).reshape(grid.height, grid.width)
     tiles = _tiles(grid, mosaic)
     out = np.full((window.height, window.width), -2)
     hits = np.zeros_like(out)
     indexes = []
-    for copy in grid.iter_copies(window):
-        out[copy.out_rows, copy.out_cols] = tiles[copy.index][copy.tile_rows, copy.tile_cols]
-        hits[copy.out_rows, copy.out_cols] += 1
-        indexes.append(copy.index)
+    for part in _samples(grid, window):
+        assert part.is_block
+        out[part.out_rows, part.out_cols] = tiles[part.index][part.tile_rows, part.tile_cols]
+        hits[part.out_rows, part.out_cols] += 1
+        indexes.append(part.index)
     assert (hits == 1).all()
     np.testing.assert_array_equal(out, mosaic[window.toslices()])
     assert indexes == sorted(set(indexes))
-
-
-@SETTINGS
-@given(case=grid_and_window())
-def test_window_transform_equals_rasterio_window_transform(case: tuple[PatchGrid, Window]) -> None:
-    grid, window = case
-    assert grid.window_transform(window) == window_transform(window, grid.transform)
 
 
 # -- kernels and margins --------------------------------------------------------------------

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.tfexport import mixer_text
-from tfrecord_io import Mixer, MixerError
+from tfrecord_io import Mixer, MixerError, OptionError
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -228,3 +228,34 @@ def test_mixer_error_from_file_names_the_file(tmp_path: Path) -> None:
 def test_mixer_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         Mixer.from_json("{}")
+
+
+# -- a grid given by hand -------------------------------------------------------------------
+
+
+def test_from_grid_builds_the_mixer_the_grid_describes() -> None:
+    transform = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
+    grid = {"patch_size": (64, 32), "patches_per_row": 3, "crs": "EPSG:32633"}
+    expected = Mixer("EPSG:32633", transform, 64, 32, 3, 6)
+    assert Mixer.from_grid({**grid, "transform": transform}, total_patches=6) == expected
+    assert Mixer.from_grid({**grid, "transform": tuple(transform)[:6], "total_patches": 6}) == (
+        expected
+    )
+
+
+_GRID = {"patch_size": (4, 4), "patches_per_row": 1, "crs": "EPSG:4326", "transform": [1] * 6}
+
+
+@pytest.mark.parametrize(
+    ("grid", "match"),
+    [
+        ({k: v for k, v in _GRID.items() if k != "transform"}, "transform"),
+        ({**_GRID, "z": 1}, "z"),
+        ({**_GRID, "patch_size": (0, 4)}, "invalid"),
+    ],
+)
+def test_from_grid_refuses_a_grid_missing_a_key_with_an_unknown_key_or_invalid(
+    grid: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(OptionError, match=match):
+        Mixer.from_grid(grid, total_patches=1)

@@ -7,7 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tfrecord_io.errors import OptionError
-from tfrecord_io.image.options import DEFAULT_MAX_FILE_SIZE, EE_KEYS, FormatOptions
+from tfrecord_io.image.options import (
+    DEFAULT_MAX_FILE_SIZE,
+    EE_KEYS,
+    FormatOptions,
+    parse_kernel_size,
+)
 
 
 def test_defaults_are_earth_engines() -> None:
@@ -102,3 +107,22 @@ def test_to_ee_round_trips(patch, kernel, compressed, size, default, threshold) 
          **({"patchDimensions": list(patch)} if patch else {})}
     )
     assert FormatOptions.from_ee(options.to_ee()) == options
+
+
+# -- sizes typed by users (the CLI's --kernel-size, the QGIS plugin's fields) ----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("3", (3, 3)), ("4,2", (4, 2)), ("4x2", (4, 2)), (" 5X7 ", (5, 7)), ("", None), (None, None)],
+)
+def test_parse_kernel_size_reads_k_or_x_y(
+    text: str | None, expected: tuple[int, int] | None
+) -> None:
+    assert parse_kernel_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["a", "1,2,3", "0", "3,-1", "2.5"])
+def test_parse_kernel_size_refuses_anything_but_one_or_two_positive_integers(text: str) -> None:
+    with pytest.raises(OptionError, match="patchDimensions"):
+        parse_kernel_size(text, "patchDimensions")

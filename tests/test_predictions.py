@@ -16,135 +16,160 @@ from tfrecord_io.errors import MissingMixerError, NoMixerWarning, OptionError, R
 from tfrecord_io.image.mixer import Mixer
 
 UTM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
+# The export each test predicts from: 2 x 12 x 16 pixels in 4 x 4 patches with 1-pixel margins.
+EXPORT = {
+    "descriptions": ("B2", "B3"),
+    "patch_dimensions": [4, 4],
+    "kernel_size": [2, 2],
+    "max_file_size": 500,
+}
 
 
-@pytest.fixture
-def raster(rng) -> np.ndarray:
-    return rng.random((2, 12, 16), dtype=np.float32)
-
-
-@pytest.fixture
-def export(tmp_path, raster) -> Path:
-    with tfrecord_io.open(tmp_path / "exp", "w", width=16, height=12, count=2, crs="EPSG:32610",
-                          transform=UTM, patch_dimensions=[4, 4], kernel_size=[2, 2],
-                          max_file_size=500) as dst:
-        dst.descriptions = ("B2", "B3")
-        dst.write(raster)
-    return tmp_path / "exp"
-
-
-def test_iter_patches_yields_export_order(export) -> None:
-    assert [i for i, _, _ in tfrecord_io.iter_patches(export)] == list(range(12))
+def test_iter_patches_yields_export_order(export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
+    assert [i for i, _, _ in tfrecord_io.iter_patches(exp)] == list(range(12))
 
 
 def test_iter_patches_yields_stored_tiles_with_margins(export, raster) -> None:
-    _, window, tile = list(tfrecord_io.iter_patches(export))[5]  # row 1, col 1
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
+    _, window, tile = list(tfrecord_io.iter_patches(exp))[5]  # row 1, col 1
     assert (window.col_off, window.row_off) == (4, 4)
-    np.testing.assert_array_equal(tile, raster[:, 3:9, 3:9])
+    np.testing.assert_array_equal(tile, pixels[:, 3:9, 3:9])
 
 
 def test_iter_patches_trim_gives_unpadded_patch(export, raster) -> None:
-    _, _, patch = list(tfrecord_io.iter_patches(export, trim=True))[5]
-    np.testing.assert_array_equal(patch, raster[:, 4:8, 4:8])
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
+    _, _, patch = list(tfrecord_io.iter_patches(exp, trim=True))[5]
+    np.testing.assert_array_equal(patch, pixels[:, 4:8, 4:8])
 
 
 def test_predictions_read_back_as_georeferenced_mosaic(tmp_path, export, raster) -> None:
-    preds = ((i, w, t[:1] * 2) for i, w, t in tfrecord_io.iter_patches(export))
-    tfrecord_io.write_predictions(export, tmp_path / "pred", preds, ["score"])
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
+    preds = ((i, w, t[:1] * 2) for i, w, t in tfrecord_io.iter_patches(exp))
+    tfrecord_io.write_predictions(exp, tmp_path / "pred", preds, ["score"])
     with tfrecord_io.open(tmp_path / "pred") as src:
         assert src.transform == UTM and src.descriptions == ("score",)
-        np.testing.assert_array_equal(src.read(1), raster[0] * 2)
+        np.testing.assert_array_equal(src.read(1), pixels[0] * 2)
 
 
 def test_predictions_read_back_with_the_export_mixer(tmp_path, export, raster) -> None:
-    preds = (t[:, 1:-1, 1:-1] for _, _, t in tfrecord_io.iter_patches(export))
-    tfrecord_io.write_predictions(export / "exp-mixer.json", tmp_path / "pred", preds, ["a", "b"])
-    with tfrecord_io.open(tmp_path / "pred", mixer=export / "exp-mixer.json") as src:
-        np.testing.assert_array_equal(src.read(), raster)
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
+    preds = (t[:, 1:-1, 1:-1] for _, _, t in tfrecord_io.iter_patches(exp))
+    tfrecord_io.write_predictions(exp / "exp-mixer.json", tmp_path / "pred", preds, ["a", "b"])
+    with tfrecord_io.open(tmp_path / "pred", mixer=exp / "exp-mixer.json") as src:
+        np.testing.assert_array_equal(src.read(), pixels)
 
 
-def test_mixer_is_copied_verbatim_under_an_uploadable_name(tmp_path, export) -> None:
-    preds = (t for _, _, t in tfrecord_io.iter_patches(export))
-    files = tfrecord_io.write_predictions(export, tmp_path / "pred", preds, ["a", "b"])
+def test_mixer_is_copied_verbatim_under_an_uploadable_name(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
+    preds = (t for _, _, t in tfrecord_io.iter_patches(exp))
+    files = tfrecord_io.write_predictions(exp, tmp_path / "pred", preds, ["a", "b"])
     assert files[-1].endswith("pred-mixer.json")
-    assert Path(files[-1]).read_bytes() == (export / "exp-mixer.json").read_bytes()
+    assert Path(files[-1]).read_bytes() == (exp / "exp-mixer.json").read_bytes()
 
 
-def test_prediction_files_end_in_tfrecord(tmp_path, export) -> None:
-    preds = (t for _, _, t in tfrecord_io.iter_patches(export))
-    files = tfrecord_io.write_predictions(export, tmp_path / "pred", preds, ["a", "b"])
+def test_prediction_files_end_in_tfrecord(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
+    preds = (t for _, _, t in tfrecord_io.iter_patches(exp))
+    files = tfrecord_io.write_predictions(exp, tmp_path / "pred", preds, ["a", "b"])
     assert all(f.endswith(".tfrecord") for f in files[:-1])
 
 
-def test_tensorflow_parses_predictions_at_unpadded_size(tmp_path, export) -> None:
-    preds = (t for _, _, t in tfrecord_io.iter_patches(export))
-    files = tfrecord_io.write_predictions(export, tmp_path / "pred", preds, ["a", "b"])
+def test_tensorflow_parses_predictions_at_unpadded_size(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
+    preds = (t for _, _, t in tfrecord_io.iter_patches(exp))
+    files = tfrecord_io.write_predictions(exp, tmp_path / "pred", preds, ["a", "b"])
     record = next(iter(tf.data.TFRecordDataset(files[:-1])))
     parsed = tf.io.parse_single_example(record, {"a": tf.io.FixedLenFeature([4, 4], tf.float32)})
     assert parsed["a"].shape == (4, 4)
 
 
-def test_integer_predictions_are_int64_lists(tmp_path, export) -> None:
+def test_integer_predictions_are_int64_lists(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
     preds = (np.full((1, 4, 4), i, np.int8) for i in range(12))
-    files = tfrecord_io.write_predictions(export, tmp_path / "pred", preds, ["cls"])
+    files = tfrecord_io.write_predictions(exp, tmp_path / "pred", preds, ["cls"])
     record = list(tf.data.TFRecordDataset(files[:-1]))[7]
     parsed = tf.io.parse_single_example(record, {"cls": tf.io.FixedLenFeature([4, 4], tf.int64)})
     assert (parsed["cls"].numpy() == 7).all()
 
 
-def test_two_dimensional_patches_are_one_band(tmp_path, export) -> None:
+def test_two_dimensional_patches_are_one_band(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
     preds = (np.zeros((4, 4), np.float64) for _ in range(12))
-    tfrecord_io.write_predictions(export, tmp_path / "pred", preds, ["p"])
+    tfrecord_io.write_predictions(exp, tmp_path / "pred", preds, ["p"])
     with tfrecord_io.open(tmp_path / "pred") as src:
         assert src.count == 1 and src.dtypes == ("float32",)
 
 
-def test_too_few_patches_are_refused_and_nothing_written(tmp_path, export) -> None:
+def test_too_few_patches_are_refused_and_nothing_written(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
     with pytest.raises(RecordCountError, match="11 patches"):
-        tfrecord_io.write_predictions(export, tmp_path / "pred",
+        tfrecord_io.write_predictions(exp, tmp_path / "pred",
                                       (np.zeros((4, 4)) for _ in range(11)), ["p"])
     assert not (tmp_path / "pred").exists()
 
 
-def test_too_many_patches_are_refused(tmp_path, export) -> None:
+def test_too_many_patches_are_refused(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
     with pytest.raises(RecordCountError, match="more patches"):
-        tfrecord_io.write_predictions(export, tmp_path / "pred",
+        tfrecord_io.write_predictions(exp, tmp_path / "pred",
                                       (np.zeros((4, 4)) for _ in range(13)), ["p"])
 
 
-def test_patches_out_of_order_are_refused(tmp_path, export) -> None:
+def test_patches_out_of_order_are_refused(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
     items = [(i, np.zeros((4, 4))) for i in range(12)]
     items[3], items[4] = items[4], items[3]
     with pytest.raises(OptionError, match="export order"):
-        tfrecord_io.write_predictions(export, tmp_path / "pred", items, ["p"])
+        tfrecord_io.write_predictions(exp, tmp_path / "pred", items, ["p"])
 
 
-def test_wrong_patch_size_is_refused(tmp_path, export) -> None:
+def test_wrong_patch_size_is_refused(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
     with pytest.raises(OptionError, match="neither the unpadded"):
-        tfrecord_io.write_predictions(export, tmp_path / "pred",
+        tfrecord_io.write_predictions(exp, tmp_path / "pred",
                                       (np.zeros((5, 5)) for _ in range(12)), ["p"])
 
 
-def test_band_count_must_match_band_names(tmp_path, export) -> None:
+def test_band_count_must_match_band_names(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
     with pytest.raises(OptionError, match="band_names"):
-        tfrecord_io.write_predictions(export, tmp_path / "pred",
+        tfrecord_io.write_predictions(exp, tmp_path / "pred",
                                       (np.zeros((2, 4, 4)) for _ in range(12)), ["p"])
 
 
-def test_mixer_object_is_accepted(tmp_path, export) -> None:
-    mixer = Mixer.from_file(export / "exp-mixer.json")
+def test_mixer_object_is_accepted(tmp_path, export, raster) -> None:
+    pixels = raster(2, 12, 16)
+    exp = export(pixels, **EXPORT)
+    mixer = Mixer.from_file(exp / "exp-mixer.json")
     tfrecord_io.write_predictions(mixer, tmp_path / "pred",
                                   (np.zeros((6, 6)) for _ in range(12)), ["p"])
     assert sorted(os.listdir(tmp_path / "pred"))[-1] == "pred-mixer.json"
 
 
 def test_export_without_mixer_is_refused(tmp_path, raster) -> None:
+    pixels = raster(2, 12, 16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoMixerWarning)
         with tfrecord_io.open(tmp_path / "nm", "w", width=16, height=12, count=2,
                               crs="EPSG:32610", transform=UTM, patch_dimensions=[4, 4],
                               masked_threshold=0.5) as dst:
-            dst.write(raster)
+            dst.write(pixels)
     with pytest.raises(MissingMixerError):
         tfrecord_io.write_predictions(tmp_path / "nm", tmp_path / "pred", [], ["p"])
 

@@ -95,12 +95,6 @@ def qgis_env(tmp_path_factory: pytest.TempPathFactory, plugin_zip: Path) -> dict
     return env
 
 
-@pytest.fixture
-def export(tmp_path: Path) -> Path:
-    """A writable copy of the sample (data/ is read-only; the VRT goes beside the export)."""
-    return Path(shutil.copytree(SAMPLE, tmp_path / "sample"))
-
-
 def _qgis_process(env: dict[str, str], algorithm: str, **params: object) -> dict:
     """Run an algorithm with ``qgis_process.bin --json``; return its JSON report."""
     args = [f"{key}={value}" for key, value in params.items()]
@@ -247,8 +241,9 @@ def test_plugin_load_sets_gdal_trust_in_gdal_and_environment_never_yes(qgis_env,
 
 
 def test_qgis_process_load_writes_vrt_beside_export_reading_as_the_library(qgis_env, export):
-    results = _qgis_process(qgis_env, "tfrecordio:load", INPUT=export)["results"]
-    assert results["OUTPUT"] == str(export / "sample.vrt")
+    sample = export()
+    results = _qgis_process(qgis_env, "tfrecordio:load", INPUT=sample)["results"]
+    assert results["OUTPUT"] == str(sample / "sample.vrt")
     data, meta = _read_raster(results["OUTPUT"])
     np.testing.assert_array_equal(data, _library_read(SAMPLE))
     with tfrecord_io.open(SAMPLE) as ds:
@@ -257,25 +252,27 @@ def test_qgis_process_load_writes_vrt_beside_export_reading_as_the_library(qgis_
 
 
 def test_qgis_process_load_honours_output_vrt_and_kernel_size(qgis_env, export, tmp_path):
+    sample = export()
     vrt = tmp_path / "out" / "mine.vrt"
     vrt.parent.mkdir()
     results = _qgis_process(
         qgis_env,
         "tfrecordio:load",
-        INPUT=export / "sample-00002.tfrecord.gz",
+        INPUT=sample / "sample-00002.tfrecord.gz",
         KERNEL_SIZE="16,16",
         OUTPUT_VRT=vrt,
     )["results"]
-    assert results["OUTPUT"] == str(vrt) and not (export / "sample.vrt").exists()
+    assert results["OUTPUT"] == str(vrt) and not (sample / "sample.vrt").exists()
     np.testing.assert_array_equal(_read_raster(str(vrt))[0], _library_read(SAMPLE))
 
 
 def test_pyqgis_load_adds_a_valid_layer_with_the_library_pixels_and_statistics(
     qgis_env, export, tmp_path
 ):
+    sample = export()
     pixels = tmp_path / "layer.npy"
     report = _pyqgis(
-        qgis_env, tmp_path, "tfrecordio:load", {"INPUT": str(export)}, "--pixels", str(pixels)
+        qgis_env, tmp_path, "tfrecordio:load", {"INPUT": str(sample)}, "--pixels", str(pixels)
     )
     assert "error" not in report, report.get("error")
     assert report["library"].startswith(qgis_env["QGIS_PLUGINPATH"])  # the bundled copy
@@ -305,10 +302,11 @@ def test_pyqgis_load_of_a_predictions_folder_uses_the_given_mixer(qgis_env, tmp_
 
 
 def test_load_of_a_broken_export_fails_with_the_library_message(qgis_env, export):
-    (export / "sample-00001.tfrecord.gz").unlink()
+    sample = export()
+    (sample / "sample-00001.tfrecord.gz").unlink()
     with pytest.raises(tfrecord_io.TFRecordIOError) as raised:
-        tfrecord_io.build_vrt(export, export / "x.vrt")
-    output = _qgis_process_fails(qgis_env, "tfrecordio:load", INPUT=export)
+        tfrecord_io.build_vrt(sample, sample / "x.vrt")
+    output = _qgis_process_fails(qgis_env, "tfrecordio:load", INPUT=sample)
     assert str(raised.value) in output
 
 
@@ -316,8 +314,9 @@ def test_load_of_a_broken_export_fails_with_the_library_message(qgis_env, export
 
 
 def test_qgis_process_convert_writes_a_geotiff_equal_to_the_library(qgis_env, export, tmp_path):
+    sample = export()
     out = tmp_path / "sample.tif"
-    results = _qgis_process(qgis_env, "tfrecordio:convert", INPUT=export, OUTPUT=out)["results"]
+    results = _qgis_process(qgis_env, "tfrecordio:convert", INPUT=sample, OUTPUT=out)["results"]
     assert results["OUTPUT"] == str(out)
     data, meta = _read_raster(str(out))
     np.testing.assert_array_equal(data, _library_read(SAMPLE))
@@ -327,19 +326,21 @@ def test_qgis_process_convert_writes_a_geotiff_equal_to_the_library(qgis_env, ex
 
 
 def test_qgis_process_convert_writes_a_cog_when_asked(qgis_env, export, tmp_path):
+    sample = export()
     out = tmp_path / "sample-cog.tif"
-    _qgis_process(qgis_env, "tfrecordio:convert", INPUT=export, FORMAT=1, OUTPUT=out)
+    _qgis_process(qgis_env, "tfrecordio:convert", INPUT=sample, FORMAT=1, OUTPUT=out)
     data, meta = _read_raster(str(out))
     assert meta["tags"].get("LAYOUT") == "COG"
     np.testing.assert_array_equal(data, _library_read(SAMPLE))
 
 
 def test_qgis_process_convert_passes_creation_options_and_band_order(qgis_env, export, tmp_path):
+    sample = export()
     out = tmp_path / "b2.tif"
     _qgis_process(
         qgis_env,
         "tfrecordio:convert",
-        INPUT=export,
+        INPUT=sample,
         BAND_ORDER="B2,B4",
         CREATION_OPTIONS="COMPRESS=LZW",
         OUTPUT=out,
@@ -351,8 +352,9 @@ def test_qgis_process_convert_passes_creation_options_and_band_order(qgis_env, e
 
 
 def test_pyqgis_convert_reports_progress_and_matches_the_library(qgis_env, export, tmp_path):
+    sample = export()
     out = tmp_path / "sample.tif"
-    params = {"INPUT": str(export), "OUTPUT": str(out)}
+    params = {"INPUT": str(sample), "OUTPUT": str(out)}
     report = _pyqgis(qgis_env, tmp_path, "tfrecordio:convert", params)
     assert report["results"]["OUTPUT"] == str(out)
     progress = report["feedback"]["progress"]
@@ -361,9 +363,10 @@ def test_pyqgis_convert_reports_progress_and_matches_the_library(qgis_env, expor
 
 
 def test_pyqgis_convert_cancelled_raises_and_leaves_nothing(qgis_env, export, tmp_path):
+    sample = export()
     folder = tmp_path / "out"
     folder.mkdir()
-    params = {"INPUT": str(export), "OUTPUT": str(folder / "sample.tif")}
+    params = {"INPUT": str(sample), "OUTPUT": str(folder / "sample.tif")}
     report = _pyqgis(qgis_env, tmp_path, "tfrecordio:convert", params, "--cancel")
     assert report["feedback"]["canceled"] is True
     assert report["error"]["type"] == "QgsProcessingException"
@@ -372,11 +375,12 @@ def test_pyqgis_convert_cancelled_raises_and_leaves_nothing(qgis_env, export, tm
 
 
 def test_convert_of_a_broken_export_fails_with_the_library_message(qgis_env, export, tmp_path):
-    (export / "sample-00001.tfrecord.gz").unlink()
+    sample = export()
+    (sample / "sample-00001.tfrecord.gz").unlink()
     with pytest.raises(tfrecord_io.TFRecordIOError) as raised:
-        translate(export, tmp_path / "lib.tif")
+        translate(sample, tmp_path / "lib.tif")
     output = _qgis_process_fails(
-        qgis_env, "tfrecordio:convert", INPUT=export, OUTPUT=tmp_path / "qgis.tif"
+        qgis_env, "tfrecordio:convert", INPUT=sample, OUTPUT=tmp_path / "qgis.tif"
     )
     assert str(raised.value) in output
     assert not (tmp_path / "qgis.tif").exists()
@@ -385,10 +389,11 @@ def test_convert_of_a_broken_export_fails_with_the_library_message(qgis_env, exp
 def test_pyqgis_convert_error_is_a_processing_exception_with_the_library_message(
     qgis_env, export, tmp_path
 ):
-    (export / "sample-00001.tfrecord.gz").unlink()
+    sample = export()
+    (sample / "sample-00001.tfrecord.gz").unlink()
     with pytest.raises(tfrecord_io.TFRecordIOError) as raised:
-        translate(export, tmp_path / "lib.tif")
-    params = {"INPUT": str(export), "OUTPUT": str(tmp_path / "qgis.tif")}
+        translate(sample, tmp_path / "lib.tif")
+    params = {"INPUT": str(sample), "OUTPUT": str(tmp_path / "qgis.tif")}
     report = _pyqgis(qgis_env, tmp_path, "tfrecordio:convert", params)
     assert report["error"] == {"type": "QgsProcessingException", "message": str(raised.value)}
 
@@ -397,19 +402,21 @@ def test_pyqgis_convert_error_is_a_processing_exception_with_the_library_message
 
 
 def test_qgis_process_validate_of_a_sound_export_is_valid(qgis_env, export):
-    results = _qgis_process(qgis_env, "tfrecordio:validate", INPUT=export)["results"]
+    sample = export()
+    results = _qgis_process(qgis_env, "tfrecordio:validate", INPUT=sample)["results"]
     assert results["VALID"] is True and results["PROBLEM_COUNT"] == 0
     assert json.loads(results["REPORT"])["problems"] == []
 
 
 def test_qgis_process_validate_reports_every_problem_as_the_library(qgis_env, export, tmp_path):
-    (export / "sample-00002.tfrecord.gz").unlink()
-    shard = export / "sample-00001.tfrecord.gz"
+    sample = export()
+    (sample / "sample-00002.tfrecord.gz").unlink()
+    shard = sample / "sample-00001.tfrecord.gz"
     shard.write_bytes(shard.read_bytes()[:-100])  # truncated
-    expected = [p.to_dict() for p in tfrecord_io.validate(export)]
+    expected = [p.to_dict() for p in tfrecord_io.validate(sample)]
     assert expected
     report_file = tmp_path / "report.json"
-    report = _qgis_process(qgis_env, "tfrecordio:validate", INPUT=export, OUTPUT_JSON=report_file)
+    report = _qgis_process(qgis_env, "tfrecordio:validate", INPUT=sample, OUTPUT_JSON=report_file)
     results = report["results"]
     assert results["VALID"] is False and results["PROBLEM_COUNT"] == len(expected)
     assert json.loads(results["REPORT"])["problems"] == expected
@@ -417,10 +424,11 @@ def test_qgis_process_validate_reports_every_problem_as_the_library(qgis_env, ex
 
 
 def test_pyqgis_validate_reports_each_problem_through_feedback(qgis_env, export, tmp_path):
-    (export / "sample-mixer.json").write_text("{not json")
-    expected = tfrecord_io.validate(export)
+    sample = export()
+    (sample / "sample-mixer.json").write_text("{not json")
+    expected = tfrecord_io.validate(sample)
     assert expected
-    report = _pyqgis(qgis_env, tmp_path, "tfrecordio:validate", {"INPUT": str(export)})
+    report = _pyqgis(qgis_env, tmp_path, "tfrecordio:validate", {"INPUT": str(sample)})
     assert report["results"]["VALID"] is False
     assert report["results"]["PROBLEM_COUNT"] == len(expected)
     errors = report["feedback"]["errors"]
@@ -448,6 +456,7 @@ def test_pyqgis_validate_of_a_predictions_folder_with_the_export_mixer(qgis_env,
 
 
 def test_screenshot_script_renders_the_loaded_export_not_a_blank_image(qgis_env, export, tmp_path):
+    sample = export()
     png = tmp_path / "shot.png"
     done = subprocess.run(
         [
@@ -456,7 +465,7 @@ def test_screenshot_script_renders_the_loaded_export_not_a_blank_image(qgis_env,
             "--plugins",
             qgis_env["QGIS_PLUGINPATH"],
             "--export",
-            str(export),
+            str(sample),
             "--out",
             str(png),
             "--width",

@@ -315,6 +315,26 @@ def test_sequence_export_is_detected_and_kernel_inferred(sequence_export: Any) -
         )
 
 
+def test_sequence_patch_short_of_pixel_records_raises_grid_error(sequence_export: Any) -> None:
+    from tfrecord_io.format.records import iter_records
+    from tfrecord_io.image.reader import ExportReader
+
+    reader = ExportReader(sequence_export.folder)
+    try:
+        layout, pixels = reader.layout, reader.records_per_patch
+        records = [
+            (payload, f"{shard} record {n}")
+            for shard in sequence_export.shards
+            for n, (_, payload) in enumerate(iter_records(shard))
+        ][:pixels]
+        tile = np.concatenate(layout.decode_sequence(records))  # patch 0, 1-pixel margins
+        np.testing.assert_array_equal(tile[:, 1:5, 1:5], sequence_export.expected[:, :4, :4])
+        with pytest.raises(GridError, match=f"ends after {pixels - 1} per-pixel records"):
+            layout.decode_sequence(records[:-1])
+    finally:
+        reader.close()
+
+
 # -- windows and read options ---------------------------------------------------------------
 
 

@@ -31,9 +31,11 @@ from tfrecord_io.format.index import index_shard  # noqa: E402
 from tfrecord_io.format.records import (  # noqa: E402
     RecordWriter,
     frame_record,
+    framed_size,
     is_gzip,
     iter_records,
     masked_crc32c,
+    stream_size_hint,
 )
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -101,9 +103,22 @@ def test_offsets_yielded_are_uncompressed_record_starts(
         want, pos = [], 0
         for p in payloads:
             want.append(pos)
-            pos += len(p) + 16
+            pos += framed_size(len(p))
         assert offsets == want
         assert list(index_shard(path).offsets) == want
+
+
+def test_framed_size_is_the_length_of_the_framed_record() -> None:
+    for payload in PAYLOADS:
+        assert framed_size(len(payload)) == len(frame_record(payload))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_stream_size_hint_is_the_uncompressed_stream_length(
+    tmp_path: Path, compressed: bool
+) -> None:
+    path = _write(tmp_path / "x.tfrecord", PAYLOADS, compressed)
+    assert stream_size_hint(path) == len(_raw_bytes(PAYLOADS))
 
 
 def test_frame_record_matches_the_documented_layout() -> None:
@@ -220,7 +235,7 @@ def _flip(path: Path, position: int) -> None:
 
 
 def _record_start(n: int) -> int:
-    return sum(len(p) + 16 for p in PAYLOADS[:n])
+    return sum(framed_size(len(p)) for p in PAYLOADS[:n])
 
 
 def test_flipped_payload_byte_raises_checksum_error_naming_file_and_record(

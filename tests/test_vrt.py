@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -121,12 +120,11 @@ def test_vrt_read_without_gdal_settings_fails_instead_of_returning_zeros(sample_
             src.read(1)
 
 
-def test_corrupt_record_is_reported_by_gdal_with_the_shard_name(tmp_path):
-    export = tmp_path / "sample"
-    shutil.copytree(SAMPLE, export)
-    shard = export / "sample-00002.tfrecord.gz"
+def test_corrupt_record_is_reported_by_gdal_with_the_shard_name(export):
+    sample = export()
+    shard = sample / "sample-00002.tfrecord.gz"
     shard.write_bytes(shard.read_bytes()[:-200])  # truncate the last shard
-    vrt = tfrecord_io.build_vrt(export)
+    vrt = tfrecord_io.build_vrt(sample)
     with rasterio.Env(**tfrecord_io.gdal_env()), rasterio.open(vrt) as src:
         src.read(1, window=Window(0, 0, 64, 48))  # patch 0 is in an intact shard
         with pytest.raises(RasterioIOError) as raised:
@@ -152,10 +150,9 @@ def test_pixel_function_reuses_one_opened_export_across_calls(sample_vrt):
     assert list(pixelfunction._open.values()) == opened
 
 
-def test_build_vrt_defaults_to_prefix_vrt_beside_the_export(tmp_path):
-    export = tmp_path / "sample"
-    shutil.copytree(SAMPLE, export)
-    assert tfrecord_io.build_vrt(export) == str(export / "sample.vrt")
+def test_build_vrt_defaults_to_prefix_vrt_beside_the_export(export):
+    sample = export()
+    assert tfrecord_io.build_vrt(sample) == str(sample / "sample.vrt")
 
 
 def test_build_vrt_refuses_to_overwrite_when_asked_not_to(sample_vrt):

@@ -89,30 +89,27 @@ def tiles_of(arr: np.ndarray, patch: tuple[int, int], kernel: tuple[int, int], d
     ])
 
 
-@pytest.fixture
-def raster(rng: np.random.Generator) -> np.ndarray:
-    return rng.random((3, 12, 20), dtype=np.float32)
-
-
 # --- Earth Engine's layout, as TensorFlow reads it -----------------------------------------
 
 
 def test_tensorflow_parses_float_tiles_with_ee_fixed_len_features(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, ("B2", "B3", "B4"),
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, ("B2", "B3", "B4"),
                    patch_dimensions=[5, 4], kernel_size=[2, 2])
     spec = {n: tf.io.FixedLenFeature([6, 7], tf.float32) for n in ("B2", "B3", "B4")}
     got = np.stack([
         np.stack([p[n].numpy() for n in ("B2", "B3", "B4")])
         for p in (tf.io.parse_single_example(r, spec) for r in tf_payloads(folder))
     ])
-    np.testing.assert_array_equal(got, tiles_of(raster, (5, 4), (2, 2), 0.0))
+    np.testing.assert_array_equal(got, tiles_of(arr, (5, 4), (2, 2), 0.0))
 
 
 def test_payloads_equal_tensorflow_reference_byte_for_byte(tmp_path, raster) -> None:
-    ours = write(tmp_path / "ours", raster, ("B2", "B3", "B4"),
+    arr = raster(3, 12, 20)
+    ours = write(tmp_path / "ours", arr, ("B2", "B3", "B4"),
                  patch_dimensions=[5, 4], kernel_size=[3, 3], default_value=-1.5)
     ref = write_tf_export(
-        tmp_path / "ref", {n: raster[i] for i, n in enumerate(("B2", "B3", "B4"))},
+        tmp_path / "ref", {n: arr[i] for i, n in enumerate(("B2", "B3", "B4"))},
         transform=UTM, crs=CRS, patch_size=(5, 4), kernel_size=(3, 3), default_value=-1.5,
         feature_order=("B2", "B3", "B4"),
     )
@@ -149,37 +146,43 @@ def test_bytes_band_is_one_raw_uint8_value(tmp_path, rng) -> None:
 
 
 def test_features_are_written_in_band_order(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, ("Z", "A", "M"))
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, ("Z", "A", "M"))
     assert feature_keys(tf_payloads(folder)[0]) == ("Z", "A", "M")
 
 
 def test_default_band_names_are_b1_to_bn(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster)
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr)
     assert feature_keys(tf_payloads(folder)[0]) == ("b1", "b2", "b3")
 
 
 def test_shards_are_named_prefix_five_digits(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, patch_dimensions=[4, 4], max_file_size=400,
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, patch_dimensions=[4, 4], max_file_size=400,
                    prefix="Predict1_")
     names = sorted(os.listdir(folder))
     assert names[0] == "Predict1_-00000.tfrecord.gz" and names[-1] == "Predict1_-mixer.json"
 
 
 def test_uncompressed_shards_end_in_tfrecord(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, compressed=False)
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, compressed=False)
     assert sorted(os.listdir(folder)) == ["export-00000.tfrecord", "export-mixer.json"]
 
 
 def test_no_shard_exceeds_max_file_size_uncompressed(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, patch_dimensions=[4, 4], max_file_size=1000)
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, patch_dimensions=[4, 4], max_file_size=1000)
     sizes = [len(gzip.decompress(Path(s).read_bytes())) for s in shards(folder)]
     assert len(sizes) > 1 and max(sizes) <= 1000
 
 
 def test_shard_split_matches_tensorflow_reference(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, patch_dimensions=[4, 4], max_file_size=1000)
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, patch_dimensions=[4, 4], max_file_size=1000)
     ref = write_tf_export(
-        tmp_path / "ref", {f"b{i + 1}": raster[i] for i in range(3)}, transform=UTM,
+        tmp_path / "ref", {f"b{i + 1}": arr[i] for i in range(3)}, transform=UTM,
         patch_size=(4, 4), max_file_size=1000,
     )
     counts = [sum(1 for _ in iter_records(s)) for s in shards(folder)]
@@ -195,19 +198,22 @@ def test_patches_run_row_major_across_shards(tmp_path) -> None:
 
 
 def test_record_larger_than_max_file_size_is_refused_before_writing(tmp_path, raster) -> None:
+    arr = raster(3, 12, 20)
     with pytest.raises(OptionError, match="maxFileSize"):
-        write(tmp_path / "out", raster, max_file_size=100)
+        write(tmp_path / "out", arr, max_file_size=100)
     assert os.listdir(tmp_path) == []
 
 
 def test_mixer_is_earth_engines_text(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, patch_dimensions=[5, 4])
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, patch_dimensions=[5, 4])
     text = (folder / "export-mixer.json").read_text()
     assert text.rstrip("\n") == mixer_text(UTM, CRS, (5, 4), 4, 12)
 
 
 def test_gzip_shards_are_one_member(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, patch_dimensions=[4, 4])
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, patch_dimensions=[4, 4])
     data = Path(shards(folder)[0]).read_bytes()
     d = zlib.decompressobj(31)
     d.decompress(data)
@@ -218,23 +224,26 @@ def test_gzip_shards_are_one_member(tmp_path, raster) -> None:
 
 
 def test_edge_patches_dropped_with_pixel_count_warning(tmp_path, raster) -> None:
+    arr = raster(3, 12, 20)
     with pytest.warns(PatchesDroppedWarning, match=r"\b24 pixels"):
         with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3,
                               crs=CRS, transform=UTM, patch_dimensions=[6, 4]) as dst:
-            dst.write(raster)  # 20 x 12 in 6 x 4 patches: 2 columns of 12 rows dropped
+            dst.write(arr)  # 20 x 12 in 6 x 4 patches: 2 columns of 12 rows dropped
 
 
 def test_pad_edges_keeps_every_pixel(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, patch_dimensions=[6, 5], pad_edges=True,
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, patch_dimensions=[6, 5], pad_edges=True,
                    default_value=-7)
     with tfrecord_io.open(folder) as src:
         data = src.read()
     assert data.shape == (3, 15, 24)
-    np.testing.assert_array_equal(data[:, :12, :20], raster)
+    np.testing.assert_array_equal(data[:, :12, :20], arr)
 
 
 def test_pad_edges_fills_beyond_image_with_default_value(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, patch_dimensions=[6, 5], pad_edges=True,
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, patch_dimensions=[6, 5], pad_edges=True,
                    default_value=-7)
     with tfrecord_io.open(folder) as src:
         data = src.read()
@@ -242,24 +251,27 @@ def test_pad_edges_fills_beyond_image_with_default_value(tmp_path, raster) -> No
 
 
 def test_nodata_pixels_become_default_value(tmp_path, raster) -> None:
-    raster[1, 2, 3] = -9999
-    folder = write(tmp_path / "out", raster, nodata=-9999, default_value=5)
+    arr = raster(3, 12, 20)
+    arr[1, 2, 3] = -9999
+    folder = write(tmp_path / "out", arr, nodata=-9999, default_value=5)
     with tfrecord_io.open(folder) as src:
         assert src.read(2)[2, 3] == 5
 
 
 def test_masked_array_pixels_become_default_value(tmp_path, raster) -> None:
-    masked = np.ma.masked_array(raster, mask=np.zeros(raster.shape, bool))
+    arr = raster(3, 12, 20)
+    masked = np.ma.masked_array(arr, mask=np.zeros(arr.shape, bool))
     masked.mask[0, 0, 0] = True
     folder = write(tmp_path / "out", masked.astype(np.float32), default_value=3)
     with tfrecord_io.open(folder) as src:
-        assert src.read(1)[0, 0] == 3 and src.read(1)[0, 1] == raster[0, 0, 1]
+        assert src.read(1)[0, 0] == 3 and src.read(1)[0, 1] == arr[0, 0, 1]
 
 
 def test_dataset_mask_pixels_become_default_value(tmp_path, raster) -> None:
+    arr = raster(3, 12, 20)
     with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3, dtype="float32",
                           crs=CRS, transform=UTM, default_value=2) as dst:
-        dst.write(raster)
+        dst.write(arr)
         mask = np.full((12, 20), 255, np.uint8)
         mask[4, 5] = 0
         dst.write_mask(mask)
@@ -284,44 +296,49 @@ def test_default_value_fraction_dropped_for_int64(tmp_path) -> None:
 
 
 def test_masked_threshold_drops_patches_and_writes_no_mixer(tmp_path, raster) -> None:
-    raster[:, :4, :5] = -1  # patch 0 fully masked
-    folder = write(tmp_path / "out", raster, nodata=-1, patch_dimensions=[5, 4],
+    arr = raster(3, 12, 20)
+    arr[:, :4, :5] = -1  # patch 0 fully masked
+    folder = write(tmp_path / "out", arr, nodata=-1, patch_dimensions=[5, 4],
                    masked_threshold=0.5)
     assert len(tf_payloads(folder)) == 11 and not (folder / "export-mixer.json").exists()
 
 
 def test_masked_threshold_warns_that_no_mixer_is_written(tmp_path, raster) -> None:
+    arr = raster(3, 12, 20)
     with pytest.warns(NoMixerWarning, match="no mixer"):
         with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3, crs=CRS,
                               transform=UTM, format_options={"maskedThreshold": 0.9}) as dst:
-            dst.write(raster)
+            dst.write(arr)
 
 
 # --- kinds and options in the reader's layout ------------------------------------------------
 
 
 def test_tensor_depths_pad_array_band_with_default_planes(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, ("s", "A_0", "A_1"), tensor_depths={"A": 3},
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, ("s", "A_0", "A_1"), tensor_depths={"A": 3},
                    default_value=-4)
     with tfrecord_io.open(folder) as src:
         assert src.descriptions == ("s", "A_0", "A_1", "A_2")
         data = src.read()
-    np.testing.assert_array_equal(data[:3], raster)
+    np.testing.assert_array_equal(data[:3], arr)
     assert (data[3] == -4).all()
 
 
 def test_tensor_depths_truncate_array_band(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, ("A_0", "A_1", "A_2"), tensor_depths={"A": 2})
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, ("A_0", "A_1", "A_2"), tensor_depths={"A": 2})
     with tfrecord_io.open(folder) as src:
-        np.testing.assert_array_equal(src.read(), raster[:2])
+        np.testing.assert_array_equal(src.read(), arr[:2])
 
 
 def test_tensor_depths_parse_as_depth_major_in_tensorflow(tmp_path, raster) -> None:
-    folder = write(tmp_path / "out", raster, ("A_0", "A_1", "A_2"), tensor_depths={"A": 3})
+    arr = raster(3, 12, 20)
+    folder = write(tmp_path / "out", arr, ("A_0", "A_1", "A_2"), tensor_depths={"A": 3})
     parsed = tf.io.parse_single_example(
         tf_payloads(folder)[0], {"A": tf.io.FixedLenFeature([3, 12, 20], tf.float32)}
     )
-    np.testing.assert_array_equal(parsed["A"].numpy(), raster)
+    np.testing.assert_array_equal(parsed["A"].numpy(), arr)
 
 
 def test_collapse_bands_promotes_kinds_into_one_feature(tmp_path, rng) -> None:
@@ -363,23 +380,25 @@ def test_sequence_data_equals_tensorflow_reference(tmp_path, rng) -> None:
 
 
 def test_windows_in_any_order_give_the_same_export(tmp_path, raster) -> None:
-    whole = write(tmp_path / "whole", raster, patch_dimensions=[5, 4], kernel_size=[2, 2])
+    arr = raster(3, 12, 20)
+    whole = write(tmp_path / "whole", arr, patch_dimensions=[5, 4], kernel_size=[2, 2])
     with tfrecord_io.open(tmp_path / "win", "w", width=20, height=12, count=3, dtype="float32",
                           crs=CRS, transform=UTM, patch_dimensions=[5, 4],
                           kernel_size=[2, 2], file_name_prefix="export") as dst:
         for r0, c0 in [(6, 10), (0, 0), (6, 0), (0, 10)]:
             window = ((r0, r0 + 6), (c0, c0 + 10))
-            dst.write(raster[:, r0 : r0 + 6, c0 : c0 + 10], window=window)
+            dst.write(arr[:, r0 : r0 + 6, c0 : c0 + 10], window=window)
     assert tf_payloads(tmp_path / "win") == tf_payloads(whole)
 
 
 def test_single_band_writes_by_index(tmp_path, raster) -> None:
+    arr = raster(3, 12, 20)
     with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3, dtype="float32",
                           crs=CRS, transform=UTM) as dst:
         for i in (3, 1, 2):
-            dst.write(raster[i - 1], i)
+            dst.write(arr[i - 1], i)
     with tfrecord_io.open(tmp_path / "o") as src:
-        np.testing.assert_array_equal(src.read(), raster)
+        np.testing.assert_array_equal(src.read(), arr)
 
 
 class CountingSource:
@@ -392,13 +411,14 @@ class CountingSource:
 
 
 def test_encoder_reads_each_row_once_a_strip_at_a_time(raster) -> None:
+    arr = raster(3, 12, 20)
     from tfrecord_io.image.encode import plan_export
     from tfrecord_io.image.options import FormatOptions
 
     options = FormatOptions.from_ee({"patchDimensions": [5, 3], "kernelSize": [4, 4]})
     plan = plan_export(["a", "b", "c"], ["float"] * 3, options, width=20, height=12,
                        transform=UTM)
-    source = CountingSource(raster)
+    source = CountingSource(arr)
     for _ in iter_payloads(plan, source):
         pass
     rows = [r for r0, r1 in source.calls for r in range(r0, r1)]
@@ -409,15 +429,16 @@ def test_encoder_reads_each_row_once_a_strip_at_a_time(raster) -> None:
 
 
 def test_error_inside_with_leaves_nothing(tmp_path, raster) -> None:
+    arr = raster(3, 12, 20)
     with pytest.raises(RuntimeError):
         with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3,
                               crs=CRS, transform=UTM) as dst:
-            dst.write(raster)
+            dst.write(arr)
             raise RuntimeError("interrupted")
     assert os.listdir(tmp_path) == []
 
 
-def test_failed_close_leaves_nothing(tmp_path, raster) -> None:
+def test_failed_close_leaves_nothing(tmp_path) -> None:
     dst = tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3, crs=CRS,
                            transform=UTM)
     dst.descriptions = ("a", "a", "b")
@@ -427,7 +448,8 @@ def test_failed_close_leaves_nothing(tmp_path, raster) -> None:
 
 
 def test_existing_export_is_refused_before_writing(tmp_path, raster) -> None:
-    write(tmp_path / "out", raster)
+    arr = raster(3, 12, 20)
+    write(tmp_path / "out", arr)
     before = sorted(os.listdir(tmp_path / "out"))
     with pytest.raises(ExportExistsError):
         tfrecord_io.open(tmp_path / "out", "w", width=20, height=12, count=3, crs=CRS,
@@ -436,17 +458,19 @@ def test_existing_export_is_refused_before_writing(tmp_path, raster) -> None:
 
 
 def test_overwrite_replaces_existing_export(tmp_path, raster) -> None:
-    write(tmp_path / "out", raster, patch_dimensions=[4, 4], max_file_size=300)
-    write(tmp_path / "out", raster[:1], overwrite=True)
+    arr = raster(3, 12, 20)
+    write(tmp_path / "out", arr, patch_dimensions=[4, 4], max_file_size=300)
+    write(tmp_path / "out", arr[:1], overwrite=True)
     assert sorted(os.listdir(tmp_path / "out")) == ["export-00000.tfrecord.gz",
                                                     "export-mixer.json"]
 
 
 def test_second_export_beside_another_in_one_folder(tmp_path, raster) -> None:
-    write(tmp_path / "out", raster, prefix="a")
-    write(tmp_path / "out", raster, prefix="b")
+    arr = raster(3, 12, 20)
+    write(tmp_path / "out", arr, prefix="a")
+    write(tmp_path / "out", arr, prefix="b")
     with tfrecord_io.open(tmp_path / "out" / "b-mixer.json") as src:
-        np.testing.assert_array_equal(src.read(), raster)
+        np.testing.assert_array_equal(src.read(), arr)
 
 
 def test_unknown_format_option_is_an_error(tmp_path) -> None:
@@ -475,26 +499,29 @@ def test_int16_dtype_refused_for_bytes_kind(tmp_path) -> None:
 
 
 def test_wrong_array_shape_is_an_error(tmp_path, raster) -> None:
+    arr = raster(3, 12, 20)
     with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3, crs=CRS,
                           transform=UTM) as dst:
         with pytest.raises(OptionError, match="does not fit"):
-            dst.write(raster[:2])
-        dst.write(raster)
+            dst.write(arr[:2])
+        dst.write(arr)
 
 
 def test_window_outside_raster_is_an_error(tmp_path, raster) -> None:
+    arr = raster(3, 12, 20)
     with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3, crs=CRS,
                           transform=UTM) as dst:
         with pytest.raises(WindowError):
-            dst.write(raster[:, :4, :4], window=((10, 14), (0, 4)))
-        dst.write(raster)
+            dst.write(arr[:, :4, :4], window=((10, 14), (0, 4)))
+        dst.write(arr)
 
 
 def test_float_values_into_integer_dataset_are_an_error(tmp_path, raster) -> None:
+    arr = raster(3, 12, 20)
     with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3, dtype="int32",
                           crs=CRS, transform=UTM) as dst:
         with pytest.raises(TFRecordIOError, match="cannot write float32"):
-            dst.write(raster)
+            dst.write(arr)
         dst.write(np.zeros((3, 12, 20), np.int32))
 
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import click
 
-from tfrecord_io.errors import TFRecordIOError
+from tfrecord_io.errors import OptionError, TFRecordIOError
 from tfrecord_io.gdal import translate, vrt
 from tfrecord_io.image import tools
+from tfrecord_io.image.options import parse_kernel_size
 
 __all__ = ["main"]
 
@@ -48,21 +49,6 @@ def _progress(quiet: bool, label: str) -> Iterator[Callable[[float], None] | Non
         yield update
 
 
-def _kernel(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    parts = value.replace("x", ",").split(",")
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
-        raise click.BadParameter(f"expected K or X,Y, not {value!r}") from None
-    if len(numbers) == 1:
-        return numbers[0], numbers[0]
-    if len(numbers) == 2:
-        return numbers[0], numbers[1]
-    raise click.BadParameter(f"expected K or X,Y, not {value!r}")
-
-
 _kernel_option = click.option(
     "--kernel-size",
     "kernel_size",
@@ -72,11 +58,11 @@ _kernel_option = click.option(
 
 
 def _open_options(kernel_size: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    kernel = _kernel(kernel_size)
-    if kernel is not None:
-        options["kernel_size"] = kernel
-    return options
+    try:
+        kernel = parse_kernel_size(kernel_size)
+    except OptionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--kernel-size") from None
+    return {} if kernel is None else {"kernel_size": kernel}
 
 
 @click.group("tfrecord", context_settings={"help_option_names": ["-h", "--help"]})
@@ -234,17 +220,7 @@ def doctor_command() -> None:
 @_kernel_option
 def validate_command(path: str, as_json: bool, kernel_size: str | None) -> None:
     """Check every record of an export; exit status 1 when there is any problem."""
-    problems = tools.validate(path, **_open_options(kernel_size))
-    if as_json:
-        click.echo(
-            json.dumps(
-                {"path": path, "valid": not problems, "problems": [p.to_dict() for p in problems]},
-                indent=2,
-            )
-        )
-    else:
-        for problem in problems:
-            click.echo(f"{problem.error}: {problem.message}")
-        click.echo(f"{path}: {'valid' if not problems else f'{len(problems)} problem(s)'}")
-    if problems:
+    report = tools.ValidationReport.from_path(path, **_open_options(kernel_size))
+    click.echo(report.to_json() if as_json else report.to_text())
+    if not report.valid:
         raise SystemExit(1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from tfrecord_io.errors import MissingShardError, OptionError
 from tfrecord_io.image.dataset import EETFRecordDataset
@@ -19,10 +19,21 @@ from tfrecord_io.image.writer import EETFRecordWriter
 
 __all__ = ["open"]
 
+# Arguments of reading only (refused by mode="w" unless left at these defaults), and arguments
+# both modes take.
+_READ_DEFAULTS: dict[str, Any] = {
+    "mixer": None,
+    "band_order": None,
+    "array_layout": "depth_major",
+    "cache_size": 256 << 20,
+}
+_SHARED = ("kernel_size", "nodata", "sequence_data")
 
+
+@overload
 def open(  # noqa: A001 - rasterio's name, on purpose
     path: str | os.PathLike[str],
-    mode: str = "r",
+    mode: Literal["r"] = "r",
     *,
     kernel_size: int | tuple[int, int] | None = None,
     mixer: str | os.PathLike[str] | Mixer | dict[str, Any] | None = None,
@@ -31,8 +42,24 @@ def open(  # noqa: A001 - rasterio's name, on purpose
     array_layout: ArrayLayout = "depth_major",
     sequence_data: bool | None = None,
     cache_size: int = 256 << 20,
-    **write_options: Any,
-) -> Any:
+) -> EETFRecordDataset: ...
+
+
+@overload
+def open(  # noqa: A001 - rasterio's name, on purpose
+    path: str | os.PathLike[str], mode: Literal["w"], **write_options: Any
+) -> EETFRecordWriter: ...
+
+
+@overload
+def open(  # noqa: A001 - rasterio's name, on purpose
+    path: str | os.PathLike[str], mode: str, **options: Any
+) -> EETFRecordDataset | EETFRecordWriter: ...
+
+
+def open(  # noqa: A001 - rasterio's name, on purpose
+    path: str | os.PathLike[str], mode: str = "r", **options: Any
+) -> EETFRecordDataset | EETFRecordWriter:
     """Open an Earth Engine TFRecord image export as a lazy, georeferenced dataset.
 
     Only the mixer and the first record are read here; pixels are decoded when read.
@@ -62,12 +89,14 @@ def open(  # noqa: A001 - rasterio's name, on purpose
         Read as one SequenceExample per pixel; detected from the first record when not given.
     cache_size : int
         Bytes of decoded patches kept in the LRU cache.
-    **write_options
-        With ``mode="w"``: the writer's keyword arguments.
+    **options
+        The keyword arguments above; with ``mode="w"``, the writer's instead.
 
     Returns
     -------
     EETFRecordDataset or EETFRecordWriter
+        The dataset for ``mode="r"``, the writer for ``mode="w"`` (as the overloads tell a type
+        checker).
 
     Raises
     ------
@@ -77,61 +106,30 @@ def open(  # noqa: A001 - rasterio's name, on purpose
         An argument is invalid.
     """
     if mode == "w":
-        return _open_writer(
-            path,
-            kernel_size=kernel_size,
-            mixer=mixer,
-            band_order=band_order,
-            nodata=nodata,
-            array_layout=array_layout,
-            sequence_data=sequence_data,
-            cache_size=cache_size,
-            **write_options,
-        )
+        return _open_writer(path, **options)
     if mode != "r":
         raise OptionError(f"mode must be 'r' or 'w', not {mode!r}")
-    if write_options:
-        raise OptionError(f"unknown argument(s) for reading: {', '.join(sorted(write_options))}")
+    unknown = sorted(set(options) - {*_READ_DEFAULTS, *_SHARED})
+    if unknown:
+        raise OptionError(f"unknown argument(s) for reading: {', '.join(unknown)}")
+    cache_size = options.pop("cache_size", _READ_DEFAULTS["cache_size"])
     if cache_size < 0:
         raise OptionError(f"cache_size must be >= 0, not {cache_size}")
     if not os.path.exists(path):
         raise MissingShardError(f"'{os.fspath(path)}' does not exist")
-    return EETFRecordDataset(
-        path,
-        nodata=nodata,
-        kernel_size=kernel_size,
-        mixer=mixer,
-        band_order=band_order,
-        array_layout=array_layout,
-        sequence_data=sequence_data,
-        cache_bytes=cache_size,
-    )
+    return EETFRecordDataset(path, cache_bytes=cache_size, **options)
 
 
-def _open_writer(
-    path: str | os.PathLike[str],
-    *,
-    kernel_size: Any,
-    mixer: Any,
-    band_order: Any,
-    nodata: float | None,
-    array_layout: str,
-    sequence_data: bool | None,
-    cache_size: int,
-    **options: Any,
-) -> EETFRecordWriter:
+def _open_writer(path: str | os.PathLike[str], **options: Any) -> EETFRecordWriter:
     """Make the writer of ``open(path, "w", ...)``; the read-only arguments are refused."""
-    read_only = {
-        "mixer": mixer is not None,
-        "band_order": band_order is not None,
-        "array_layout": array_layout != "depth_major",
-        "cache_size": cache_size != 256 << 20,
-    }
-    refused = [name for name, given in read_only.items() if given]
+    refused = [
+        name for name, default in _READ_DEFAULTS.items() if options.get(name, default) != default
+    ]
     if refused:
         raise OptionError(f"{', '.join(refused)} only apply to reading, not to mode='w'")
-    if kernel_size is not None:
-        options["kernel_size"] = kernel_size
-    if sequence_data is not None:
-        options["sequence_data"] = sequence_data
-    return EETFRecordWriter(path, nodata=nodata, **options)
+    for name in _READ_DEFAULTS:
+        options.pop(name, None)
+    for name in _SHARED:
+        if options.get(name, 0) is None:
+            del options[name]  # unset: let the writer apply its own default
+    return EETFRecordWriter(path, **options)

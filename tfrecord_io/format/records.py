@@ -43,11 +43,13 @@ __all__ = [
     "RECORD_OVERHEAD",
     "RecordWriter",
     "frame_record",
+    "framed_size",
     "is_gzip",
     "iter_records",
     "masked_crc32c",
     "scan_records",
     "open_stream",
+    "stream_size_hint",
 ]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -95,6 +97,38 @@ def frame_record(data: bytes) -> bytes:
     return b"".join(
         (length, _U32.pack(masked_crc32c(length)), data, _U32.pack(masked_crc32c(data)))
     )
+
+
+def framed_size(data_size: int) -> int:
+    """Return the size on disk of a record holding ``data_size`` bytes of data.
+
+    Parameters
+    ----------
+    data_size : int
+        The payload's length in bytes.
+
+    Returns
+    -------
+    int
+        ``data_size`` plus the 12-byte header and the 4-byte footer.
+    """
+    return data_size + RECORD_OVERHEAD
+
+
+def stream_size_hint(path: str | os.PathLike[str]) -> int:
+    """Return the size of a shard's uncompressed record stream, read without inflating it.
+
+    A raw shard's size is exact. A gzip shard's size comes from its trailer's ISIZE field,
+    which holds the last member's size modulo 2**32: a hint to be checked, not a fact.
+    ``path`` is the shard; gzip is recognised by its magic bytes.
+    """
+    with open(path, "rb") as f:
+        compressed = f.read(2) == GZIP_MAGIC
+        size = f.seek(0, os.SEEK_END)
+        if compressed and size >= 4:
+            f.seek(-4, os.SEEK_END)
+            size = _U32.unpack(f.read(4))[0]
+        return size
 
 
 def is_gzip(path: str | os.PathLike[str]) -> bool:

@@ -16,7 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.windows import Window, from_bounds
+
 from tfrecord_io.errors import ExportExistsError, OptionError, WindowError
+from tfrecord_io.image.dataset import EETFRecordDataset
+from tfrecord_io.image.export import export
+from tfrecord_io.image.grid import to_int_window
+from tfrecord_io.opener import open as open_export
 
 __all__ = ["EE_DRIVER", "Subset", "is_export_path", "open_any", "parse_creation_value", "translate"]
 
@@ -44,10 +53,6 @@ def is_export_path(path: str | os.PathLike[str]) -> bool:
 
 def open_any(path: str | os.PathLike[str], **options: Any) -> Any:
     """Open an export with :func:`tfrecord_io.open`, or any other raster with rasterio."""
-    import rasterio
-
-    from tfrecord_io.opener import open as open_export
-
     if is_export_path(path):
         return open_export(path, **options)
     if options:
@@ -91,8 +96,6 @@ class Subset:
 
 
 def _numpy_dtype(name: str) -> str:
-    import numpy as np
-
     key = name.lower()
     try:
         return _GDAL_TO_NUMPY.get(key) or np.dtype(key).name
@@ -104,11 +107,6 @@ def _numpy_dtype(name: str) -> str:
 
 def _resolve(src: Any, subset: Subset) -> tuple[list[int], Any, tuple[int, int], str]:
     """Return (bands, source window, (out_height, out_width), dtype) for a subset of ``src``."""
-    import numpy as np
-    from rasterio.windows import Window, from_bounds
-
-    from tfrecord_io.image.grid import to_int_window
-
     bands = list(subset.bands or src.indexes)
     for band in bands:
         if band not in src.indexes:
@@ -159,8 +157,6 @@ def _outsize(outsize: tuple[int | str, int | str], width: int, height: int) -> t
 
 def _streams(ds: Any, window: Any) -> bool:
     """Return True when a whole export is converted: stream it once instead of by windows."""
-    from tfrecord_io.image.dataset import EETFRecordDataset
-
     return isinstance(ds, EETFRecordDataset) and (
         window.col_off,
         window.row_off,
@@ -171,8 +167,6 @@ def _streams(ds: Any, window: Any) -> bool:
 
 def _cast(data: Any, dtype: str) -> Any:
     """Convert like gdal_translate -ot: round and clamp to the range of an integer type."""
-    import numpy as np
-
     target = np.dtype(dtype)
     if target.kind in "iu" and data.dtype.kind == "f":
         info = np.iinfo(target)
@@ -231,11 +225,6 @@ def translate(
     OptionError
         A band, window, size, type or format option is invalid.
     """
-    import numpy as np
-    import rasterio
-    from affine import Affine
-    from rasterio.windows import Window
-
     subset = subset or Subset()
     dst = os.fspath(dst)
     if driver == EE_DRIVER:
@@ -376,8 +365,6 @@ def _export_output(
     progress: Callable[[float], None] | None,
 ) -> None:
     """Write ``src`` (an open dataset) as an Earth Engine export into the folder ``dst``."""
-    from tfrecord_io.image.export import export
-
     format_options: dict[str, Any] = {}
     writer_options: dict[str, Any] = {}
     for name, value in creation_options.items():

@@ -10,14 +10,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from affine import Affine
+from tfrecord_io.errors import MissingShardError, OptionError
 
-from tfrecord_io.errors import MissingShardError, OptionError, TFRecordIOError
-from tfrecord_io.image.mixer import Mixer
-
-__all__ = ["ExportFiles", "find_export", "mixer_from_grid"]
+__all__ = ["ExportFiles", "find_export"]
 
 _SHARD = re.compile(r"^(?P<prefix>.*)-(?P<number>\d{5})\.tfrecord(?:\.gz)?$")
 _MIXER_SUFFIX = "-mixer.json"
@@ -103,39 +99,3 @@ def find_export(path: str | os.PathLike[str], strict: bool = True) -> ExportFile
         mixer=mixer if os.path.exists(mixer) else None,
         missing=missing,
     )
-
-
-def mixer_from_grid(grid: dict[str, Any], total_patches: int | None) -> Mixer:
-    """Build a Mixer from a grid given by hand (exports written without a mixer).
-
-    Parameters
-    ----------
-    grid : dict
-        ``patch_size`` (width, height), ``patches_per_row``, ``crs``, ``transform`` (an Affine
-        or its six coefficients), and optionally ``total_patches``.
-    total_patches : int, optional
-        Records counted in the export, used when ``grid`` does not say.
-    """
-    unknown = set(grid) - {"patch_size", "patches_per_row", "crs", "transform", "total_patches"}
-    if unknown:
-        raise OptionError(f"unknown grid key(s): {', '.join(sorted(unknown))}")
-    try:
-        width, height = grid["patch_size"]
-        transform = grid["transform"]
-        if not isinstance(transform, Affine):
-            transform = Affine(*transform[:6])
-        return Mixer(
-            crs=str(grid["crs"]),
-            transform=transform,
-            patch_width=int(width),
-            patch_height=int(height),
-            patches_per_row=int(grid["patches_per_row"]),
-            total_patches=int(grid.get("total_patches") or total_patches or 0),
-        )
-    except KeyError as exc:
-        raise OptionError(
-            f"the grid given by hand needs the key {exc}: patch_size, patches_per_row, crs and "
-            "transform"
-        ) from None
-    except TFRecordIOError as exc:
-        raise OptionError(f"the grid given by hand is invalid: {exc}") from None

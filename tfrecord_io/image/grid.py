@@ -14,11 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 from affine import Affine
-from rasterio import windows
 from rasterio.windows import Window
 
 from tfrecord_io.errors import GridError, KernelSizeError, WindowError
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from tfrecord_io.image.mixer import Mixer
 
 __all__ = [
-    "PatchCopy",
     "PatchGrid",
     "PatchSample",
     "as_index",
@@ -52,17 +50,6 @@ def kernel_for_margin(margin: int) -> int:
     A kernel ``2m`` and ``2m + 1`` store the same margin, so a reader cannot tell them apart.
     """
     return 2 * margin if margin else 1
-
-
-@dataclass(frozen=True)
-class PatchCopy:
-    """One patch's part of a window: where to take it in the tile and put it in the output."""
-
-    index: int
-    tile_rows: slice
-    tile_cols: slice
-    out_rows: slice
-    out_cols: slice
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,47 +224,6 @@ class PatchGrid:
             col * self.patch_width, row * self.patch_height, self.patch_width, self.patch_height
         )
 
-    def tile_window(self, index: int) -> Window:
-        """Return the window the stored tile covers, margins included (may leave the mosaic)."""
-        row, col = self.patch_rowcol(index)
-        return Window(
-            col * self.patch_width - self.margin_x,
-            row * self.patch_height - self.margin_y,
-            self.tile_width,
-            self.tile_height,
-        )
-
-    def iter_patches(self, window: Window) -> Iterator[int]:
-        """Yield, in export order, the patches that a window of the mosaic touches."""
-        for copy in self.iter_copies(window):
-            yield copy.index
-
-    def iter_copies(self, window: Window) -> Iterator[PatchCopy]:
-        """Yield how each patch touched by ``window`` fills a window-shaped output.
-
-        Parameters
-        ----------
-        window : Window
-            Integer window within the mosaic (see :func:`to_int_window`).
-
-        Yields
-        ------
-        PatchCopy
-            Tile slices (in stored-tile pixels) and output slices, in export order.
-        """
-        rows = sample(int(window.row_off), int(window.height), int(window.height))
-        cols = sample(int(window.col_off), int(window.width), int(window.width))
-        for part in self.iter_samples(rows, cols):
-            if not part.is_block:  # cannot happen: a whole-pixel window samples runs
-                raise GridError(f"the window {window!r} is not made of whole pixels")
-            yield PatchCopy(
-                part.index,
-                cast(slice, part.tile_rows),
-                cast(slice, part.tile_cols),
-                cast(slice, part.out_rows),
-                cast(slice, part.out_cols),
-            )
-
     def iter_samples(self, rows: np.ndarray, cols: np.ndarray) -> Iterator[PatchSample]:
         """Yield, in export order, which output pixels each patch fills.
 
@@ -308,10 +254,6 @@ class PatchGrid:
                     out_rows=as_index(out_rows),
                     out_cols=as_index(out_cols),
                 )
-
-    def window_transform(self, window: Window) -> Affine:
-        """Return the transform of a window of the mosaic."""
-        return windows.transform(window, self.transform)
 
 
 def to_int_window(

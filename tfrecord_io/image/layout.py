@@ -10,7 +10,7 @@ scalar bands, then one band per step of each feature list.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,6 +88,68 @@ class BandLayout:
         """Decode one Example into one ``(depth, tile_height, tile_width)`` array per feature."""
         features = wire.decode_example(payload, where)
         return tuple(self._feature_array(f, features.get(f.name), where) for f in self.features)
+
+    def decode_sequence(self, records: Iterable[tuple[bytes, str]]) -> tuple[np.ndarray, ...]:
+        """Decode a patch's per-pixel SequenceExamples into one tile per feature.
+
+        Parameters
+        ----------
+        records : iterable of (bytes, str)
+            The patch's records in pixel order (row-major over the tile), each with where it
+            was read for error messages.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            One ``(depth, tile_height, tile_width)`` array per feature.
+
+        Raises
+        ------
+        DecodeError
+            A record lacks a band of the first record.
+        GridError
+            A record's steps or values do not fit the layout, or the patch has too few or too
+            many records.
+        """
+        pixels = self.tile_height * self.tile_width
+        arrays = tuple(np.empty((f.depth, pixels), f.dtype) for f in self.features)
+        count, where = 0, "a sequence patch"
+        for pixel, (payload, where) in enumerate(records):
+            if pixel >= pixels:
+                raise GridError(f"{where}: a patch of {pixels} pixels is given more records")
+            self._fill_pixel(arrays, pixel, payload, where)
+            count = pixel + 1
+        if count != pixels:
+            raise GridError(
+                f"{where}: a patch of {pixels} pixels ends after {count} per-pixel records. "
+                "Check kernel_size."
+            )
+        return tuple(a.reshape(-1, self.tile_height, self.tile_width) for a in arrays)
+
+    def _fill_pixel(
+        self, arrays: tuple[np.ndarray, ...], pixel: int, payload: bytes, where: str
+    ) -> None:
+        context, lists = wire.decode_sequence_example(payload, where)
+        for layout, out in zip(self.features, arrays, strict=True):
+            if layout.name in context:
+                steps = [context[layout.name]]
+            elif layout.name in lists:
+                steps = lists[layout.name]
+            else:
+                raise DecodeError(f"{where}: the band '{layout.name}' is missing")
+            if len(steps) != layout.depth:
+                raise GridError(
+                    f"{where}: the band '{layout.name}' has {len(steps)} steps where the first "
+                    f"record has {layout.depth}"
+                )
+            for depth, step in enumerate(steps):
+                values = values_array(step)
+                if values.size != 1:
+                    raise GridError(
+                        f"{where}: the band '{layout.name}' holds {values.size} values in one "
+                        "pixel; a sequence export holds one per step"
+                    )
+                out[depth, pixel] = values[0]
 
     def _feature_array(
         self, layout: FeatureLayout, feature: wire.Feature | None, where: str

@@ -16,7 +16,7 @@ from typing import Any
 
 from affine import Affine
 
-from tfrecord_io.errors import MixerError
+from tfrecord_io.errors import MixerError, OptionError, TFRecordIOError
 
 __all__ = ["Mixer", "mixer_path_for"]
 
@@ -169,6 +169,47 @@ class Mixer:
         """
         with open(path, encoding="utf-8") as f:
             return cls.from_json(f.read(), source=f"'{os.fspath(path)}'")
+
+    @classmethod
+    def from_grid(cls, grid: dict[str, Any], total_patches: int | None = None) -> Mixer:
+        """Build a mixer from a grid given by hand (exports written without a mixer).
+
+        Parameters
+        ----------
+        grid : dict
+            ``patch_size`` (width, height), ``patches_per_row``, ``crs``, ``transform`` (an
+            Affine or its six coefficients), and optionally ``total_patches``.
+        total_patches : int, optional
+            Records counted in the export, used when ``grid`` does not say.
+
+        Raises
+        ------
+        OptionError
+            A key is unknown or missing, or the grid is invalid.
+        """
+        unknown = set(grid) - {"patch_size", "patches_per_row", "crs", "transform", "total_patches"}
+        if unknown:
+            raise OptionError(f"unknown grid key(s): {', '.join(sorted(unknown))}")
+        try:
+            width, height = grid["patch_size"]
+            transform = grid["transform"]
+            if not isinstance(transform, Affine):
+                transform = Affine(*transform[:6])
+            return cls(
+                crs=str(grid["crs"]),
+                transform=transform,
+                patch_width=int(width),
+                patch_height=int(height),
+                patches_per_row=int(grid["patches_per_row"]),
+                total_patches=int(grid.get("total_patches") or total_patches or 0),
+            )
+        except KeyError as exc:
+            raise OptionError(
+                f"the grid given by hand needs the key {exc}: patch_size, patches_per_row, crs "
+                "and transform"
+            ) from None
+        except TFRecordIOError as exc:
+            raise OptionError(f"the grid given by hand is invalid: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the mixer as a JSON-ready dict, keys in Earth Engine's order."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from tfrecord_io.errors import OptionError
 
-__all__ = ["DEFAULT_MAX_FILE_SIZE", "EE_KEYS", "FormatOptions"]
+__all__ = ["DEFAULT_MAX_FILE_SIZE", "EE_KEYS", "FormatOptions", "parse_kernel_size"]
 
 DEFAULT_MAX_FILE_SIZE = 1 << 30
 
@@ -197,6 +197,40 @@ class FormatOptions:
         if self.tensor_depths:
             out["tensorDepths"] = dict(self.tensor_depths)
         return out
+
+
+def parse_kernel_size(text: str | None, name: str = "kernelSize") -> tuple[int, int] | None:
+    """Parse a size typed by a user, ``K`` or ``X,Y`` (also ``XxY``), into ``(x, y)``.
+
+    The command line and the QGIS plugin read ``kernelSize`` (and ``patchDimensions``) this way.
+
+    Parameters
+    ----------
+    text : str or None
+        What the user typed; None or blank means not given.
+    name : str
+        The option's name, for the error message.
+
+    Returns
+    -------
+    (int, int) or None
+        ``(x, y)``, or None when nothing was given.
+
+    Raises
+    ------
+    OptionError
+        The text is not one or two positive integers.
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        numbers = [int(part) for part in text.lower().replace("x", ",").split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (1, 2):
+        raise OptionError(f"{name}: expected K or X,Y, not {text!r}")
+    return _pair(numbers[0] if len(numbers) == 1 else tuple(numbers), name)
 
 
 def _unknown(key: object, known: Mapping[str, str], what: str) -> str:

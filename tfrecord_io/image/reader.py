@@ -20,8 +20,6 @@ from typing import Any
 import numpy as np
 
 from tfrecord_io.errors import (
-    DecodeError,
-    GridError,
     MissingMixerError,
     OptionError,
     RecordCountError,
@@ -29,10 +27,10 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.index import ShardIndex
-from tfrecord_io.format.records import GZIP_MAGIC, iter_records
-from tfrecord_io.image.files import find_export, mixer_from_grid
+from tfrecord_io.format.records import framed_size, iter_records, stream_size_hint
+from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
-from tfrecord_io.image.layout import ArrayLayout, layout_from_record, values_array
+from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
 
 __all__ = ["ExportReader"]
@@ -170,7 +168,7 @@ class ExportReader:
                         "when maskedThreshold is below 1, and then the grid cannot be rebuilt."
                     )
                 total = count
-            return mixer_from_grid(mixer, total)
+            return Mixer.from_grid(mixer, total)
         if mixer is not None:
             return Mixer.from_file(mixer)
         if self.files.mixer is None:
@@ -260,49 +258,15 @@ class ExportReader:
             return cached
         self.grid.patch_rowcol(index)  # range check
         if self.layout.sequence:
-            tile = self._sequence_tile(index)
+            first = index * self.records_per_patch
+            tile = self.layout.decode_sequence(
+                self._read_record(record) for record in range(first, first + self.records_per_patch)
+            )
         else:
             payload, where = self._read_record(index)
             tile = self.layout.decode(payload, where)
         self._cache.put(index, tile)
         return tile
-
-    def _sequence_tile(self, index: int) -> tuple[np.ndarray, ...]:
-        layout = self.layout
-        arrays = tuple(
-            np.empty((f.depth, layout.tile_height * layout.tile_width), f.dtype)
-            for f in layout.features
-        )
-        first = index * self.records_per_patch
-        for pixel in range(self.records_per_patch):
-            payload, where = self._read_record(first + pixel)
-            self._fill_pixel(arrays, pixel, payload, where)
-        return tuple(a.reshape(-1, layout.tile_height, layout.tile_width) for a in arrays)
-
-    def _fill_pixel(
-        self, arrays: tuple[np.ndarray, ...], pixel: int, payload: bytes, where: str
-    ) -> None:
-        context, lists = wire.decode_sequence_example(payload, where)
-        for layout, out in zip(self.layout.features, arrays, strict=True):
-            if layout.name in context:
-                steps = [context[layout.name]]
-            elif layout.name in lists:
-                steps = lists[layout.name]
-            else:
-                raise DecodeError(f"{where}: the band '{layout.name}' is missing")
-            if len(steps) != layout.depth:
-                raise GridError(
-                    f"{where}: the band '{layout.name}' has {len(steps)} steps where the first "
-                    f"record has {layout.depth}"
-                )
-            for depth, step in enumerate(steps):
-                values = values_array(step)
-                if values.size != 1:
-                    raise GridError(
-                        f"{where}: the band '{layout.name}' holds {values.size} values in one "
-                        "pixel; a sequence export holds one per step"
-                    )
-                out[depth, pixel] = values[0]
 
     def iter_tiles(self, prefetch: bool = False) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
         """Yield every patch in export order, streaming each shard once.
@@ -382,17 +346,12 @@ class ExportReader:
     def _predict_starts(self) -> list[int] | None:
         starts = [0]
         for shard in self.files.shards:
-            with open(shard, "rb") as f:
-                compressed = f.read(2) == GZIP_MAGIC
-                size = f.seek(0, os.SEEK_END)
-                if compressed:
-                    f.seek(-4, os.SEEK_END)
-                    size = int.from_bytes(f.read(4), "little")
+            size = stream_size_hint(shard)
             with _closing(iter_records(shard, verify=False)) as it:
                 first = next(it, None)
             if first is None:
                 return None
-            record_size = len(first[1]) + 16
+            record_size = framed_size(len(first[1]))
             if size % record_size:
                 return None
             starts.append(starts[-1] + size // record_size)

@@ -7,6 +7,7 @@ describes an export as gdalinfo does; conversions are in :mod:`tfrecord_io.gdal.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from tfrecord_io.image.files import find_export
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.reader import ExportReader
 
-__all__ = ["Problem", "format_info", "info", "validate"]
+__all__ = ["Problem", "ValidationReport", "format_info", "info", "validate"]
 
 _MAX_RECORD_PROBLEMS = 1000
 
@@ -57,6 +58,58 @@ class Problem:
             "error": self.error,
             "message": self.message,
         }
+
+    def describe(self) -> str:
+        """Return the problem as one line for a user: ``ErrorName: message``."""
+        return f"{self.error}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What :func:`validate` found in one export, in the forms shown to a user.
+
+    The ``validate`` command and the QGIS plugin's algorithm both show this.
+
+    Attributes
+    ----------
+    path : str
+        The export as the user named it.
+    problems : tuple of Problem
+        In the order found; empty when the export is sound.
+    """
+
+    path: str
+    problems: tuple[Problem, ...]
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], **options: Any) -> ValidationReport:
+        """Validate the export at ``path`` (see :func:`validate` for ``options``)."""
+        return cls(os.fspath(path), tuple(validate(path, **options)))
+
+    @property
+    def valid(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    def summary(self) -> str:
+        """Return one line: ``PATH: valid`` or ``PATH: N problem(s)``."""
+        return f"{self.path}: {'valid' if self.valid else f'{len(self.problems)} problem(s)'}"
+
+    def to_text(self) -> str:
+        """Return one line per problem, then the summary."""
+        return "\n".join([*(p.describe() for p in self.problems), self.summary()])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-ready dict: ``path``, ``valid`` and ``problems``."""
+        return {
+            "path": self.path,
+            "valid": self.valid,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+    def to_json(self) -> str:
+        """Return :meth:`to_dict` as indented JSON text."""
+        return json.dumps(self.to_dict(), indent=2)
 
 
 def _problem(path: str, exc: TFRecordIOError, record: int | None = None) -> Problem:

@@ -26,6 +26,7 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from tfrecord_io.errors import OptionError
+from tfrecord_io.format.records import framed_size
 from tfrecord_io.format.shards import Destination
 from tfrecord_io.image.base import DRIVER, DatasetBase
 from tfrecord_io.image.encode import ExportPlan, RowSource, check_kind, plan_export
@@ -289,7 +290,7 @@ class EETFRecordWriter(DatasetBase):
             transform=self._transform,
             pad_edges=self.pad_edges,
         )
-        if plan.min_record_size() + 16 > self.options.max_file_size:
+        if framed_size(plan.min_record_size()) > self.options.max_file_size:
             raise OptionError(
                 f"one record holds at least {plan.min_record_size()} bytes, more than maxFileSize "
                 f"({self.options.max_file_size}), and a record is never split: raise maxFileSize "

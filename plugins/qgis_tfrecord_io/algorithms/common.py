@@ -57,20 +57,12 @@ def progress_callback(feedback, start=0.0, end=100.0):
 
 
 def parse_kernel_size(text, name="Kernel size"):
-    """Parse ``K`` or ``X,Y`` (also ``XxY``) into ``(x, y)``; None for an empty value."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    parts = text.lower().replace("x", ",").split(",")
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
-        raise QgsProcessingException(f"{name}: expected K or X,Y, not {text!r}") from None
-    if len(numbers) == 1:
-        return numbers[0], numbers[0]
-    if len(numbers) == 2:
-        return numbers[0], numbers[1]
-    raise QgsProcessingException(f"{name}: expected K or X,Y, not {text!r}")
+    """Parse ``K`` or ``X,Y`` with the library's parser; None for an empty value."""
+    library()
+    from tfrecord_io.image.options import parse_kernel_size as parse
+
+    with reported():
+        return parse(text, name)
 
 
 class TFRecordAlgorithm(QgsProcessingAlgorithm):

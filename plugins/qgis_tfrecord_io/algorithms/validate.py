@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputBoolean,
@@ -66,31 +64,19 @@ class ValidateAlgorithm(ReadExportAlgorithm):
         options = self.open_options(parameters, context)
         destination = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
         with reported():
-            import tfrecord_io
+            from tfrecord_io.image.tools import ValidationReport
 
-            problems = tfrecord_io.validate(path, **options)
-        for problem in problems:
-            where = (
-                problem.path
-                if problem.record is None
-                else (f"{problem.path}, record {problem.record}")
-            )
-            feedback.reportError(f"{problem.error}: {problem.message} ({where})", False)
-        if problems:
-            feedback.pushInfo(f"{len(problems)} problem(s) found in '{path}'")
-        else:
-            feedback.pushInfo(f"No problem found: '{path}' is a sound export")
-        report = json.dumps(
-            {"path": path, "valid": not problems, "problems": [p.to_dict() for p in problems]},
-            indent=2,
-        )
+            report = ValidationReport.from_path(path, **options)
+        for problem in report.problems:
+            feedback.reportError(problem.describe(), False)
+        feedback.pushInfo(report.summary())
         results = {
-            self.VALID: not problems,
-            self.PROBLEM_COUNT: len(problems),
-            self.REPORT: report,
+            self.VALID: report.valid,
+            self.PROBLEM_COUNT: len(report.problems),
+            self.REPORT: report.to_json(),
         }
         if destination and destination != QgsProcessing.TEMPORARY_OUTPUT:
             with open(destination, "w", encoding="utf-8") as f:
-                f.write(report + "\n")
+                f.write(report.to_json() + "\n")
             results[self.OUTPUT_JSON] = destination
         return results
