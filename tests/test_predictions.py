@@ -174,11 +174,12 @@ def test_export_without_mixer_is_refused(tmp_path, raster) -> None:
         tfrecord_io.write_predictions(tmp_path / "nm", tmp_path / "pred", [], ["p"])
 
 
-def test_predictions_from_an_open_dataset_close_the_mixer_file(tmp_path, export) -> None:
-    with tfrecord_io.open(export) as ds:
+def test_predictions_from_an_open_dataset_close_the_mixer_file(tmp_path, export, raster) -> None:
+    exp = export(raster(2, 12, 16), **EXPORT)
+    with tfrecord_io.open(exp) as ds:
         preds = [t for _, _, t in tfrecord_io.iter_patches(ds, trim=True)]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ResourceWarning)
             files = tfrecord_io.write_predictions(ds, tmp_path / "pred", preds, ["a", "b"])
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
-    assert Path(files[-1]).read_bytes() == (export / "exp-mixer.json").read_bytes()
+    assert Path(files[-1]).read_bytes() == (exp / "exp-mixer.json").read_bytes()
