@@ -40,9 +40,9 @@ from rasterio.windows import Window
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from gen_export import Spec, generate, window_digest  # noqa: E402
+from gen_export import Spec, generate, window_digest  # noqa: E402 - after the sys.path set-up
 
-import tfrecord_io  # noqa: E402
+import tfrecord_io  # noqa: E402 - after the environment set-up
 
 MB = 1e6
 MiB = 1 << 20
@@ -353,7 +353,7 @@ def main() -> int:
     ds.close()
     lat_ms = sorted(x * 1000 for x in lat)
     med_ms = statistics.median(lat_ms)
-    p90_ms = lat_ms[min(len(lat_ms) - 1, int(round(0.9 * (len(lat_ms) - 1))))]
+    p90_ms = lat_ms[min(len(lat_ms) - 1, round(0.9 * (len(lat_ms) - 1)))]
     print()
     print(
         f"## Export B ({size_b / MB:.0f} MB uncompressed, {len(paths_b)} shard(s)): index, then "

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from gen_export import Spec, generate  # noqa: E402
+from gen_export import Spec, generate  # noqa: E402 - after the sys.path set-up
 
 MB = 1e6
 MiB = 1 << 20
@@ -358,7 +358,7 @@ def main() -> None:
         )
 
     # -- timed rounds --------------------------------------------------------------------------
-    warm(shards + [reference])
+    warm([*shards, reference])
     print(
         f"\n{args.rounds} interleaved rounds of {len(routes)} runs "
         "(wall s / CPU s / peak RSS MB / other cores busy):"

@@ -75,13 +75,13 @@ def size_for(mb: float) -> tuple[int, int]:
     return side, side
 
 
-def timed(fn):  # noqa: ANN001, ANN201
+def timed(fn):
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
 
 
-def best(fn, repeat: int) -> float:  # noqa: ANN001
+def best(fn, repeat: int) -> float:
     """Fastest of ``repeat`` runs (the machine is shared; the minimum is the least disturbed)."""
     return min(timed(fn)[0] for _ in range(repeat))
 

@@ -56,8 +56,10 @@ def test_info_json_matches_the_dataset():
 
 def test_translate_writes_the_mosaic_as_a_tiled_geotiff(sample_tif):
     with rasterio.open(sample_tif) as out, tfrecord_io.open(SAMPLE) as ds:
-        assert out.profile["tiled"] and out.block_shapes[0] == (48, 64)
-        assert out.crs == ds.crs and out.transform == ds.transform
+        assert out.profile["tiled"]
+        assert out.block_shapes[0] == (48, 64)
+        assert out.crs == ds.crs
+        assert out.transform == ds.transform
         assert out.descriptions == ds.descriptions
         np.testing.assert_array_equal(out.read(), ds.read())
 
@@ -93,7 +95,8 @@ def test_translate_of_an_export_matches_gdal_translate_of_the_same_geotiff(
     assert done.returncode == 0, done.stderr
     with rasterio.open(ours) as a, rasterio.open(gdals) as b:
         assert (a.width, a.height, a.count, a.dtypes) == (b.width, b.height, b.count, b.dtypes)
-        assert a.transform.almost_equals(b.transform) and a.crs == b.crs
+        assert a.transform.almost_equals(b.transform)
+        assert a.crs == b.crs
         assert a.nodata == b.nodata
         np.testing.assert_array_equal(a.read(), b.read())
 
@@ -102,14 +105,16 @@ def test_translate_refuses_to_overwrite_without_the_flag(sample_tif):
     before = sample_tif.stat().st_mtime_ns
     code, output = run("translate", SAMPLE, sample_tif, "-q")
     assert code == 1
-    assert "exists" in output and "--overwrite" in output
+    assert "exists" in output
+    assert "--overwrite" in output
     assert sample_tif.stat().st_mtime_ns == before
 
 
 def test_translate_bad_band_is_a_one_line_error_and_nonzero_exit(tmp_path):
     code, output = run("translate", SAMPLE, tmp_path / "x.tif", "-b", "9", "-q")
     assert code == 1
-    assert output.strip().count("\n") == 0 and "band 9" in output
+    assert output.strip().count("\n") == 0
+    assert "band 9" in output
     assert not (tmp_path / "x.tif").exists()
 
 
@@ -147,7 +152,8 @@ def test_validate_text_lists_each_problem_then_the_count(export):
 def test_kernel_size_that_is_not_k_or_x_y_is_a_usage_error():
     code, output = run("info", SAMPLE, "--kernel-size", "3,x")
     assert code == 2
-    assert "--kernel-size" in output and "expected K or X,Y" in output
+    assert "--kernel-size" in output
+    assert "expected K or X,Y" in output
 
 
 def test_validate_exits_nonzero_and_reports_every_problem_as_json(export):
@@ -168,11 +174,15 @@ def test_vrt_command_writes_a_vrt_gdal_reads(tmp_path):
     vrt = tmp_path / "s.vrt"
     code, output = run("vrt", SAMPLE, vrt)
     assert code == 0, output
-    with rasterio.Env(**tfrecord_io.gdal_env()), rasterio.open(vrt) as src:
-        with tfrecord_io.open(SAMPLE) as ds:
-            np.testing.assert_array_equal(src.read(), ds.read())
+    with (
+        rasterio.Env(**tfrecord_io.gdal_env()),
+        rasterio.open(vrt) as src,
+        tfrecord_io.open(SAMPLE) as ds,
+    ):
+        np.testing.assert_array_equal(src.read(), ds.read())
     code, output = run("vrt", SAMPLE, vrt)
-    assert code == 1 and "--overwrite" in output
+    assert code == 1
+    assert "--overwrite" in output
 
 
 def test_doctor_passes_here_and_prints_the_environment_to_set():

@@ -84,7 +84,8 @@ def _run_in_debian_python(tmp_path: Path) -> dict:
 
 def test_debian_python_reads_the_sample_pixel_for_pixel_as_the_venv(tmp_path: Path) -> None:
     result = _run_in_debian_python(tmp_path)
-    assert result["numpy"].startswith("1.24") and result["rasterio"].startswith("1.3")
+    assert result["numpy"].startswith("1.24")
+    assert result["rasterio"].startswith("1.3")
     assert result["package"].startswith(str(tmp_path))
     with tfrecord_io.open(SAMPLE) as ds:
         assert result["full"] == _digest(ds.read())

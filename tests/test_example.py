@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-from tests._protobuf import example_class, sequence_example_class  # noqa: E402
-from tfrecord_io.errors import DecodeError  # noqa: E402
-from tfrecord_io.format.example import (  # noqa: E402
+from tests._protobuf import example_class, sequence_example_class
+from tfrecord_io.errors import DecodeError
+from tfrecord_io.format.example import (
     Feature,
     bytes_feature,
     decode_example,
@@ -565,7 +565,7 @@ def test_decode_error_names_the_record_and_the_byte_offset() -> None:
 
 
 def test_decode_error_is_a_value_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="runs past the end"):
         decode_example(b"\x0a\x05")
 
 
@@ -581,7 +581,7 @@ def test_known_field_with_wrong_wire_type_raises_decode_error() -> None:
 
 
 def test_invalid_wire_type_raises_decode_error() -> None:
-    with pytest.raises(DecodeError, match="invalid wire type 7 .* at byte 0"):
+    with pytest.raises(DecodeError, match=r"invalid wire type 7 .* at byte 0"):
         decode_example(b"\x0f")
 
 

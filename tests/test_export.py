@@ -82,13 +82,15 @@ def test_source_nodata_becomes_default_value(tmp_path, rng, tif) -> None:
 
 def test_source_internal_mask_becomes_default_value(tmp_path, rng) -> None:
     arr = rng.random((1, 8, 8), dtype=np.float32)
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-        with rasterio.open(tmp_path / "m.tif", "w", driver="GTiff", width=8, height=8, count=1,
-                           dtype="float32", crs="EPSG:32610", transform=UTM) as dst:
-            dst.write(arr)
-            mask = np.full((8, 8), 255, np.uint8)
-            mask[3, 4] = 0
-            dst.write_mask(mask)
+    mask = np.full((8, 8), 255, np.uint8)
+    mask[3, 4] = 0
+    with (
+        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True),
+        rasterio.open(tmp_path / "m.tif", "w", driver="GTiff", width=8, height=8, count=1,
+                      dtype="float32", crs="EPSG:32610", transform=UTM) as dst,
+    ):  # fmt: skip
+        dst.write(arr)
+        dst.write_mask(mask)
     tfrecord_io.export(tmp_path / "m.tif", tmp_path / "out", default_value=7)
     with tfrecord_io.open(tmp_path / "out") as ours:
         assert ours.read(1)[3, 4] == 7
@@ -122,7 +124,8 @@ def test_export_reads_a_bounded_strip_at_a_time(tmp_path, tif) -> None:
         counting = RowCounting(src)
         tfrecord_io.export(counting, tmp_path / "out", patch_dimensions=[8, 4],
                            kernel_size=[4, 4])
-    assert max(counting.reads) <= 4 + 4 and sum(counting.reads) == 24
+    assert max(counting.reads) <= 4 + 4
+    assert sum(counting.reads) == 24
 
 
 def test_existing_destination_is_refused(tmp_path, tif) -> None:

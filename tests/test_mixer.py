@@ -226,7 +226,7 @@ def test_mixer_error_from_file_names_the_file(tmp_path: Path) -> None:
 
 
 def test_mixer_error_is_a_value_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="projection"):
         Mixer.from_json("{}")
 
 

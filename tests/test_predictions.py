@@ -52,7 +52,8 @@ def test_predictions_read_back_as_georeferenced_mosaic(tmp_path, export, raster)
     preds = ((i, w, t[:1] * 2) for i, w, t in tfrecord_io.iter_patches(exp))
     tfrecord_io.write_predictions(exp, tmp_path / "pred", preds, ["score"])
     with tfrecord_io.open(tmp_path / "pred") as src:
-        assert src.transform == UTM and src.descriptions == ("score",)
+        assert src.transform == UTM
+        assert src.descriptions == ("score",)
         np.testing.assert_array_equal(src.read(1), pixels[0] * 2)
 
 
@@ -108,7 +109,8 @@ def test_two_dimensional_patches_are_one_band(tmp_path, export, raster) -> None:
     preds = (np.zeros((4, 4), np.float64) for _ in range(12))
     tfrecord_io.write_predictions(exp, tmp_path / "pred", preds, ["p"])
     with tfrecord_io.open(tmp_path / "pred") as src:
-        assert src.count == 1 and src.dtypes == ("float32",)
+        assert src.count == 1
+        assert src.dtypes == ("float32",)
 
 
 def test_too_few_patches_are_refused_and_nothing_written(tmp_path, export, raster) -> None:

@@ -173,7 +173,8 @@ def _read_raster(path: str) -> tuple[np.ndarray, dict]:
 def test_plugin_zip_holds_plugin_and_library_as_top_level_package_only(plugin_zip):
     names = zipfile.ZipFile(plugin_zip).namelist()
     assert all(n.startswith(f"{PLUGIN}/") for n in names)
-    assert f"{PLUGIN}/metadata.txt" in names and f"{PLUGIN}/__init__.py" in names
+    assert f"{PLUGIN}/metadata.txt" in names
+    assert f"{PLUGIN}/__init__.py" in names
     assert f"{PLUGIN}/ext/tfrecord_io/pixelfunction.py" in names
     library = {p.name for p in (ROOT / "tfrecord_io").glob("*.py")}
     bundled = {n.rsplit("/", 1)[1] for n in names if n.startswith(f"{PLUGIN}/ext/tfrecord_io/")}
@@ -247,7 +248,8 @@ def test_qgis_process_load_writes_vrt_beside_export_reading_as_the_library(qgis_
     data, meta = _read_raster(results["OUTPUT"])
     np.testing.assert_array_equal(data, _library_read(SAMPLE))
     with tfrecord_io.open(SAMPLE) as ds:
-        assert meta["crs"] == ds.crs and meta["transform"] == ds.transform
+        assert meta["crs"] == ds.crs
+        assert meta["transform"] == ds.transform
         assert meta["descriptions"] == ds.descriptions
 
 
@@ -262,7 +264,8 @@ def test_qgis_process_load_honours_output_vrt_and_kernel_size(qgis_env, export, 
         KERNEL_SIZE="16,16",
         OUTPUT_VRT=vrt,
     )["results"]
-    assert results["OUTPUT"] == str(vrt) and not (sample / "sample.vrt").exists()
+    assert results["OUTPUT"] == str(vrt)
+    assert not (sample / "sample.vrt").exists()
     np.testing.assert_array_equal(_read_raster(str(vrt))[0], _library_read(SAMPLE))
 
 
@@ -277,14 +280,17 @@ def test_pyqgis_load_adds_a_valid_layer_with_the_library_pixels_and_statistics(
     assert "error" not in report, report.get("error")
     assert report["library"].startswith(qgis_env["QGIS_PLUGINPATH"])  # the bundled copy
     (layer,) = report["layers"]
-    assert layer["valid"] and layer["path"] == report["results"]["OUTPUT"]
-    assert layer["name"] == "sample" and layer["crs"] == "EPSG:32610"
+    assert layer["valid"]
+    assert layer["path"] == report["results"]["OUTPUT"]
+    assert layer["name"] == "sample"
+    assert layer["crs"] == "EPSG:32610"
     expected = _library_read(SAMPLE)
     np.testing.assert_array_equal(np.load(pixels), expected)
     for stats, band in zip(layer["stats"], expected, strict=True):
         values = band.astype(np.float64)
         assert stats["count"] == band.size
-        assert stats["min"] == values.min() and stats["max"] == values.max()
+        assert stats["min"] == values.min()
+        assert stats["max"] == values.max()
         assert stats["mean"] == pytest.approx(values.mean(), rel=1e-9)
         assert stats["std"] == pytest.approx(values.std(ddof=1), rel=1e-9)  # QGIS: sample std
 
@@ -321,7 +327,8 @@ def test_qgis_process_convert_writes_a_geotiff_equal_to_the_library(qgis_env, ex
     data, meta = _read_raster(str(out))
     np.testing.assert_array_equal(data, _library_read(SAMPLE))
     with tfrecord_io.open(SAMPLE) as ds:
-        assert meta["crs"] == ds.crs and meta["transform"] == ds.transform
+        assert meta["crs"] == ds.crs
+        assert meta["transform"] == ds.transform
         assert meta["descriptions"] == ds.descriptions
 
 
@@ -358,7 +365,9 @@ def test_pyqgis_convert_reports_progress_and_matches_the_library(qgis_env, expor
     report = _pyqgis(qgis_env, tmp_path, "tfrecordio:convert", params)
     assert report["results"]["OUTPUT"] == str(out)
     progress = report["feedback"]["progress"]
-    assert progress == sorted(progress) and progress[-1] == 100 and len(progress) >= 4
+    assert progress == sorted(progress)
+    assert progress[-1] == 100
+    assert len(progress) >= 4
     np.testing.assert_array_equal(_read_raster(str(out))[0], _library_read(SAMPLE))
 
 
@@ -404,7 +413,8 @@ def test_pyqgis_convert_error_is_a_processing_exception_with_the_library_message
 def test_qgis_process_validate_of_a_sound_export_is_valid(qgis_env, export):
     sample = export()
     results = _qgis_process(qgis_env, "tfrecordio:validate", INPUT=sample)["results"]
-    assert results["VALID"] is True and results["PROBLEM_COUNT"] == 0
+    assert results["VALID"] is True
+    assert results["PROBLEM_COUNT"] == 0
     assert json.loads(results["REPORT"])["problems"] == []
 
 
@@ -418,7 +428,8 @@ def test_qgis_process_validate_reports_every_problem_as_the_library(qgis_env, ex
     report_file = tmp_path / "report.json"
     report = _qgis_process(qgis_env, "tfrecordio:validate", INPUT=sample, OUTPUT_JSON=report_file)
     results = report["results"]
-    assert results["VALID"] is False and results["PROBLEM_COUNT"] == len(expected)
+    assert results["VALID"] is False
+    assert results["PROBLEM_COUNT"] == len(expected)
     assert json.loads(results["REPORT"])["problems"] == expected
     assert json.loads(report_file.read_text())["problems"] == expected
 
@@ -580,7 +591,8 @@ def test_qgis_process_export_writes_an_export_that_reads_back_as_the_layer(
     assert results["FILE_COUNT"] == len(list(out.iterdir())) > 2  # several shards
     with rasterio.open(source_tif) as src, tfrecord_io.open(out) as ds:
         assert ds.kernel_size == (16, 16)
-        assert ds.crs == src.crs and ds.transform == src.transform
+        assert ds.crs == src.crs
+        assert ds.transform == src.transform
         assert ds.descriptions == src.descriptions
         np.testing.assert_array_equal(ds.read(), src.read())
 
@@ -599,7 +611,8 @@ def test_pyqgis_export_passes_every_format_option_as_the_library_export(
     )
     assert "error" not in report, report.get("error")
     progress = report["feedback"]["progress"]
-    assert progress == sorted(progress) and progress[-1] == 100
+    assert progress == sorted(progress)
+    assert progress[-1] == 100
     reference = tmp_path / "library"
     names = params.get("BAND_NAMES")
     with warnings.catch_warnings():

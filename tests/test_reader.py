@@ -572,7 +572,8 @@ def test_closed_dataset_raises_dataset_closed_error_naming_it(
     with pytest.raises(DatasetClosedError, match=r"is closed: open it again") as caught:
         use(ds)
     assert ds.name in str(caught.value)
-    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TFRecordIOError)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, TFRecordIOError)
 
 
 def test_repr_names_state_class_and_mode(sharded_export: Any) -> None:
@@ -633,7 +634,8 @@ def test_missing_mixer_raises_error_explaining_masked_threshold_and_grid(
     message = str(excinfo.value)
     assert "maskedThreshold" in message
     assert "mixer=" in message
-    assert "patch_size" in message and "patches_per_row" in message
+    assert "patch_size" in message
+    assert "patches_per_row" in message
 
 
 def test_grid_given_by_hand_reads_the_mosaic(mixerless_export: Any) -> None:

@@ -21,14 +21,16 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tfrecord_io.errors import (  # noqa: E402
+import itertools
+
+from tfrecord_io.errors import (
     ChecksumError,
     RecordError,
     TFRecordIOError,
     TruncatedRecordError,
 )
-from tfrecord_io.format.index import index_shard  # noqa: E402
-from tfrecord_io.format.records import (  # noqa: E402
+from tfrecord_io.format.index import index_shard
+from tfrecord_io.format.records import (
     RecordWriter,
     frame_record,
     framed_size,
@@ -185,7 +187,7 @@ def test_multi_member_gzip_reads_sequentially_and_by_index(
 ) -> None:
     raw = _raw_bytes(payloads)
     bounds = sorted({0, len(raw), *(c % (len(raw) + 1) for c in cuts)})
-    members = b"".join(gzip.compress(raw[a:b]) for a, b in zip(bounds, bounds[1:], strict=False))
+    members = b"".join(gzip.compress(raw[a:b]) for a, b in itertools.pairwise(bounds))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "multi.tfrecord.gz"
         path.write_bytes(members)
@@ -362,9 +364,9 @@ def test_records_before_corruption_are_yielded_first(tmp_path: Path) -> None:
     path = _write(tmp_path / "bad.tfrecord", PAYLOADS, compressed=False)
     _flip(path, _record_start(3) + 14)
     seen = []
+    records = iter_records(path)
     with pytest.raises(ChecksumError):
-        for _, data in iter_records(path):
-            seen.append(data)
+        seen.extend(data for _, data in records)
     assert seen == PAYLOADS[:3]
 
 

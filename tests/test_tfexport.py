@@ -40,7 +40,7 @@ EE_MIXER = """{
   "patchDimensions": [256, 256],
   "patchesPerRow": 5,
   "totalPatches": 10
-}"""  # noqa: E501
+}"""  # noqa: E501 - the mixer text verbatim, one long line as Earth Engine writes it
 EE_AFFINE = Affine(
     8.983152841195215e-4, 0.0, 13.599595086285436, 0.0, -8.983152841195215e-4, 45.40175277468474
 )
@@ -160,7 +160,8 @@ def test_margin_beyond_image_is_default_value(tf_export: Make, rng) -> None:
         default_value=-9.0,
     )
     corner = read_tiles(info)["b"][0]
-    assert (corner[0, :] == -9.0).all() and (corner[:, 0] == -9.0).all()
+    assert (corner[0, :] == -9.0).all()
+    assert (corner[:, 0] == -9.0).all()
 
 
 def test_margin_reaches_into_dropped_edge_pixels(tf_export: Make, rng) -> None:
@@ -434,7 +435,8 @@ def test_uncompressed_shard_sizes_respect_max_file_size(tf_export: Make, rng) ->
         bands=three_bands(rng, 6, 6), transform=UTM, patch_size=(2, 2), max_file_size=300
     )
     sizes = [len(gzip.decompress(p.read_bytes())) for p in info.shards]
-    assert len(sizes) > 1 and max(sizes) <= 300
+    assert len(sizes) > 1
+    assert max(sizes) <= 300
 
 
 def test_shards_are_filled_before_a_new_one_starts(tf_export: Make, rng) -> None:
@@ -534,7 +536,8 @@ def test_mixer_reports_patch_width_then_height(tf_export: Make, rng) -> None:
 
 def test_write_mixer_false_writes_no_mixer(tf_export: Make, rng) -> None:
     info = tf_export(bands=three_bands(rng, 2, 2), transform=UTM, write_mixer=False)
-    assert info.mixer is None and not list(info.folder.glob("*mixer*"))
+    assert info.mixer is None
+    assert not list(info.folder.glob("*mixer*"))
 
 
 # --- the committed sample -------------------------------------------------------------------

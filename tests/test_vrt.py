@@ -44,13 +44,15 @@ def test_vrt_bands_are_sourceless_python_pixel_functions_of_a_trusted_module(sam
     assert len(bands) == 3
     for number, band in enumerate(bands, start=1):
         assert band.get("subClass") == "VRTDerivedRasterBand"
-        assert band.find("SimpleSource") is None and band.find("ComplexSource") is None
+        assert band.find("SimpleSource") is None
+        assert band.find("ComplexSource") is None
         assert band.findtext("PixelFunctionLanguage") == "Python"
         assert band.findtext("PixelFunctionType") == "tfrecord_io.pixelfunction.read_band"
         assert band.find("PixelFunctionCode") is None  # never inline code
         arguments = band.find("PixelFunctionArguments").attrib
         assert arguments["band"] == str(number)
-        assert os.path.isabs(arguments["export"]) and os.path.exists(arguments["export"])
+        assert os.path.isabs(arguments["export"])
+        assert os.path.exists(arguments["export"])
         assert (band.get("blockXSize"), band.get("blockYSize")) == ("64", "48")
 
 
@@ -71,19 +73,25 @@ def test_gdal_env_trusts_exactly_the_pixel_function_module_never_everything():
 
 
 def test_rasterio_reads_the_vrt_pixel_identical_to_tfrecord_io(sample_vrt):
-    with rasterio.Env(**tfrecord_io.gdal_env()):
-        with rasterio.open(sample_vrt) as src, tfrecord_io.open(SAMPLE) as ds:
-            np.testing.assert_array_equal(src.read(), ds.read())
-            window = Window(37, 21, 150, 101)
-            np.testing.assert_array_equal(src.read(window=window), ds.read(window=window))
-            np.testing.assert_array_equal(src.read(2), ds.read(2))
+    with (
+        rasterio.Env(**tfrecord_io.gdal_env()),
+        rasterio.open(sample_vrt) as src,
+        tfrecord_io.open(SAMPLE) as ds,
+    ):
+        np.testing.assert_array_equal(src.read(), ds.read())
+        window = Window(37, 21, 150, 101)
+        np.testing.assert_array_equal(src.read(window=window), ds.read(window=window))
+        np.testing.assert_array_equal(src.read(2), ds.read(2))
 
 
 @pytest.mark.parametrize("shape", [(3, 96, 192), (3, 50, 77), (3, 10, 13), (3, 400, 700)])
 def test_decimated_and_replicated_vrt_reads_match_tfrecord_io(sample_vrt, shape):
-    with rasterio.Env(**tfrecord_io.gdal_env()):
-        with rasterio.open(sample_vrt) as src, tfrecord_io.open(SAMPLE) as ds:
-            np.testing.assert_array_equal(src.read(out_shape=shape), ds.read(out_shape=shape))
+    with (
+        rasterio.Env(**tfrecord_io.gdal_env()),
+        rasterio.open(sample_vrt) as src,
+        tfrecord_io.open(SAMPLE) as ds,
+    ):
+        np.testing.assert_array_equal(src.read(out_shape=shape), ds.read(out_shape=shape))
 
 
 @pytest.mark.parametrize(
@@ -115,9 +123,12 @@ def test_vrt_matches_tensorflow_export_for_each_kind_kernel_and_orientation(
 
 
 def test_vrt_read_without_gdal_settings_fails_instead_of_returning_zeros(sample_vrt):
-    with rasterio.Env(GDAL_VRT_ENABLE_PYTHON="NO"), rasterio.open(sample_vrt) as src:
-        with pytest.raises(RasterioIOError):
-            src.read(1)
+    with (
+        rasterio.Env(GDAL_VRT_ENABLE_PYTHON="NO"),
+        rasterio.open(sample_vrt) as src,
+        pytest.raises(RasterioIOError),
+    ):
+        src.read(1)
 
 
 def test_corrupt_record_is_reported_by_gdal_with_the_shard_name(export):
@@ -185,7 +196,8 @@ def test_debian_gdal_translate_converts_the_vrt_pixel_identical(sample_vrt, tmp_
     assert done.returncode == 0, done.stderr
     with rasterio.open(out) as result, tfrecord_io.open(SAMPLE) as ds:
         assert result.driver == "GTiff"
-        assert result.crs == ds.crs and result.transform == ds.transform
+        assert result.crs == ds.crs
+        assert result.transform == ds.transform
         np.testing.assert_array_equal(result.read(), ds.read())
 
 

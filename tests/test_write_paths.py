@@ -115,16 +115,15 @@ def test_export_streams_its_source_without_a_spill_file(tmp_path, geotiff, raste
 
 def test_dropped_pixels_warning_raised_as_error_leaves_nothing(tmp_path, raster) -> None:
     count, height, width = raster.shape
-    with (
-        warnings.catch_warnings(),
-        pytest.raises(PatchesDroppedWarning),
-        tfrecord_io.open(
-            tmp_path / "out", "w", width=width, height=height, count=count, crs=CRS,
-            transform=UTM, patch_dimensions=[PATCH + 1, PATCH + 1],
-        ) as dst,
-    ):  # fmt: skip
+    dst = tfrecord_io.open(
+        tmp_path / "out", "w", width=width, height=height, count=count, crs=CRS,
+        transform=UTM, patch_dimensions=[PATCH + 1, PATCH + 1],
+    )  # fmt: skip
+    dst.write(raster)
+    with warnings.catch_warnings():
         warnings.simplefilter("error", PatchesDroppedWarning)
-        dst.write(raster)
+        with pytest.raises(PatchesDroppedWarning):
+            dst.close()
     assert os.listdir(tmp_path) == []
 
 

@@ -162,7 +162,8 @@ def test_shards_are_named_prefix_five_digits(tmp_path, raster) -> None:
     folder = write(tmp_path / "out", arr, patch_dimensions=[4, 4], max_file_size=400,
                    prefix="Predict1_")
     names = sorted(os.listdir(folder))
-    assert names[0] == "Predict1_-00000.tfrecord.gz" and names[-1] == "Predict1_-mixer.json"
+    assert names[0] == "Predict1_-00000.tfrecord.gz"
+    assert names[-1] == "Predict1_-mixer.json"
 
 
 def test_uncompressed_shards_end_in_tfrecord(tmp_path, raster) -> None:
@@ -175,7 +176,8 @@ def test_no_shard_exceeds_max_file_size_uncompressed(tmp_path, raster) -> None:
     arr = raster(3, 12, 20)
     folder = write(tmp_path / "out", arr, patch_dimensions=[4, 4], max_file_size=1000)
     sizes = [len(gzip.decompress(Path(s).read_bytes())) for s in shards(folder)]
-    assert len(sizes) > 1 and max(sizes) <= 1000
+    assert len(sizes) > 1
+    assert max(sizes) <= 1000
 
 
 def test_shard_split_matches_tensorflow_reference(tmp_path, raster) -> None:
@@ -217,7 +219,8 @@ def test_gzip_shards_are_one_member(tmp_path, raster) -> None:
     data = Path(shards(folder)[0]).read_bytes()
     d = zlib.decompressobj(31)
     d.decompress(data)
-    assert d.eof and d.unused_data == b""
+    assert d.eof
+    assert d.unused_data == b""
 
 
 # --- edges, masks, defaults -----------------------------------------------------------------
@@ -225,10 +228,11 @@ def test_gzip_shards_are_one_member(tmp_path, raster) -> None:
 
 def test_edge_patches_dropped_with_pixel_count_warning(tmp_path, raster) -> None:
     arr = raster(3, 12, 20)
+    dst = tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3,
+                           crs=CRS, transform=UTM, patch_dimensions=[6, 4])
+    dst.write(arr)  # 20 x 12 in 6 x 4 patches: 2 columns of 12 rows dropped
     with pytest.warns(PatchesDroppedWarning, match=r"\b24 pixels"):
-        with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3,
-                              crs=CRS, transform=UTM, patch_dimensions=[6, 4]) as dst:
-            dst.write(arr)  # 20 x 12 in 6 x 4 patches: 2 columns of 12 rows dropped
+        dst.close()
 
 
 def test_pad_edges_keeps_every_pixel(tmp_path, raster) -> None:
@@ -247,7 +251,8 @@ def test_pad_edges_fills_beyond_image_with_default_value(tmp_path, raster) -> No
                    default_value=-7)
     with tfrecord_io.open(folder) as src:
         data = src.read()
-    assert (data[:, 12:, :] == -7).all() and (data[:, :, 20:] == -7).all()
+    assert (data[:, 12:, :] == -7).all()
+    assert (data[:, :, 20:] == -7).all()
 
 
 def test_nodata_pixels_become_default_value(tmp_path, raster) -> None:
@@ -264,7 +269,8 @@ def test_masked_array_pixels_become_default_value(tmp_path, raster) -> None:
     masked.mask[0, 0, 0] = True
     folder = write(tmp_path / "out", masked.astype(np.float32), default_value=3)
     with tfrecord_io.open(folder) as src:
-        assert src.read(1)[0, 0] == 3 and src.read(1)[0, 1] == arr[0, 0, 1]
+        assert src.read(1)[0, 0] == 3
+        assert src.read(1)[0, 1] == arr[0, 0, 1]
 
 
 def test_dataset_mask_pixels_become_default_value(tmp_path, raster) -> None:
@@ -300,15 +306,17 @@ def test_masked_threshold_drops_patches_and_writes_no_mixer(tmp_path, raster) ->
     arr[:, :4, :5] = -1  # patch 0 fully masked
     folder = write(tmp_path / "out", arr, nodata=-1, patch_dimensions=[5, 4],
                    masked_threshold=0.5)
-    assert len(tf_payloads(folder)) == 11 and not (folder / "export-mixer.json").exists()
+    assert len(tf_payloads(folder)) == 11
+    assert not (folder / "export-mixer.json").exists()
 
 
 def test_masked_threshold_warns_that_no_mixer_is_written(tmp_path, raster) -> None:
     arr = raster(3, 12, 20)
+    dst = tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3, crs=CRS,
+                           transform=UTM, format_options={"maskedThreshold": 0.9})
+    dst.write(arr)
     with pytest.warns(NoMixerWarning, match="no mixer"):
-        with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3, crs=CRS,
-                              transform=UTM, format_options={"maskedThreshold": 0.9}) as dst:
-            dst.write(arr)
+        dst.close()
 
 
 # --- kinds and options in the reader's layout ------------------------------------------------
@@ -360,7 +368,8 @@ def test_sequence_data_writes_one_sequence_example_per_pixel(tmp_path, rng) -> N
         records[4], {"s": tf.io.FixedLenFeature([], tf.float32)},
         {"A": tf.io.FixedLenSequenceFeature([], tf.float32)},
     )
-    assert len(records) == 24 and context["s"].numpy() == arr[0, 1, 1]
+    assert len(records) == 24
+    assert context["s"].numpy() == arr[0, 1, 1]
     assert lists["A"].numpy().tolist() == [arr[1, 1, 1]]
 
 
@@ -422,7 +431,8 @@ def test_encoder_reads_each_row_once_a_strip_at_a_time(raster) -> None:
     for _ in iter_payloads(plan, source):
         pass
     rows = [r for r0, r1 in source.calls for r in range(r0, r1)]
-    assert rows == list(range(12)) and max(r1 - r0 for r0, r1 in source.calls) <= 3 + 4
+    assert rows == list(range(12))
+    assert max(r1 - r0 for r0, r1 in source.calls) <= 3 + 4
 
 
 # --- atomic writes and bad input -------------------------------------------------------------
@@ -430,11 +440,15 @@ def test_encoder_reads_each_row_once_a_strip_at_a_time(raster) -> None:
 
 def test_error_inside_with_leaves_nothing(tmp_path, raster) -> None:
     arr = raster(3, 12, 20)
-    with pytest.raises(RuntimeError):
+
+    def write_then_fail() -> None:
         with tfrecord_io.open(tmp_path / "o", "w", width=20, height=12, count=3,
                               crs=CRS, transform=UTM) as dst:
             dst.write(arr)
             raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_then_fail()
     assert os.listdir(tmp_path) == []
 
 
@@ -538,11 +552,13 @@ def test_writer_shares_the_reader_description(tmp_path) -> None:
         dst.write(np.zeros((2, 4, 8), np.float32))
         assert repr(dst) == f"<open EETFRecordWriter name='{dst.name}' mode='w'>"
         assert dst.bounds == (500000.0, 4200000.0 - 120.0, 500000.0 + 240.0, 4200000.0)
-        assert dst.res == (30.0, 30.0) and dst.nodatavals == (-1.0, -1.0)
+        assert dst.res == (30.0, 30.0)
+        assert dst.nodatavals == (-1.0, -1.0)
         assert dst.block_shapes == [(2, 4), (2, 4)]
         assert (dst.profile["blockxsize"], dst.profile["blockysize"]) == (4, 2)
     with tfrecord_io.open(tmp_path / "o") as src:
-        assert src.bounds == dst.bounds and src.block_shapes == dst.block_shapes
+        assert src.bounds == dst.bounds
+        assert src.block_shapes == dst.block_shapes
 
 
 @pytest.mark.parametrize("end", ["close", "abort"])
@@ -553,7 +569,8 @@ def test_closed_writer_raises_dataset_closed_error_naming_it(tmp_path, end) -> N
     getattr(dst, end)()
     with pytest.raises(DatasetClosedError, match=r"'.*o' is closed: open it again") as caught:
         dst.write(np.zeros((1, 4, 4), np.float32))
-    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TFRecordIOError)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, TFRecordIOError)
     assert repr(dst).startswith("<closed EETFRecordWriter")
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from affine import Affine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import tensorflow as tf  # noqa: E402  (the variable above must be set first)
+import tensorflow as tf
 
 __all__ = [
     "KINDS",

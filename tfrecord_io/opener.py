@@ -31,7 +31,7 @@ _SHARED = ("kernel_size", "nodata", "sequence_data")
 
 
 @overload
-def open(  # noqa: A001 - rasterio's name, on purpose
+def open(
     path: str | os.PathLike[str],
     mode: Literal["r"] = "r",
     *,
@@ -46,18 +46,18 @@ def open(  # noqa: A001 - rasterio's name, on purpose
 
 
 @overload
-def open(  # noqa: A001 - rasterio's name, on purpose
+def open(
     path: str | os.PathLike[str], mode: Literal["w"], **write_options: Any
 ) -> EETFRecordWriter: ...
 
 
 @overload
-def open(  # noqa: A001 - rasterio's name, on purpose
+def open(
     path: str | os.PathLike[str], mode: str, **options: Any
 ) -> EETFRecordDataset | EETFRecordWriter: ...
 
 
-def open(  # noqa: A001 - rasterio's name, on purpose
+def open(
     path: str | os.PathLike[str], mode: str = "r", **options: Any
 ) -> EETFRecordDataset | EETFRecordWriter:
     """Open an Earth Engine TFRecord image export as a lazy, georeferenced dataset.

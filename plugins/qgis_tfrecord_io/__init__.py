@@ -62,7 +62,7 @@ def configure_gdal() -> None:
         os.environ[key] = value
 
 
-def classFactory(iface):  # noqa: N802 - the name QGIS calls
+def classFactory(iface):
     """Return the plugin instance (QGIS's entry point), after setting up the library and GDAL."""
     add_bundled_library()
     configure_gdal()

@@ -14,7 +14,7 @@ class TFRecordIOPlugin:
         self.iface = iface
         self.provider = None
 
-    def initProcessing(self):  # noqa: N802 - the name QGIS calls
+    def initProcessing(self):
         """Register the provider; called by QGIS before the GUI, and alone by qgis_process."""
         configure_gdal()
         if self.provider is None:
@@ -23,7 +23,7 @@ class TFRecordIOPlugin:
             self.provider = TFRecordIOProvider()
             QgsApplication.processingRegistry().addProvider(self.provider)
 
-    def initGui(self):  # noqa: N802 - the name QGIS calls
+    def initGui(self):
         """Register the provider (the algorithms live in the Processing toolbox only)."""
         self.initProcessing()
 

@@ -16,11 +16,11 @@ class TFRecordIOProvider(QgsProcessingProvider):
         """Return the id within the provider."""
         return "Earth Engine TFRecord"
 
-    def longName(self):  # noqa: N802
+    def longName(self):
         """Return the provider's long name."""
         return "Earth Engine TFRecord image exports (tfrecord_io)"
 
-    def loadAlgorithms(self):  # noqa: N802
+    def loadAlgorithms(self):
         """Add the provider's algorithms."""
         from .algorithms.convert import ConvertAlgorithm
         from .algorithms.export import ExportAlgorithm

@@ -113,10 +113,10 @@ def _run(args: argparse.Namespace) -> dict:
             self.progress: list[float] = []
             self.progressChanged.connect(self.progress.append)
 
-        def reportError(self, error: str, fatalError: bool = False) -> None:  # noqa: N802,N803
+        def reportError(self, error: str, fatalError: bool = False) -> None:
             self.errors.append(error)
 
-        def pushInfo(self, info: str) -> None:  # noqa: N802
+        def pushInfo(self, info: str) -> None:
             self.infos.append(info)
 
     feedback = Feedback()

@@ -132,7 +132,7 @@ def _skip(
         return _varint(buf, pos, end, where)[1]
     if wire == _LEN:
         return _length(buf, pos, end, where)[1]
-    if wire == _I64 or wire == _I32:
+    if wire in (_I64, _I32):
         size = 8 if wire == _I64 else 4
         if pos + size > end:
             raise _error(where, pos, f"{size}-byte value of field {field} runs past the end")

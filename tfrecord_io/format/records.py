@@ -47,8 +47,8 @@ __all__ = [
     "is_gzip",
     "iter_records",
     "masked_crc32c",
-    "scan_records",
     "open_stream",
+    "scan_records",
     "stream_size_hint",
 ]
 

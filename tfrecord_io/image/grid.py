@@ -22,6 +22,8 @@ from rasterio.windows import Window
 
 from tfrecord_io.errors import GridError, KernelSizeError, WindowError
 
+_IDENTITY = Affine.identity()  # frozen: one shared default is safe
+
 if TYPE_CHECKING:
     from tfrecord_io.image.mixer import Mixer
 
@@ -29,10 +31,10 @@ __all__ = [
     "PatchGrid",
     "PatchSample",
     "as_index",
-    "sample",
     "infer_margins",
     "kernel_for_margin",
     "margin_for_kernel",
+    "sample",
     "to_int_window",
 ]
 
@@ -116,7 +118,7 @@ class PatchGrid:
     patch_height: int
     patches_per_row: int
     patch_rows: int
-    transform: Affine = Affine.identity()
+    transform: Affine = _IDENTITY
     margin_x: int = 0
     margin_y: int = 0
 

@@ -9,6 +9,7 @@ written reads as zeros (it is created sparse).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 
@@ -133,8 +134,6 @@ class Spill:
     def close(self) -> None:
         """Close the files (the caller removes them with its temporary folder)."""
         for fd in self.fds:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self.fds = []

@@ -72,11 +72,11 @@ class TFRecordAlgorithm(QgsProcessingAlgorithm):
         """Return no group: the provider lists its algorithms directly."""
         return ""
 
-    def groupId(self):  # noqa: N802
+    def groupId(self):
         """Return no group id."""
         return ""
 
-    def createInstance(self):  # noqa: N802
+    def createInstance(self):
         """Return a new instance of this algorithm (Processing runs copies)."""
         return type(self)()
 

@@ -25,11 +25,11 @@ class ConvertAlgorithm(ReadExportAlgorithm):
         """Return the id within the provider."""
         return "convert"
 
-    def displayName(self):  # noqa: N802
+    def displayName(self):
         """Return the name shown in the Processing toolbox."""
         return "Convert export to GeoTIFF/COG"
 
-    def shortHelpString(self):  # noqa: N802
+    def shortHelpString(self):
         """Return the help shown beside the algorithm's dialog."""
         return (
             "Writes an Earth Engine TFRecord image export as a GeoTIFF (tiled by patch, DEFLATE) "
@@ -39,7 +39,7 @@ class ConvertAlgorithm(ReadExportAlgorithm):
             "spaces or semicolons."
         )
 
-    def initAlgorithm(self, config=None):  # noqa: N802
+    def initAlgorithm(self, config=None):
         """Declare the parameters and outputs."""
         self.add_export_parameters()
         self.addParameter(
@@ -56,7 +56,7 @@ class ConvertAlgorithm(ReadExportAlgorithm):
         )
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Output raster"))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(self, parameters, context, feedback):
         """Run the algorithm: parse the parameters, call the library, report."""
         path = self.export_path(parameters, context)
         options = self.open_options(parameters, context)

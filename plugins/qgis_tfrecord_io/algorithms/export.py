@@ -43,11 +43,11 @@ class ExportAlgorithm(TFRecordAlgorithm):
         """Return the id within the provider."""
         return "export"
 
-    def displayName(self):  # noqa: N802
+    def displayName(self):
         """Return the name shown in the Processing toolbox."""
         return "Export raster layer as Earth Engine TFRecord"
 
-    def shortHelpString(self):  # noqa: N802
+    def shortHelpString(self):
         """Return the help shown beside the algorithm's dialog."""
         return (
             "Writes a raster layer as Earth Engine writes an image export: shards "
@@ -63,7 +63,7 @@ class ExportAlgorithm(TFRecordAlgorithm):
             "no partial export."
         )
 
-    def initAlgorithm(self, config=None):  # noqa: N802
+    def initAlgorithm(self, config=None):
         """Declare the parameters and outputs."""
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Raster layer"))
         self.addParameter(
@@ -146,7 +146,7 @@ class ExportAlgorithm(TFRecordAlgorithm):
         self.addOutput(QgsProcessingOutputFile(self.MIXER, "Mixer"))
         self.addOutput(QgsProcessingOutputNumber(self.FILE_COUNT, "Files written"))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(self, parameters, context, feedback):
         """Run the algorithm: parse the parameters, call the library, report."""
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None:

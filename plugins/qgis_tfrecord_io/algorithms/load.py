@@ -27,11 +27,11 @@ class LoadAlgorithm(ReadExportAlgorithm):
         """Return the id within the provider."""
         return "load"
 
-    def displayName(self):  # noqa: N802
+    def displayName(self):
         """Return the name shown in the Processing toolbox."""
         return "Load export as raster layer"
 
-    def shortHelpString(self):  # noqa: N802
+    def shortHelpString(self):
         """Return the help shown beside the algorithm's dialog."""
         return (
             "Adds an Earth Engine TFRecord image export to the project as a raster layer. "
@@ -43,7 +43,7 @@ class LoadAlgorithm(ReadExportAlgorithm):
             "which has no mixer, give the export's mixer."
         )
 
-    def initAlgorithm(self, config=None):  # noqa: N802
+    def initAlgorithm(self, config=None):
         """Declare the parameters and outputs."""
         self.add_export_parameters()
         self.addParameter(
@@ -57,7 +57,7 @@ class LoadAlgorithm(ReadExportAlgorithm):
         )
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, "Export layer"))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(self, parameters, context, feedback):
         """Run the algorithm: parse the parameters, call the library, report."""
         path = self.export_path(parameters, context)
         options = self.open_options(parameters, context)

@@ -27,11 +27,11 @@ class ValidateAlgorithm(ReadExportAlgorithm):
         """Return the id within the provider."""
         return "validate"
 
-    def displayName(self):  # noqa: N802
+    def displayName(self):
         """Return the name shown in the Processing toolbox."""
         return "Validate export"
 
-    def shortHelpString(self):  # noqa: N802
+    def shortHelpString(self):
         """Return the help shown beside the algorithm's dialog."""
         return (
             "Reads every record of an Earth Engine TFRecord image export (or of a predictions "
@@ -42,7 +42,7 @@ class ValidateAlgorithm(ReadExportAlgorithm):
             "is listed in the log, in REPORT (JSON text) and in the optional JSON file."
         )
 
-    def initAlgorithm(self, config=None):  # noqa: N802
+    def initAlgorithm(self, config=None):
         """Declare the parameters and outputs."""
         self.add_export_parameters()
         self.addParameter(
@@ -58,7 +58,7 @@ class ValidateAlgorithm(ReadExportAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.PROBLEM_COUNT, "Number of problems"))
         self.addOutput(QgsProcessingOutputString(self.REPORT, "Problems (JSON)"))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(self, parameters, context, feedback):
         """Run the algorithm: parse the parameters, call the library, report."""
         path = self.export_path(parameters, context)
         options = self.open_options(parameters, context)
