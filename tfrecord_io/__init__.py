@@ -25,10 +25,10 @@ from tfrecord_io.gdal.vrt import build_vrt, gdal_env
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.export import export
 from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.opener import open
 from tfrecord_io.image.predictions import iter_patches, write_predictions
 from tfrecord_io.image.tools import validate
 from tfrecord_io.image.writer import EETFRecordWriter
-from tfrecord_io.opener import open
 
 __version__ = "0.1.0"
 

@@ -19,7 +19,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from tfrecord_io.image.dataset import EETFRecordDataset
-from tfrecord_io.opener import open as open_export
+from tfrecord_io.image.opener import open as open_export
 
 __all__ = ["MODULE", "read_band"]
 

@@ -25,7 +25,7 @@ from tfrecord_io.errors import ExportExistsError, OptionError, WindowError
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.export import export
 from tfrecord_io.image.grid import to_int_window
-from tfrecord_io.opener import open as open_export
+from tfrecord_io.image.opener import open as open_export
 
 __all__ = ["EE_DRIVER", "Subset", "is_export_path", "open_any", "parse_creation_value", "translate"]
 

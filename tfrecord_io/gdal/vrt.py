@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from tfrecord_io.errors import ExportExistsError, OptionError
-from tfrecord_io.opener import open as open_export
+from tfrecord_io.image.opener import open as open_export
 from tfrecord_io.pixelfunction import MODULE
 
 __all__ = ["build_vrt", "gdal_env", "gdal_pythonpath"]

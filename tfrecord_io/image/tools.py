@@ -22,6 +22,7 @@ from tfrecord_io.errors import (
 from tfrecord_io.format.records import scan_records
 from tfrecord_io.image.files import find_export
 from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.opener import open as open_export
 from tfrecord_io.image.reader import ExportReader
 
 __all__ = ["Problem", "ValidationReport", "format_info", "info", "validate"]
@@ -239,8 +240,6 @@ def info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
         the export's own metadata and one entry per band.
     """
     import pyproj
-
-    from tfrecord_io.opener import open as open_export
 
     with open_export(path, **options) as ds:
         a, b, c, d, e, f = tuple(ds.transform)[:6]

@@ -1,0 +1,69 @@
+"""The package's layers import only the layers below them (README, "Design").
+
+Each part of ``tfrecord_io`` is named by its first component under the package (a subpackage
+such as ``format`` or a top-level module such as ``opener``); ``LAYERS`` lists, bottom to top,
+which parts each may import. A new part must be placed here, and in the README's Design section.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import tfrecord_io
+
+PACKAGE = Path(tfrecord_io.__file__).resolve().parent
+
+# part -> the parts it may import (besides itself)
+LAYERS: dict[str, set[str]] = {
+    "errors": set(),
+    "format": {"errors"},
+    "image": {"errors", "format"},
+    "pixelfunction": {"errors", "format", "image"},
+    "gdal": {"errors", "format", "image", "pixelfunction"},
+    "cli": {"errors", "format", "image", "pixelfunction", "gdal"},
+    "__init__": {"errors", "format", "image", "pixelfunction", "gdal"},
+}
+
+
+def _part(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0].removesuffix(".py")
+
+
+def _imported_parts(path: Path) -> set[str]:
+    """Parts of tfrecord_io that the module at ``path`` imports, anywhere in the module."""
+    parts = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+            if node.module == "tfrecord_io":
+                names = [f"tfrecord_io.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            continue  # relative imports stay inside their own part
+        for name in names:
+            pieces = name.split(".")
+            if pieces[0] == "tfrecord_io" and len(pieces) > 1:
+                parts.add(pieces[1])
+    return parts
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_part_of_the_package_has_a_layer() -> None:
+    assert {_part(path) for path in MODULES} <= set(LAYERS)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_module_imports_only_the_layers_below_it(path: Path) -> None:
+    part = _part(path)
+    allowed = LAYERS[part] | {part}
+    names = set(dir(tfrecord_io))  # `from tfrecord_io import open` names a public object
+    imported = {p for p in _imported_parts(path) if p in LAYERS or p not in names}
+    assert imported <= allowed, f"{part} imports {sorted(imported - allowed)}"
