@@ -27,8 +27,8 @@ def library():
     except ImportError as exc:
         raise QgsProcessingException(
             f"The tfrecord_io library cannot be imported in QGIS's Python ({exc}). It needs "
-            "numpy, rasterio, affine, pyproj and protobuf from QGIS's Python: on Debian or "
-            "Ubuntu install python3-rasterio python3-protobuf python3-crcmod."
+            "numpy, rasterio, affine and pyproj from QGIS's Python: on Debian or Ubuntu "
+            "install python3-rasterio python3-crcmod."
         ) from exc
     return tfrecord_io
 
