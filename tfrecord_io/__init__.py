@@ -27,6 +27,7 @@ from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.predictions import iter_patches, write_predictions
 from tfrecord_io.image.tools import validate
 from tfrecord_io.image.writer import EETFRecordWriter
+from tfrecord_io.ml import IterablePatchDataset, PatchDataset
 from tfrecord_io.opener import open
 
 __version__ = "0.1.0"
@@ -35,6 +36,8 @@ __all__ = [
     "BandIndexError",
     "EETFRecordDataset",
     "EETFRecordWriter",
+    "IterablePatchDataset",
+    "PatchDataset",
     "Mixer",
     "export",
     "iter_patches",
