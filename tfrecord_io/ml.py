@@ -85,7 +85,35 @@ class _PatchSource:
         return {**self.__dict__, "_reader": None, "_pid": -1}
 
 
-class PatchDataset:
+class _Loader:
+    """What both loaders share: the lazily opened export, its band selection and length."""
+
+    def __init__(
+        self,
+        export: str | os.PathLike[str],
+        trim: bool = False,
+        bands: Sequence[str] | None = None,
+        *,
+        as_dict: bool = False,
+        **options: Any,
+    ) -> None:
+        self.source = _PatchSource(export, trim=trim, bands=bands, as_dict=as_dict, options=options)
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """The bands given, in order."""
+        return self.source.band_names
+
+    def __len__(self) -> int:
+        """Patches of the whole export."""
+        return self.source.total_patches
+
+    def close(self) -> None:
+        """Close this process's files (they reopen when next read)."""
+        self.source.close()
+
+
+class PatchDataset(_Loader):
     """Map-style loader: ``dataset[i]`` is patch ``i`` of the export, in export order.
 
     Parameters
@@ -111,25 +139,6 @@ class PatchDataset:
         The export is incomplete or malformed, or a band is not in it.
     """
 
-    def __init__(
-        self,
-        export: str | os.PathLike[str],
-        trim: bool = False,
-        bands: Sequence[str] | None = None,
-        *,
-        as_dict: bool = False,
-        **options: Any,
-    ) -> None:
-        self.source = _PatchSource(export, trim=trim, bands=bands, as_dict=as_dict, options=options)
-
-    @property
-    def band_names(self) -> tuple[str, ...]:
-        """The bands given, in order."""
-        return self.source.band_names
-
-    def __len__(self) -> int:
-        return self.source.total_patches
-
     def __getitem__(self, index: int) -> Patch:
         """Return patch ``index`` (negative counts from the end), decoded."""
         if isinstance(index, bool) or not isinstance(index, int | np.integer):
@@ -140,12 +149,8 @@ class PatchDataset:
             raise IndexError(f"patch {index} out of range: '{self.source.path}' has {n} patches")
         return self.source.item(self.source.reader.tile(position))
 
-    def close(self) -> None:
-        """Close this process's files (they reopen on the next item)."""
-        self.source.close()
 
-
-class IterablePatchDataset:
+class IterablePatchDataset(_Loader):
     """Streaming loader: each worker reads whole shards of its own, every patch exactly once.
 
     Worker ``w`` of ``n`` takes shards ``w, w + n, w + 2n, ...`` (so with more workers than
@@ -157,12 +162,10 @@ class IterablePatchDataset:
     ----------
     export : path-like
         The export's folder, mixer or a shard.
-    trim, bands, as_dict
-        As for :class:`PatchDataset`.
+    *args, **kwargs
+        ``trim``, ``bands``, ``as_dict`` and the reader's options, as for :class:`PatchDataset`.
     worker_id, num_workers : int, optional
         This worker's number and the number of workers, when not in a torch ``DataLoader``.
-    **options
-        Options of :class:`~tfrecord_io.image.reader.ExportReader`.
 
     Raises
     ------
@@ -174,15 +177,12 @@ class IterablePatchDataset:
     def __init__(
         self,
         export: str | os.PathLike[str],
-        trim: bool = False,
-        bands: Sequence[str] | None = None,
-        *,
-        as_dict: bool = False,
+        *args: Any,
         worker_id: int | None = None,
         num_workers: int | None = None,
-        **options: Any,
+        **kwargs: Any,
     ) -> None:
-        self.source = _PatchSource(export, trim=trim, bands=bands, as_dict=as_dict, options=options)
+        super().__init__(export, *args, **kwargs)
         if self.source.reader.layout.sequence:
             raise OptionError(
                 f"'{self.source.path}' holds one SequenceExample per pixel, so a shard does not "
@@ -191,15 +191,6 @@ class IterablePatchDataset:
         self.worker_id = worker_id
         self.num_workers = num_workers
         worker_identity(worker_id, num_workers)  # check them now
-
-    @property
-    def band_names(self) -> tuple[str, ...]:
-        """The bands given, in order."""
-        return self.source.band_names
-
-    def __len__(self) -> int:
-        """Patches of the whole export (all workers together)."""
-        return self.source.total_patches
 
     def shards(self) -> list[str]:
         """Return the shards this worker reads."""
@@ -218,10 +209,6 @@ class IterablePatchDataset:
                 close = getattr(records, "close", None)
                 if close is not None:
                     close()
-
-    def close(self) -> None:
-        """Close this process's files (they reopen on the next iteration)."""
-        self.source.close()
 
 
 def worker_identity(
