@@ -54,6 +54,20 @@ def export(tf_export: Callable[..., Any], rng: np.random.Generator) -> Any:
     return _export(tf_export, rng)
 
 
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Where each record decoded since the fixture was made came from (the real decoder runs)."""
+    calls: list[str] = []
+    decode = BandLayout.decode
+
+    def counting(self: BandLayout, payload: bytes, where: str) -> tuple[np.ndarray, ...]:
+        calls.append(where)
+        return decode(self, payload, where)
+
+    monkeypatch.setattr(BandLayout, "decode", counting)
+    return calls
+
+
 def _reference(path: Any, **options: Any) -> tuple[np.ndarray, tuple[str, ...]]:
     with tfrecord_io.open(path, **options) as ds:
         return ds.read(), ds.descriptions
@@ -147,19 +161,42 @@ def test_unchunked_slice_reads_only_its_window(export) -> None:
 
 
 @pytest.mark.parametrize("chunks", [{}, None, {"y": 32, "x": 48}], ids=["patch", "none", "big"])
-def test_a_chunk_of_several_bands_decodes_each_record_once(export, monkeypatch, chunks) -> None:
-    decoded: list[str] = []
-    decode = BandLayout.decode
-
-    def counting(self: BandLayout, payload: bytes, where: str) -> tuple[np.ndarray, ...]:
-        decoded.append(where)
-        return decode(self, payload, where)
-
-    monkeypatch.setattr(BandLayout, "decode", counting)
+def test_a_chunk_of_several_bands_decodes_each_record_once(export, decoded, chunks) -> None:
     with xr.open_dataset(export.folder, engine=ENGINE, chunks=chunks) as ds:
         decoded.clear()  # count the decodes of the compute only
         ds.load()
     assert len(decoded) == export.total_patches
+
+
+def test_a_window_inside_decodes_only_its_patches_once(export, decoded) -> None:
+    expected, names = _reference(export.folder)
+    with xr.open_dataset(export.folder, engine=ENGINE, chunks={}) as ds:
+        decoded.clear()
+        middle = ds.isel(y=slice(16, 32), x=slice(20, 60)).load()
+    assert len(decoded) == 3  # patch row 1, patch columns 1 to 3, all bands at once
+    np.testing.assert_array_equal(middle[names[2]].values, expected[2, 16:32, 20:60])
+
+
+def test_rows_dropped_beyond_the_bound_are_read_through_the_index(export) -> None:
+    from rasterio.windows import Window
+
+    from tfrecord_io.xarray.array import PatchStore
+
+    expected, _ = _reference(export.folder)
+    store = PatchStore(tfrecord_io.open(export.folder), max_bytes=1)
+    pw, ph = export.patch_size
+    group = (1, 2, 3)
+    try:
+        for index in reversed(range(export.total_patches)):  # dask's usual order
+            row, col = divmod(index, export.patches_per_row)
+            window = Window(col * pw, row * ph, pw, ph)
+            for band in group:
+                got = store.read((band,), group, window, np.dtype(np.float32))
+                np.testing.assert_array_equal(
+                    got[0], expected[band - 1, row * ph : (row + 1) * ph, col * pw : (col + 1) * pw]
+                )
+    finally:
+        store.close()
 
 
 def test_drop_variables_leaves_bands_out(export) -> None:

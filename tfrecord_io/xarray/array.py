@@ -6,11 +6,14 @@ after a fork or under the spawn start method. Each process opens the export once
 through :func:`tfrecord_io.open`, and keeps it in a small per-process registry
 (:func:`patch_store`).
 
-Every variable of a Dataset reads through the same :class:`PatchStore`: the first variable to
-ask for a window reads *every* band the Dataset uses for that window in one pass, so each record
-is decoded once however many band variables there are; the other variables take their bands from
-the store. Concurrent requests for one window (dask threads computing the chunks of several
-variables) wait for the first reader instead of decoding again.
+Every variable of a Dataset reads through the same :class:`PatchStore`, which decodes each
+record once however many band variables there are. A compute that starts at either end of the
+mosaic (a whole compute does) is served from rows of patches streamed front to back
+(:class:`~tfrecord_io.xarray.rows.RowStream`), the fast path for whole exports. Any other window
+is read through the record index: the first variable to ask for it reads *every* band the
+Dataset uses in one pass, the others take their bands from the store, and concurrent requests
+for one window (dask threads computing the chunks of several variables) wait for the first
+reader instead of decoding again.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from xarray.core import indexing
 
 import tfrecord_io
 from tfrecord_io.image.dataset import EETFRecordDataset
+from tfrecord_io.xarray.rows import RowStream
 
 __all__ = ["EETFRecordBackendArray", "PatchStore", "SourceSpec", "patch_store", "release"]
 
@@ -93,6 +97,7 @@ class PatchStore:
         self.dataset = dataset
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
+        self._streams: dict[tuple[int, ...], RowStream] = {}
         self._lock = threading.Lock()
 
     def read(
@@ -111,6 +116,11 @@ class PatchStore:
         dtype : numpy.dtype
             Output dtype.
         """
+        stream = self._stream(group)
+        if stream is not None:
+            streamed = stream.read(bands, window)
+            if streamed is not None:
+                return streamed.astype(dtype, copy=False)
         key = (window.col_off, window.row_off, window.width, window.height, group)
         with self._lock:
             entry = self._entries.get(key)
@@ -127,6 +137,16 @@ class PatchStore:
                     if self._entries.get(key) is entry:
                         del self._entries[key]
         return out
+
+    def _stream(self, group: tuple[int, ...]) -> RowStream | None:
+        """Return the row stream of ``group``, or None when its bands differ in dtype."""
+        if len({self.dataset.dtypes[b - 1] for b in group}) > 1:
+            return None
+        with self._lock:
+            stream = self._streams.get(group)
+            if stream is None:
+                stream = self._streams[group] = RowStream(self.dataset, group, self.max_bytes)
+            return stream
 
     def _read_group(self, group: tuple[int, ...], window: Window) -> dict[int, np.ndarray]:
         """Read every band of ``group`` in ``window``, one read per dtype.
@@ -154,6 +174,9 @@ class PatchStore:
         """Close the export and drop the windows kept."""
         with self._lock:
             self._entries.clear()
+            streams, self._streams = list(self._streams.values()), {}
+        for stream in streams:
+            stream.close()
         self.dataset.close()
 
 
