@@ -97,7 +97,8 @@ class PatchStore:
         self.dataset = dataset
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
-        self._streams: dict[tuple[int, ...], RowStream] = {}
+        self.dtypes = dataset.dtypes  # a property that builds a tuple: looked up once
+        self._streams: dict[tuple[int, ...], RowStream | None] = {}
         self._lock = threading.Lock()
 
     def read(
@@ -140,23 +141,22 @@ class PatchStore:
 
     def _stream(self, group: tuple[int, ...]) -> RowStream | None:
         """Return the row stream of ``group``, or None when its bands differ in dtype."""
-        if len({self.dataset.dtypes[b - 1] for b in group}) > 1:
-            return None
         with self._lock:
-            stream = self._streams.get(group)
-            if stream is None:
-                stream = self._streams[group] = RowStream(self.dataset, group, self.max_bytes)
-            return stream
+            if group not in self._streams:
+                same = len({self.dtypes[b - 1] for b in group}) == 1
+                self._streams[group] = (
+                    RowStream(self.dataset, group, self.max_bytes) if same else None
+                )
+            return self._streams[group]
 
     def _read_group(self, group: tuple[int, ...], window: Window) -> dict[int, np.ndarray]:
         """Read every band of ``group`` in ``window``, one read per dtype.
 
         Reads after the first find the records in the reader's tile cache: none is decoded twice.
         """
-        dtypes = self.dataset.dtypes
         by_dtype: dict[str, list[int]] = {}
         for band in group:
-            by_dtype.setdefault(dtypes[band - 1], []).append(band)
+            by_dtype.setdefault(self.dtypes[band - 1], []).append(band)
         result: dict[int, np.ndarray] = {}
         for indexes in by_dtype.values():
             data = self.dataset.read(indexes, window=window)
@@ -176,7 +176,8 @@ class PatchStore:
             self._entries.clear()
             streams, self._streams = list(self._streams.values()), {}
         for stream in streams:
-            stream.close()
+            if stream is not None:
+                stream.close()
         self.dataset.close()
 
 

@@ -3,10 +3,12 @@
 Reading patch by patch through the record index inflates a gzip shard twice (once to index it,
 then again from a seek point for each record), and chunks computed by several dask threads
 arrive out of order, which defeats the index's sequential cursor. When a compute starts at
-either end of the mosaic, :class:`RowStream` instead streams the export front to back with
-:meth:`EETFRecordDataset.iter_patch_rows` (one thread inflating, one decoding: each shard
-inflated once and each record decoded once) and keeps the rows of patches until every band of
-every pixel has been taken, so the chunks of all band variables are cut from the same rows.
+either end of the mosaic, :class:`RowStream` instead reads the whole mosaic at once when it fits
+in the bound (the reader's whole read inflates the shards on two threads), or else streams the
+export front to back with :meth:`EETFRecordDataset.iter_patch_rows` (one thread inflating, one
+decoding). Either way each shard is inflated once and each record decoded once, and the rows of
+patches are kept until every band of every pixel has been taken, so the chunks of all band
+variables are cut from the same rows.
 """
 
 from __future__ import annotations
@@ -70,22 +72,28 @@ class RowStream:
         ph = self.patch_height
         first, last = r0 // ph, (r1 - 1) // ph
         positions = [self.group.index(b) for b in bands]
+        p0 = positions[0]
+        # Consecutive bands are a slice: a single-row window is then a view, not a copy (each
+        # band-pixel is handed out once, and dask never writes into its chunks).
+        band_index: Any = (
+            slice(p0, p0 + len(positions))
+            if positions == list(range(p0, p0 + len(positions)))
+            else positions
+        )
         with self._lock:
             rows = [self._row(r) for r in range(first, last + 1)]
             if any(row is None for row in rows):
                 return None
-            out: np.ndarray | None = None
+            pieces = []
             for r, row in zip(range(first, last + 1), rows, strict=True):
                 assert row is not None
                 top = r * ph
                 a, b = max(r0, top), min(r1, top + ph)
-                if out is None:
-                    out = np.empty((len(bands), r1 - r0, c1 - c0), row.data.dtype)
-                out[:, a - r0 : b - r0] = row.data[positions, a - top : b - top, c0:c1]
+                pieces.append(row.data[band_index, a - top : b - top, c0:c1])
                 row.taken += len(bands) * (b - a) * (c1 - c0)
                 if row.taken >= row.data.size:
                     del self._rows[r]
-            return out
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=1)
 
     def _row(self, r: int) -> _Row | None:
         """Return row ``r`` of patches, streaming up to it; None if the stream cannot give it."""
@@ -99,8 +107,20 @@ class RowStream:
                 # inside the mosaic is read through the index.
                 return None
             self._close_stream()
-            self._stream = self.dataset.iter_patch_rows(list(self.group))
             self._next = 0
+            itemsize = np.dtype(self.dataset.dtypes[self.group[0] - 1]).itemsize
+            if len(self.group) * self.dataset.height * self.dataset.width * itemsize <= (
+                self.max_bytes
+            ):
+                # It fits: one whole read, which inflates the shards on two threads at once.
+                whole = self.dataset.read(list(self.group))
+                for n in range(self.patch_rows):
+                    self._rows[n] = _Row(
+                        whole[:, n * self.patch_height : (n + 1) * self.patch_height]
+                    )
+                self._next = self.patch_rows
+                return self._rows.get(r)
+            self._stream = self.dataset.iter_patch_rows(list(self.group))
         while self._next <= r:
             _, data = next(self._stream)
             self._rows[self._next] = _Row(data)
