@@ -326,3 +326,26 @@ def test_write_predictions_takes_a_dask_array(export, tmp_path) -> None:
     assert [os.path.basename(p) for p in from_numpy] == [os.path.basename(p) for p in from_dask]
     for a, b in zip(from_numpy, from_dask, strict=True):
         assert Path(a).read_bytes() == Path(b).read_bytes()
+
+
+def test_without_xarray_the_error_names_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['xarray'] = None\n"
+        "try:\n    import tfrecord_io.xarray\nexcept ImportError as e:\n    print(e)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert "pip install 'tfrecord_io[xarray]'" in out.stdout
+
+
+def test_engine_guesses_shards_and_mixers_only(export) -> None:
+    engine = EETFRecordBackendEntrypoint()
+    assert engine.guess_can_open(export.shards[0])
+    assert engine.guess_can_open(export.mixer)
+    assert not engine.guess_can_open("image.nc")
