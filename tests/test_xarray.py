@@ -68,6 +68,18 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+def _python(code: str, *args: str) -> str:
+    """Run ``code`` in a fresh interpreter importing this tree's tfrecord_io; return stdout."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout
+
+
 def _reference(path: Any, **options: Any) -> tuple[np.ndarray, tuple[str, ...]]:
     with tfrecord_io.open(path, **options) as ds:
         return ds.read(), ds.descriptions
@@ -254,12 +266,7 @@ def test_pickled_dataset_reads_in_a_fresh_process(export, tmp_path) -> None:
         "import pickle, sys, numpy as np; a = pickle.load(open(sys.argv[1], 'rb')); "
         "np.save(sys.argv[2], a.values)"
     )
-    subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "ds.pickle"), str(tmp_path / "out.npy")],
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    _python(code, str(tmp_path / "ds.pickle"), str(tmp_path / "out.npy"))
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected[0, 4:30])
 
 
@@ -299,15 +306,8 @@ def test_pyproject_registers_the_engine() -> None:
 
 def test_import_tfrecord_io_does_not_import_xarray() -> None:
     code = "import sys, tfrecord_io; print('xarray' in sys.modules, 'dask' in sys.modules)"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert out.stdout.split() == ["False", "False"]
+    out = _python(code)
+    assert out.split() == ["False", "False"]
 
 
 def test_write_predictions_takes_a_dask_array(export, tmp_path) -> None:
@@ -333,15 +333,8 @@ def test_without_xarray_the_error_names_the_extra() -> None:
         "import sys; sys.modules['xarray'] = None\n"
         "try:\n    import tfrecord_io.xarray\nexcept ImportError as e:\n    print(e)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert "pip install 'tfrecord_io[xarray]'" in out.stdout
+    out = _python(code)
+    assert "pip install 'tfrecord_io[xarray]'" in out
 
 
 def test_engine_guesses_shards_and_mixers_only(export) -> None:
