@@ -189,17 +189,22 @@ def test_a_window_inside_decodes_only_its_patches_once(export, decoded) -> None:
     np.testing.assert_array_equal(middle[names[2]].values, expected[2, 16:32, 20:60])
 
 
-def test_rows_dropped_beyond_the_bound_are_read_through_the_index(export) -> None:
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_a_store_smaller_than_the_mosaic_still_reads_every_chunk_exactly(
+    export, decoded, order: str
+) -> None:
     from rasterio.windows import Window
 
     from tfrecord_io.xarray.array import PatchStore
 
     expected, _ = _reference(export.folder)
     store = PatchStore(tfrecord_io.open(export.folder), max_bytes=1)
+    decoded.clear()
     pw, ph = export.patch_size
     group = (1, 2, 3)
+    indexes = range(export.total_patches)
     try:
-        for index in reversed(range(export.total_patches)):  # dask's usual order
+        for index in indexes if order == "forward" else reversed(indexes):
             row, col = divmod(index, export.patches_per_row)
             window = Window(col * pw, row * ph, pw, ph)
             for band in group:
@@ -209,6 +214,8 @@ def test_rows_dropped_beyond_the_bound_are_read_through_the_index(export) -> Non
                 )
     finally:
         store.close()
+    if order == "forward":  # streamed row by row from the top: every record decoded once
+        assert len(decoded) == export.total_patches
 
 
 def test_drop_variables_leaves_bands_out(export) -> None:

@@ -3,12 +3,14 @@
 Reading patch by patch through the record index inflates a gzip shard twice (once to index it,
 then again from a seek point for each record), and chunks computed by several dask threads
 arrive out of order, which defeats the index's sequential cursor. When a compute starts at
-either end of the mosaic, :class:`RowStream` instead reads the whole mosaic at once when it fits
-in the bound (the reader's whole read inflates the shards on two threads), or else streams the
-export front to back with :meth:`EETFRecordDataset.iter_patch_rows` (one thread inflating, one
-decoding). Either way each shard is inflated once and each record decoded once, and the rows of
-patches are kept until every band of every pixel has been taken, so the chunks of all band
-variables are cut from the same rows.
+either end of the mosaic and the mosaic fits in the bound, :class:`RowStream` instead reads it
+whole (the reader's whole read inflates the shards on two threads); when a compute starts at
+the top of a larger one, it streams the export front to back with
+:meth:`EETFRecordDataset.iter_patch_rows` (one thread inflating, one decoding). Either way each
+shard is inflated once and each record decoded once, and the rows of patches are kept until every
+band of every pixel has been taken, so the chunks of all band variables are cut from the same
+rows. A compute of a mosaic larger than the bound that dask starts at the bottom (its usual
+order) is read through the index, patch by patch.
 """
 
 from __future__ import annotations
@@ -101,18 +103,13 @@ class RowStream:
         if row is not None:
             return row
         if self._stream is None or self._next > r:
-            if r not in (0, self.patch_rows - 1):
-                # Only a read of the first or the last row starts a stream: a whole compute
-                # begins at one end (dask usually computes the last chunk first), a window
-                # inside the mosaic is read through the index.
-                return None
-            self._close_stream()
-            self._next = 0
             itemsize = np.dtype(self.dataset.dtypes[self.group[0] - 1]).itemsize
-            if len(self.group) * self.dataset.height * self.dataset.width * itemsize <= (
-                self.max_bytes
-            ):
-                # It fits: one whole read, which inflates the shards on two threads at once.
+            fits = len(self.group) * self.dataset.height * self.dataset.width * itemsize
+            if fits <= self.max_bytes and r in (0, self.patch_rows - 1):
+                # A whole compute begins at one end (dask usually computes the last chunk
+                # first), and the mosaic fits: one whole read, which inflates the shards on
+                # two threads at once.
+                self._close_stream()
                 whole = self.dataset.read(list(self.group))
                 for n in range(self.patch_rows):
                     self._rows[n] = _Row(
@@ -120,6 +117,12 @@ class RowStream:
                     )
                 self._next = self.patch_rows
                 return self._rows.get(r)
+            if r != 0:
+                # A window inside the mosaic, or the last row of one too large to keep (the
+                # stream would decode every row to reach it): read through the index.
+                return None
+            self._close_stream()
+            self._next = 0
             self._stream = self.dataset.iter_patch_rows(list(self.group))
         while self._next <= r:
             _, data = next(self._stream)
