@@ -83,12 +83,17 @@ class RowStream:
             else positions
         )
         with self._lock:
-            rows = [self._row(r) for r in range(first, last + 1)]
-            if any(row is None for row in rows):
-                return None
+            # A window reaching the last row asks for it first: that may start a whole read.
+            order = range(first, last + 1)
+            found: dict[int, _Row] = {}
+            for r in reversed(order) if last == self.patch_rows - 1 else order:
+                row = self._row(r)
+                if row is None:
+                    return None
+                found[r] = row
             pieces = []
-            for r, row in zip(range(first, last + 1), rows, strict=True):
-                assert row is not None
+            for r in order:
+                row = found[r]
                 top = r * ph
                 a, b = max(r0, top), min(r1, top + ph)
                 pieces.append(row.data[band_index, a - top : b - top, c0:c1])
