@@ -23,8 +23,10 @@ LAYERS: dict[str, set[str]] = {
     "image": {"errors", "format"},
     "pixelfunction": {"errors", "format", "image"},
     "gdal": {"errors", "format", "image", "pixelfunction"},
+    "ml": {"errors", "format", "image"},
+    "xarray": {"errors", "format", "image"},
     "cli": {"errors", "format", "image", "pixelfunction", "gdal"},
-    "__init__": {"errors", "format", "image", "pixelfunction", "gdal"},
+    "__init__": {"errors", "format", "image", "pixelfunction", "gdal", "ml"},
 }
 
 

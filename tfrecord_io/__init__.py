@@ -29,6 +29,7 @@ from tfrecord_io.image.opener import open
 from tfrecord_io.image.predictions import iter_patches, write_predictions
 from tfrecord_io.image.tools import validate
 from tfrecord_io.image.writer import EETFRecordWriter
+from tfrecord_io.ml import IterablePatchDataset, PatchDataset
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,7 @@ __all__ = [
     "EETFRecordWriter",
     "ExportExistsError",
     "GridError",
+    "IterablePatchDataset",
     "KernelSizeError",
     "MissingMixerError",
     "MissingShardError",
@@ -48,6 +50,7 @@ __all__ = [
     "MixerError",
     "NoMixerWarning",
     "OptionError",
+    "PatchDataset",
     "PatchesDroppedWarning",
     "RecordCountError",
     "RecordError",

@@ -24,6 +24,7 @@ from rasterio.windows import Window
 from tfrecord_io.errors import MissingMixerError, OptionError, RecordCountError
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.shards import Destination
+from tfrecord_io.image.blocks import iter_chunked_patches
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
@@ -153,11 +154,12 @@ def write_predictions(
         a Mixer.
     dst : path-like
         The folder to write (it may exist and hold other files).
-    patches : iterable
+    patches : iterable or dask array
         One item per patch, in export order: an array ``(bands, rows, cols)`` (or
         ``(rows, cols)`` for one band), or a tuple ending in one, such as the
         ``(index, window, array)`` of :func:`iter_patches` (the index is checked). Arrays are
-        the unpadded patch size, or the stored tile size, whose margins are trimmed.
+        the unpadded patch size, or the stored tile size, whose margins are trimmed. A dask
+        array ``(patches, bands, rows, cols)`` is computed one chunk of patches at a time.
     band_names : sequence of str
         A feature name per band.
     file_name_prefix : str, optional
@@ -187,6 +189,7 @@ def write_predictions(
     MissingMixerError
         The export has no mixer.
     """
+    patches = iter_chunked_patches(patches)
     mixer, text, margins = _mixer_of(export_or_mixer)
     names = [str(n) for n in band_names]
     if not names or len(set(names)) != len(names) or not all(names):

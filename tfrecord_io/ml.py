@@ -1,0 +1,244 @@
+"""Training loaders over an export's patches: numpy out, no torch dependency.
+
+:class:`PatchDataset` is map-style (``len``, ``[i]``: patch ``i`` in export order);
+:class:`IterablePatchDataset` streams whole shards, split across workers. Both work as a
+``torch.utils.data.Dataset`` / ``IterableDataset`` without subclassing them (a ``DataLoader``
+only needs ``__getitem__``/``__len__`` or ``__iter__``), and equally with no torch at all.
+
+Both hold the export's path and options, never an open file: each process opens the export on
+first use, so they pickle to ``DataLoader`` workers and to ``multiprocessing`` pools under the
+spawn start method.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from tfrecord_io.errors import OptionError, location
+from tfrecord_io.format.records import iter_records
+from tfrecord_io.image.reader import ExportReader
+
+__all__ = ["IterablePatchDataset", "PatchDataset", "worker_identity"]
+
+Patch = np.ndarray | dict[str, np.ndarray]
+
+
+class _PatchSource:
+    """The export, opened lazily once per process, and how a decoded tile becomes an item."""
+
+    def __init__(
+        self,
+        export: str | os.PathLike[str],
+        *,
+        trim: bool,
+        bands: Sequence[str] | None,
+        as_dict: bool,
+        options: dict[str, Any],
+    ) -> None:
+        self.path = os.fspath(export)
+        self.trim = trim
+        self.as_dict = as_dict
+        self.options = {"cache_bytes": 0, **options}
+        self._reader: ExportReader | None = None
+        self._pid = -1
+        reader = self.reader  # checks the export and the options now, in the caller's process
+        names = reader.layout.names
+        wanted = list(names) if bands is None else [str(b) for b in bands]
+        unknown = [b for b in wanted if b not in names]
+        if unknown or not wanted:
+            raise OptionError(f"'{self.path}' has no band(s) {unknown or wanted}; it has {names}")
+        self.band_names = tuple(wanted)
+        self._positions = [names.index(b) for b in wanted]
+        self.total_patches = reader.grid.total_patches
+
+    @property
+    def reader(self) -> ExportReader:
+        """The reader of this process, opened on first use (again after a fork or unpickling)."""
+        if self._reader is None or self._pid != os.getpid():
+            self._reader = ExportReader(self.path, **self.options)
+            self._pid = os.getpid()
+        return self._reader
+
+    def item(self, tile: tuple[np.ndarray, ...]) -> Patch:
+        """Turn a decoded tile (one ``(depth, h, w)`` array per feature) into an item."""
+        planes = [plane for feature in tile for plane in feature]
+        if self.trim:
+            grid = self.reader.grid
+            rows = slice(grid.margin_y, grid.margin_y + grid.patch_height)
+            cols = slice(grid.margin_x, grid.margin_x + grid.patch_width)
+            planes = [plane[rows, cols] for plane in planes]
+        chosen = [planes[p] for p in self._positions]
+        if self.as_dict:
+            return dict(zip(self.band_names, chosen, strict=True))
+        return np.stack(chosen).astype(np.result_type(*chosen), copy=False)
+
+    def close(self) -> None:
+        if self._reader is not None and self._pid == os.getpid():
+            self._reader.close()
+        self._reader = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_reader": None, "_pid": -1}
+
+
+class _Loader:
+    """What both loaders share: the lazily opened export, its band selection and length."""
+
+    def __init__(
+        self,
+        export: str | os.PathLike[str],
+        trim: bool = False,
+        bands: Sequence[str] | None = None,
+        *,
+        as_dict: bool = False,
+        **options: Any,
+    ) -> None:
+        self.source = _PatchSource(export, trim=trim, bands=bands, as_dict=as_dict, options=options)
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """The bands given, in order."""
+        return self.source.band_names
+
+    def __len__(self) -> int:
+        """Patches of the whole export."""
+        return self.source.total_patches
+
+    def close(self) -> None:
+        """Close this process's files (they reopen when next read)."""
+        self.source.close()
+
+
+class PatchDataset(_Loader):
+    """Map-style loader: ``dataset[i]`` is patch ``i`` of the export, in export order.
+
+    Parameters
+    ----------
+    export : path-like
+        The export's folder, mixer or a shard.
+    trim : bool
+        Cut the kernel margins off: ``(bands, patch_height, patch_width)`` instead of the
+        stored tile.
+    bands : sequence of str, optional
+        Band names to give, in this order; all by default.
+    as_dict : bool
+        Give ``{band name: (h, w) array}`` (each band keeps its dtype) instead of one
+        ``(bands, h, w)`` array (bands of different dtypes promoted to a common one).
+    **options
+        Options of :class:`~tfrecord_io.image.reader.ExportReader` (``kernel_size``, ``mixer``,
+        ``band_order``, ``array_layout``, ``sequence_data``, ``cache_bytes``; no tiles are
+        cached by default, since a training epoch reads each patch once).
+
+    Raises
+    ------
+    TFRecordIOError
+        The export is incomplete or malformed, or a band is not in it.
+    """
+
+    def __getitem__(self, index: int) -> Patch:
+        """Return patch ``index`` (negative counts from the end), decoded."""
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise TypeError(f"patch indexes are integers, not {index!r}")
+        n = len(self)
+        position = int(index) + n if index < 0 else int(index)
+        if not 0 <= position < n:
+            raise IndexError(f"patch {index} out of range: '{self.source.path}' has {n} patches")
+        return self.source.item(self.source.reader.tile(position))
+
+
+class IterablePatchDataset(_Loader):
+    """Streaming loader: each worker reads whole shards of its own, every patch exactly once.
+
+    Worker ``w`` of ``n`` takes shards ``w, w + n, w + 2n, ...`` (so with more workers than
+    shards some get none) and yields their patches in file order. ``w`` and ``n`` come from
+    ``torch.utils.data.get_worker_info()`` inside a ``DataLoader`` worker, and from
+    ``worker_id``/``num_workers`` otherwise (one worker by default).
+
+    Parameters
+    ----------
+    export : path-like
+        The export's folder, mixer or a shard.
+    *args, **kwargs
+        ``trim``, ``bands``, ``as_dict`` and the reader's options, as for :class:`PatchDataset`.
+    worker_id, num_workers : int, optional
+        This worker's number and the number of workers, when not in a torch ``DataLoader``.
+
+    Raises
+    ------
+    OptionError
+        The export holds one SequenceExample per pixel (use :class:`PatchDataset`), or the
+        worker numbers are invalid.
+    """
+
+    def __init__(
+        self,
+        export: str | os.PathLike[str],
+        *args: Any,
+        worker_id: int | None = None,
+        num_workers: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(export, *args, **kwargs)
+        if self.source.reader.layout.sequence:
+            raise OptionError(
+                f"'{self.source.path}' holds one SequenceExample per pixel, so a shard does not "
+                "hold whole patches: use PatchDataset"
+            )
+        self.worker_id = worker_id
+        self.num_workers = num_workers
+        worker_identity(worker_id, num_workers)  # check them now
+
+    def shards(self) -> list[str]:
+        """Return the shards this worker reads."""
+        worker, count = worker_identity(self.worker_id, self.num_workers)
+        return list(self.source.reader.files.shards[worker::count])
+
+    def __iter__(self) -> Iterator[Patch]:
+        layout = self.source.reader.layout
+        for shard in self.shards():
+            records = iter_records(shard)
+            try:
+                for record, (offset, payload) in enumerate(records):
+                    tile = layout.decode(payload, location(shard, record, offset))
+                    yield self.source.item(tile)
+            finally:  # close the shard also when the consumer stops early
+                close = getattr(records, "close", None)
+                if close is not None:
+                    close()
+
+
+def worker_identity(
+    worker_id: int | None = None, num_workers: int | None = None
+) -> tuple[int, int]:
+    """Return ``(worker, workers)``: torch's ``DataLoader`` worker if in one, else the arguments.
+
+    Parameters
+    ----------
+    worker_id, num_workers : int, optional
+        Used outside a torch ``DataLoader`` worker; ``(0, 1)`` by default.
+
+    Raises
+    ------
+    OptionError
+        ``worker_id`` is not in ``range(num_workers)``.
+    """
+    try:
+        from torch.utils.data import get_worker_info
+    except ImportError:
+        info = None
+    else:
+        info = get_worker_info()
+    if info is not None:
+        return int(info.id), int(info.num_workers)
+    count = 1 if num_workers is None else int(num_workers)
+    worker = 0 if worker_id is None else int(worker_id)
+    if count < 1 or not 0 <= worker < count:
+        raise OptionError(
+            f"worker_id must be in range(num_workers); got worker_id={worker_id}, "
+            f"num_workers={num_workers}"
+        )
+    return worker, count
