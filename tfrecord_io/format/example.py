@@ -272,14 +272,15 @@ def _decode_map(
     end: int,
     where: str,
     message: str,
-    decode_value: Callable[[int, int, Any], Any],
+    decode_value: Callable[[_Buffer, int, int, str, Any], Any],
     empty: Callable[[], Any],
     out: dict[str, Any],
 ) -> None:
     """Decode a protobuf map (Features, FeatureLists) of string keys into ``out``.
 
-    ``decode_value(body, body_end, previous)`` decodes one value, merging into a previous one
-    of the same entry; ``empty()`` stands for an entry without a value.
+    ``decode_value(buf, body, body_end, where, previous)`` decodes one value, merging into a
+    previous one of the same entry (None at first); ``empty()`` stands for an entry without a
+    value.
     """
     for _, entry, stop in _len_fields(buf, start, end, where, message, _FIELD_1):
         key = ""
@@ -290,24 +291,13 @@ def _decode_map(
             if field == 1:
                 key = _decode_key(buf, body, body_end, where)
             else:
-                value = decode_value(body, body_end, value)
+                value = decode_value(buf, body, body_end, where, value)
         # A repeated key replaces the earlier value, as protobuf maps do.
         out[key] = value if value is not None else empty()
 
 
-def _decode_features(
-    buf: _Buffer, start: int, end: int, where: str, out: dict[str, Feature]
-) -> None:
-    _decode_map(
-        buf,
-        start,
-        end,
-        where,
-        "Features",
-        lambda body, stop, previous: _decode_feature(buf, body, stop, where, previous),
-        lambda: Feature("float", _EMPTY_F32),
-        out,
-    )
+def _empty_feature() -> Feature:
+    return Feature("float", _EMPTY_F32)
 
 
 def decode_example(data: bytes | bytearray | memoryview, where: str = "") -> dict[str, Feature]:
@@ -350,7 +340,9 @@ def _decode_message(
     known = _FIELD_1 if decode_field_2 is None else _ENTRY_FIELDS
     for field, body, stop in _len_fields(buf, 0, len(buf), where, message, known):
         if field == 1:
-            _decode_features(buf, body, stop, where, features)
+            _decode_map(
+                buf, body, stop, where, "Features", _decode_feature, _empty_feature, features
+            )
         elif decode_field_2 is not None:
             decode_field_2(buf, body, stop)
     return features

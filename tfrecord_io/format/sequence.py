@@ -30,26 +30,12 @@ __all__ = ["decode_sequence_example", "encode_sequence_example"]
 
 
 def _decode_feature_list(
-    buf: _Buffer, start: int, end: int, where: str, out: list[Feature]
+    buf: _Buffer, start: int, end: int, where: str, out: list[Feature] | None
 ) -> list[Feature]:
+    out = [] if out is None else out  # a second copy of the same list extends the first
     for _, body, stop in _len_fields(buf, start, end, where, "FeatureList", _FIELD_1):
         out.append(_decode_feature(buf, body, stop, where))
     return out
-
-
-def _decode_feature_lists(
-    buf: _Buffer, start: int, end: int, where: str, out: dict[str, list[Feature]]
-) -> None:
-    _decode_map(
-        buf,
-        start,
-        end,
-        where,
-        "FeatureLists",
-        lambda body, stop, previous: _decode_feature_list(buf, body, stop, where, previous or []),
-        list,
-        out,
-    )
 
 
 def decode_sequence_example(
@@ -71,7 +57,9 @@ def decode_sequence_example(
         data,
         where,
         "SequenceExample",
-        lambda buf, body, stop: _decode_feature_lists(buf, body, stop, where, feature_lists),
+        lambda buf, body, stop: _decode_map(
+            buf, body, stop, where, "FeatureLists", _decode_feature_list, list, feature_lists
+        ),
     )
     return context, feature_lists
 
