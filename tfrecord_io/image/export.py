@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -116,44 +117,30 @@ def export(
     TFRecordIOError
         An option is invalid or the destination exists (before anything is written).
     """
-    if isinstance(src, str | os.PathLike):
-        with rasterio.open(src) as dataset:
-            return export(
-                dataset,
-                dst,
-                format_options,
-                progress,
-                overwrite,
-                file_name_prefix=file_name_prefix,
-                band_names=band_names,
-                kinds=kinds,
-                nodata=nodata,
-                pad_edges=pad_edges,
-                compression_level=compression_level,
-                workers=workers,
-                **options,
-            )
-    dtype = np.result_type(*[np.dtype(d) for d in src.dtypes])
-    writer = EETFRecordWriter(
-        dst,
-        width=src.width,
-        height=src.height,
-        count=src.count,
-        dtype=dtype,
-        crs=src.crs,
-        transform=src.transform,
-        nodata=nodata if nodata is not None else src.nodata,
-        file_name_prefix=file_name_prefix,
-        format_options=format_options,
-        kinds=kinds,
-        pad_edges=pad_edges,
-        overwrite=overwrite,
-        compression_level=compression_level,
-        workers=workers,
-        **options,
-    )
-    try:
-        writer.descriptions = band_names if band_names is not None else src.descriptions
-        return writer.close_from(RasterioRows(src, nodata), progress)
-    finally:
-        writer.abort()
+    with ExitStack() as stack:
+        if isinstance(src, str | os.PathLike):
+            src = stack.enter_context(rasterio.open(src))
+        dtype = np.result_type(*[np.dtype(d) for d in src.dtypes])
+        writer = EETFRecordWriter(
+            dst,
+            width=src.width,
+            height=src.height,
+            count=src.count,
+            dtype=dtype,
+            crs=src.crs,
+            transform=src.transform,
+            nodata=nodata if nodata is not None else src.nodata,
+            file_name_prefix=file_name_prefix,
+            format_options=format_options,
+            kinds=kinds,
+            pad_edges=pad_edges,
+            overwrite=overwrite,
+            compression_level=compression_level,
+            workers=workers,
+            **options,
+        )
+        try:
+            writer.descriptions = band_names if band_names is not None else src.descriptions
+            return writer.close_from(RasterioRows(src, nodata), progress)
+        finally:
+            writer.abort()
