@@ -26,13 +26,12 @@ from tfrecord_io.format.example import (
     Feature,
     bytes_feature,
     decode_example,
-    decode_sequence_example,
     encode_example,
-    encode_sequence_example,
     float_feature,
     int64_feature,
     is_sequence_example,
 )
+from tfrecord_io.format.sequence import decode_sequence_example, encode_sequence_example
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

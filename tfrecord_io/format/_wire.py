@@ -199,6 +199,20 @@ def _decode_packed_varints(buf: _Buffer, start: int, end: int, where: str) -> np
     return result.view(np.int64)
 
 
+def _next_value_field(buf: _Buffer, pos: int, end: int, where: str) -> tuple[int, int, int] | None:
+    """Find the next field 1 (``value``) of a number list, skipping unknown fields.
+
+    Returns ``(wire_type, tag_pos, pos)`` with ``pos`` just after the tag, or None at ``end``.
+    """
+    while pos < end:
+        tag_pos = pos
+        field, wire, pos = _tag(buf, pos, end, where)
+        if field == 1:
+            return wire, tag_pos, pos
+        pos = _skip(buf, field, wire, pos, end, where, tag_pos)
+    return None
+
+
 def _decode_float_list(buf: _Buffer, start: int, end: int, where: str) -> np.ndarray:
     size = end - start
     # Nearly every writer emits one packed chunk; take it as a view without a loop.
@@ -219,12 +233,9 @@ def _decode_float_list(buf: _Buffer, start: int, end: int, where: str) -> np.nda
             return values.astype(np.float32)
     chunks: list[np.ndarray] = []
     pos = start
-    while pos < end:
-        tag_pos = pos
-        field, wire, pos = _tag(buf, pos, end, where)
-        if field != 1:
-            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
-        elif wire == _LEN:
+    while (found := _next_value_field(buf, pos, end, where)) is not None:
+        wire, tag_pos, pos = found
+        if wire == _LEN:
             body, pos = _length(buf, pos, end, where)
             if (pos - body) % 4:
                 raise _error(where, tag_pos, f"packed float list of {pos - body} bytes")
@@ -235,7 +246,7 @@ def _decode_float_list(buf: _Buffer, start: int, end: int, where: str) -> np.nda
             chunks.append(np.frombuffer(buf, dtype="<f4", count=1, offset=pos))
             pos += 4
         else:
-            raise _wrong_wire(where, tag_pos, "FloatList", field, wire)
+            raise _wrong_wire(where, tag_pos, "FloatList", 1, wire)
     if not chunks:
         return _EMPTY_F32
     return np.concatenate(chunks).astype(np.float32, copy=False)
@@ -258,12 +269,8 @@ def _decode_int64_list(buf: _Buffer, start: int, end: int, where: str) -> np.nda
     chunks: list[np.ndarray] = []
     scalars: list[int] = []
     pos = start
-    while pos < end:
-        tag_pos = pos
-        field, wire, pos = _tag(buf, pos, end, where)
-        if field != 1:
-            pos = _skip(buf, field, wire, pos, end, where, tag_pos)
-            continue
+    while (found := _next_value_field(buf, pos, end, where)) is not None:
+        wire, tag_pos, pos = found
         if wire == _LEN:
             body, pos = _length(buf, pos, end, where)
             if scalars:
@@ -274,7 +281,7 @@ def _decode_int64_list(buf: _Buffer, start: int, end: int, where: str) -> np.nda
             value, pos = _varint(buf, pos, end, where)
             scalars.append(value)
         else:
-            raise _wrong_wire(where, tag_pos, "Int64List", field, wire)
+            raise _wrong_wire(where, tag_pos, "Int64List", 1, wire)
     if scalars:
         chunks.append(np.array(scalars, dtype=np.uint64).view(np.int64))
     if not chunks:

@@ -1,4 +1,4 @@
-"""Wire codec for ``tf.train.Example`` and ``tf.train.SequenceExample`` payloads.
+"""Wire codec for ``tf.train.Example`` payloads; :mod:`.sequence` builds SequenceExample on it.
 
 Why by hand: the protobuf runtime would copy every value of a band into Python objects (or into a
 repeated-field container that must be copied again to reach numpy), so a 384 x 384 patch costs
@@ -38,7 +38,7 @@ as an empty list of whatever type is asked for (or as missing, for a fixed-lengt
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,9 +66,7 @@ __all__ = [
     "FeatureKind",
     "bytes_feature",
     "decode_example",
-    "decode_sequence_example",
     "encode_example",
-    "encode_sequence_example",
     "float_feature",
     "int64_feature",
     "is_sequence_example",
@@ -274,14 +272,15 @@ def _decode_map(
     end: int,
     where: str,
     message: str,
-    decode_value: Callable[[int, int, Any], Any],
+    decode_value: Callable[[_Buffer, int, int, str, Any], Any],
     empty: Callable[[], Any],
     out: dict[str, Any],
 ) -> None:
     """Decode a protobuf map (Features, FeatureLists) of string keys into ``out``.
 
-    ``decode_value(body, body_end, previous)`` decodes one value, merging into a previous one
-    of the same entry; ``empty()`` stands for an entry without a value.
+    ``decode_value(buf, body, body_end, where, previous)`` decodes one value, merging into a
+    previous one of the same entry (None at first); ``empty()`` stands for an entry without a
+    value.
     """
     for _, entry, stop in _len_fields(buf, start, end, where, message, _FIELD_1):
         key = ""
@@ -292,47 +291,13 @@ def _decode_map(
             if field == 1:
                 key = _decode_key(buf, body, body_end, where)
             else:
-                value = decode_value(body, body_end, value)
+                value = decode_value(buf, body, body_end, where, value)
         # A repeated key replaces the earlier value, as protobuf maps do.
         out[key] = value if value is not None else empty()
 
 
-def _decode_features(
-    buf: _Buffer, start: int, end: int, where: str, out: dict[str, Feature]
-) -> None:
-    _decode_map(
-        buf,
-        start,
-        end,
-        where,
-        "Features",
-        lambda body, stop, previous: _decode_feature(buf, body, stop, where, previous),
-        lambda: Feature("float", _EMPTY_F32),
-        out,
-    )
-
-
-def _decode_feature_list(
-    buf: _Buffer, start: int, end: int, where: str, out: list[Feature]
-) -> list[Feature]:
-    for _, body, stop in _len_fields(buf, start, end, where, "FeatureList", _FIELD_1):
-        out.append(_decode_feature(buf, body, stop, where))
-    return out
-
-
-def _decode_feature_lists(
-    buf: _Buffer, start: int, end: int, where: str, out: dict[str, list[Feature]]
-) -> None:
-    _decode_map(
-        buf,
-        start,
-        end,
-        where,
-        "FeatureLists",
-        lambda body, stop, previous: _decode_feature_list(buf, body, stop, where, previous or []),
-        list,
-        out,
-    )
+def _empty_feature() -> Feature:
+    return Feature("float", _EMPTY_F32)
 
 
 def decode_example(data: bytes | bytearray | memoryview, where: str = "") -> dict[str, Feature]:
@@ -355,48 +320,32 @@ def decode_example(data: bytes | bytearray | memoryview, where: str = "") -> dic
     DecodeError
         If the payload is not a valid Example; the message gives the byte offset.
     """
-    buf = _as_buffer(data)
-    end = len(buf)
-    features: dict[str, Feature] = {}
-    for _, body, stop in _len_fields(buf, 0, end, where, "Example", _FIELD_1):
-        _decode_features(buf, body, stop, where, features)
-    return features
+    return _decode_message(data, where, "Example")
 
 
-def decode_sequence_example(
-    data: bytes | bytearray | memoryview, where: str = ""
-) -> tuple[dict[str, Feature], dict[str, list[Feature]]]:
-    """Decode a serialised ``tf.train.SequenceExample``.
+def _decode_message(
+    data: bytes | bytearray | memoryview,
+    where: str,
+    message: str,
+    decode_field_2: Callable[[_Buffer, int, int], None] | None = None,
+) -> dict[str, Feature]:
+    """Decode the top level of an Example, or of a SequenceExample with ``decode_field_2``.
 
-    Parameters
-    ----------
-    data : bytes, bytearray or memoryview
-        The record payload. Float features are views into it: keep it unchanged while they live.
-    where : str, optional
-        Text naming the record (file, record index), put in front of error messages.
-
-    Returns
-    -------
-    context : dict of str to Feature
-        The context features, in wire order.
-    feature_lists : dict of str to list of Feature
-        The feature lists (one Feature per step), in wire order.
-
-    Raises
-    ------
-    DecodeError
-        If the payload is not a valid SequenceExample; the message gives the byte offset.
+    Field 1 (the features, a SequenceExample's context) is returned; ``decode_field_2(buf,
+    body, body_end)`` is called for each field 2 (a SequenceExample's feature lists), which an
+    Example does not have and skips as unknown.
     """
     buf = _as_buffer(data)
-    end = len(buf)
-    context: dict[str, Feature] = {}
-    feature_lists: dict[str, list[Feature]] = {}
-    for field, body, stop in _len_fields(buf, 0, end, where, "SequenceExample", _ENTRY_FIELDS):
+    features: dict[str, Feature] = {}
+    known = _FIELD_1 if decode_field_2 is None else _ENTRY_FIELDS
+    for field, body, stop in _len_fields(buf, 0, len(buf), where, message, known):
         if field == 1:
-            _decode_features(buf, body, stop, where, context)
-        else:
-            _decode_feature_lists(buf, body, stop, where, feature_lists)
-    return context, feature_lists
+            _decode_map(
+                buf, body, stop, where, "Features", _decode_feature, _empty_feature, features
+            )
+        elif decode_field_2 is not None:
+            decode_field_2(buf, body, stop)
+    return features
 
 
 def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -> bool:
@@ -497,29 +446,3 @@ def encode_example(features: Mapping[str, Feature]) -> bytes:
     """
     # Pieces are gathered and joined once, so each value is copied twice in all (tobytes, join).
     return b"".join(_framed(_TAG1_LEN, _features_parts(features)))
-
-
-def encode_sequence_example(
-    context: Mapping[str, Feature], feature_lists: Mapping[str, Sequence[Feature]]
-) -> bytes:
-    """Encode a serialised ``tf.train.SequenceExample``.
-
-    Parameters
-    ----------
-    context : mapping of str to Feature
-        The context features, written in the mapping's order.
-    feature_lists : mapping of str to sequence of Feature
-        The feature lists, one Feature per step, written in the mapping's order.
-
-    Returns
-    -------
-    bytes
-        The payload, readable by TensorFlow and by any protobuf runtime.
-    """
-    lists: list[bytes] = []
-    for key, steps in feature_lists.items():
-        steps_parts: list[bytes] = []
-        for step in steps:
-            steps_parts += _framed(_TAG1_LEN, _feature_parts(step))
-        _entry_parts(key, steps_parts, lists)
-    return b"".join(_framed(_TAG1_LEN, _features_parts(context)) + _framed(_TAG2_LEN, lists))

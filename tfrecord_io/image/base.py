@@ -10,7 +10,7 @@ class holds the rasterio-style description both faces give (driver, size, bands,
 from __future__ import annotations
 
 import math
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar, overload
 
 import numpy as np
 from affine import Affine
@@ -24,6 +24,37 @@ from tfrecord_io.errors import BandIndexError, DatasetClosedError
 __all__ = ["DRIVER", "DatasetBase"]
 
 DRIVER = "EETFRecord"
+
+
+_T = TypeVar("_T")
+
+
+class _ReadOnly(Generic[_T]):
+    """A read-only public attribute ``name`` that gives the subclass's ``_name``.
+
+    rasterio's datasets expose their description as read-only properties; this stands for the
+    one-line getters, one per attribute, that would otherwise repeat.
+    """
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self._private = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._private = f"_{name}"
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> _T | Self:
+        if obj is None:
+            return self
+        value: _T = getattr(obj, self._private)
+        return value
+
+    def __set__(self, obj: object, value: _T) -> None:
+        raise AttributeError(f"{self._private[1:]!r} is read-only")
 
 
 class DatasetBase(WindowMethodsMixin, TransformMethodsMixin):
@@ -47,30 +78,22 @@ class DatasetBase(WindowMethodsMixin, TransformMethodsMixin):
 
     # -- description -----------------------------------------------------------------------
 
-    @property
-    def closed(self) -> bool:
-        """True once the dataset is closed."""
-        return self._closed
-
-    @property
-    def width(self) -> int:
-        """Width in pixels (of the unpadded mosaic, for an export)."""
-        return self._width
-
-    @property
-    def height(self) -> int:
-        """Height in pixels (of the unpadded mosaic, for an export)."""
-        return self._height
+    closed: _ReadOnly[bool] = _ReadOnly("True once the dataset is closed.")
+    width: _ReadOnly[int] = _ReadOnly("Width in pixels (of the unpadded mosaic, for an export).")
+    height: _ReadOnly[int] = _ReadOnly("Height in pixels (of the unpadded mosaic, for an export).")
+    count: _ReadOnly[int] = _ReadOnly("Number of bands.")
+    crs: _ReadOnly[CRS] = _ReadOnly("The CRS (the mixer's ``crs``).")
+    transform: _ReadOnly[Affine] = _ReadOnly(
+        "The affine transform of the unpadded grid's top-left corner (``doubleMatrix``)."
+    )
+    nodata: _ReadOnly[float | None] = _ReadOnly(
+        "The nodata value: masked when read, written as ``defaultValue`` (exports store none)."
+    )
 
     @property
     def shape(self) -> tuple[int, int]:
         """``(height, width)``."""
         return self._height, self._width
-
-    @property
-    def count(self) -> int:
-        """Number of bands."""
-        return self._count
 
     @property
     def indexes(self) -> tuple[int, ...]:
@@ -86,21 +109,6 @@ class DatasetBase(WindowMethodsMixin, TransformMethodsMixin):
     def block_shapes(self) -> list[tuple[int, int]]:
         """``(rows, cols)`` of a block, for each band: blocks are the export's patches."""
         raise NotImplementedError
-
-    @property
-    def crs(self) -> CRS:
-        """The CRS (the mixer's ``crs``)."""
-        return self._crs
-
-    @property
-    def transform(self) -> Affine:
-        """The affine transform of the unpadded grid's top-left corner (``doubleMatrix``)."""
-        return self._transform
-
-    @property
-    def nodata(self) -> float | None:
-        """The nodata value: masked when read, written as ``defaultValue`` (exports store none)."""
-        return self._nodata
 
     @property
     def nodatavals(self) -> tuple[float | None, ...]:

@@ -28,6 +28,7 @@ import numpy as np
 from tfrecord_io.errors import OptionError
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.example import FeatureKind
+from tfrecord_io.format.sequence import encode_sequence_example
 from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.options import FormatOptions
 
@@ -421,5 +422,5 @@ def _sequence_payloads(features: Sequence[FeaturePlan], tiles: Sequence[np.ndarr
             f.name: [_as_feature(f.kind, v[d, pixel : pixel + 1]) for d in range(f.depth)]
             for f, v in arrays
         }
-        payloads.append(wire.encode_sequence_example(context, lists))
+        payloads.append(encode_sequence_example(context, lists))
     return payloads

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -65,14 +66,9 @@ def export(
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
     *,
-    file_name_prefix: str | None = None,
     band_names: Sequence[str] | None = None,
-    kinds: Any = None,
     nodata: float | None = None,
-    pad_edges: bool = False,
-    compression_level: int = 6,
-    workers: int = 2,
-    **options: Any,
+    **writer_options: Any,
 ) -> list[str]:
     """Write a raster as an Earth Engine TFRecord export, streaming it a patch row at a time.
 
@@ -88,23 +84,18 @@ def export(
         ``progress(done_patches, total_patches)``, called after each patch row.
     overwrite : bool
         Replace an export with the same prefix in ``dst``.
-    file_name_prefix : str, optional
-        ``PREFIX`` of the files; the folder's name by default.
     band_names : sequence of str, optional
         Feature names; the source's band descriptions (or ``b1``, ``b2``...) by default.
-    kinds : str, sequence or mapping, optional
-        Feature kind per band (``"float"``, ``"int64"``, ``"bytes"``); see
-        :class:`~tfrecord_io.image.writer.EETFRecordWriter`.
     nodata : float, optional
         Mask pixels equal to this value; by default the source's nodata and masks are used.
-    pad_edges : bool
-        Pad the last patch row and column instead of dropping what does not fill a patch.
-    compression_level : int
-        zlib level (0-9) of gzip shards.
-    workers : int
-        Threads compressing beside the encoding.
-    **options
-        Format options in snake_case (``patch_dimensions=[256, 256]``, ...).
+    **writer_options
+        Passed on to :class:`~tfrecord_io.image.writer.EETFRecordWriter`, which defines them
+        and their defaults: ``file_name_prefix`` (``PREFIX`` of the files; the folder's name by
+        default), ``kinds`` (feature kind per band: ``"float"``, ``"int64"``, ``"bytes"``),
+        ``pad_edges`` (pad the last patch row and column instead of dropping what does not fill
+        a patch), ``compression_level`` (zlib level of gzip shards), ``workers`` (threads
+        compressing beside the encoding), and format options in snake_case
+        (``patch_dimensions=[256, 256]``, ...).
 
     Returns
     -------
@@ -116,44 +107,25 @@ def export(
     TFRecordIOError
         An option is invalid or the destination exists (before anything is written).
     """
-    if isinstance(src, str | os.PathLike):
-        with rasterio.open(src) as dataset:
-            return export(
-                dataset,
-                dst,
-                format_options,
-                progress,
-                overwrite,
-                file_name_prefix=file_name_prefix,
-                band_names=band_names,
-                kinds=kinds,
-                nodata=nodata,
-                pad_edges=pad_edges,
-                compression_level=compression_level,
-                workers=workers,
-                **options,
-            )
-    dtype = np.result_type(*[np.dtype(d) for d in src.dtypes])
-    writer = EETFRecordWriter(
-        dst,
-        width=src.width,
-        height=src.height,
-        count=src.count,
-        dtype=dtype,
-        crs=src.crs,
-        transform=src.transform,
-        nodata=nodata if nodata is not None else src.nodata,
-        file_name_prefix=file_name_prefix,
-        format_options=format_options,
-        kinds=kinds,
-        pad_edges=pad_edges,
-        overwrite=overwrite,
-        compression_level=compression_level,
-        workers=workers,
-        **options,
-    )
-    try:
-        writer.descriptions = band_names if band_names is not None else src.descriptions
-        return writer.close_from(RasterioRows(src, nodata), progress)
-    finally:
-        writer.abort()
+    with ExitStack() as stack:
+        if isinstance(src, str | os.PathLike):
+            src = stack.enter_context(rasterio.open(src))
+        dtype = np.result_type(*[np.dtype(d) for d in src.dtypes])
+        writer = EETFRecordWriter(
+            dst,
+            width=src.width,
+            height=src.height,
+            count=src.count,
+            dtype=dtype,
+            crs=src.crs,
+            transform=src.transform,
+            nodata=nodata if nodata is not None else src.nodata,
+            format_options=format_options,
+            overwrite=overwrite,
+            **writer_options,
+        )
+        try:
+            writer.descriptions = band_names if band_names is not None else src.descriptions
+            return writer.close_from(RasterioRows(src, nodata), progress)
+        finally:
+            writer.abort()

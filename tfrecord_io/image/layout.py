@@ -18,6 +18,7 @@ import numpy as np
 
 from tfrecord_io.errors import DecodeError, GridError, OptionError
 from tfrecord_io.format import example as wire
+from tfrecord_io.format.sequence import decode_sequence_example
 from tfrecord_io.image.grid import PatchGrid, infer_margins, margin_for_kernel
 from tfrecord_io.image.mixer import Mixer
 
@@ -129,7 +130,7 @@ class BandLayout:
     def _fill_pixel(
         self, arrays: tuple[np.ndarray, ...], pixel: int, payload: bytes, where: str
     ) -> None:
-        context, lists = wire.decode_sequence_example(payload, where)
+        context, lists = decode_sequence_example(payload, where)
         for layout, out in zip(self.features, arrays, strict=True):
             if layout.name in context:
                 steps = [context[layout.name]]
@@ -201,7 +202,7 @@ def layout_from_record(
 ) -> tuple[BandLayout, tuple[int, int]]:
     """Read the band layout and the kernel margins off the first record."""
     if sequence:
-        context, lists = wire.decode_sequence_example(payload, where)
+        context, lists = decode_sequence_example(payload, where)
         kinds = [(n, f.kind, 1) for n, f in context.items()]
         kinds += [
             (n, steps[0].kind if steps else "float", len(steps)) for n, steps in lists.items()

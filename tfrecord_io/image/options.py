@@ -136,7 +136,6 @@ class FormatOptions:
         if patch is not None:
             patch_width, patch_height = _pair(patch, "patchDimensions")
         kernel_x, kernel_y = _pair(values.get("kernel_size", (1, 1)), "kernelSize")
-        compressed = _bool(values.get("compressed", True), "compressed")
         max_file_size = values.get("max_file_size", DEFAULT_MAX_FILE_SIZE)
         if not _positive_int(max_file_size):
             raise OptionError(
@@ -171,7 +170,7 @@ class FormatOptions:
             patch_height=patch_height,
             kernel_x=kernel_x,
             kernel_y=kernel_y,
-            compressed=compressed,
+            compressed=_bool(values.get("compressed", True), "compressed"),
             max_file_size=max_file_size,
             default_value=float(default_value),
             tensor_depths=tensor_depths,

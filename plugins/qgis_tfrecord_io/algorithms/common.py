@@ -9,6 +9,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterString,
 )
 
@@ -66,7 +67,27 @@ def parse_kernel_size(text, name="Kernel size"):
 
 
 class TFRecordAlgorithm(QgsProcessingAlgorithm):
-    """Base of the provider's algorithms: no group, and copies made as Processing needs."""
+    """Base of the provider's algorithms: names and help, no group, copies as Processing needs.
+
+    A subclass sets ``algorithm_name`` (its id within the provider), ``display_name`` (shown in
+    the Processing toolbox) and ``help_text`` (shown beside its dialog).
+    """
+
+    algorithm_name = ""
+    display_name = ""
+    help_text = ""
+
+    def name(self):
+        """Return the id within the provider."""
+        return self.algorithm_name
+
+    def displayName(self):
+        """Return the name shown in the Processing toolbox."""
+        return self.display_name
+
+    def shortHelpString(self):
+        """Return the help shown beside the algorithm's dialog."""
+        return self.help_text
 
     def group(self):
         """Return no group: the provider lists its algorithms directly."""
@@ -75,6 +96,18 @@ class TFRecordAlgorithm(QgsProcessingAlgorithm):
     def groupId(self):
         """Return no group id."""
         return ""
+
+    def add_optional_text(self, name, description):
+        """Add an optional string parameter (empty means the default the description names)."""
+        self.addParameter(QgsProcessingParameterString(name, description, optional=True))
+
+    def add_optional_file_output(self, name, description, file_filter):
+        """Add an optional output file, written only when the user names one."""
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                name, description, fileFilter=file_filter, optional=True, createByDefault=False
+            )
+        )
 
     def createInstance(self):
         """Return a new instance of this algorithm (Processing runs copies)."""
@@ -101,12 +134,8 @@ class ReadExportAlgorithm(TFRecordAlgorithm):
                 fileFilter=EXPORT_FILTER,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterString(
-                self.KERNEL_SIZE,
-                "Kernel size (K or X,Y; inferred from the records when empty)",
-                optional=True,
-            )
+        self.add_optional_text(
+            self.KERNEL_SIZE, "Kernel size (K or X,Y; inferred from the records when empty)"
         )
         self.addParameter(
             QgsProcessingParameterFile(
@@ -118,12 +147,9 @@ class ReadExportAlgorithm(TFRecordAlgorithm):
             )
         )
         if self.band_order:
-            self.addParameter(
-                QgsProcessingParameterString(
-                    self.BAND_ORDER,
-                    "Band order (comma-separated band names; the records' order when empty)",
-                    optional=True,
-                )
+            self.add_optional_text(
+                self.BAND_ORDER,
+                "Band order (comma-separated band names; the records' order when empty)",
             )
 
     def export_path(self, parameters, context):

@@ -6,7 +6,6 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterEnum,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterString,
 )
 
 from .common import Cancelled, ReadExportAlgorithm, progress_callback, reported
@@ -21,23 +20,15 @@ class ConvertAlgorithm(ReadExportAlgorithm):
     CREATION_OPTIONS = "CREATION_OPTIONS"
     OUTPUT = "OUTPUT"
 
-    def name(self):
-        """Return the id within the provider."""
-        return "convert"
-
-    def displayName(self):
-        """Return the name shown in the Processing toolbox."""
-        return "Convert export to GeoTIFF/COG"
-
-    def shortHelpString(self):
-        """Return the help shown beside the algorithm's dialog."""
-        return (
-            "Writes an Earth Engine TFRecord image export as a GeoTIFF (tiled by patch, DEFLATE) "
-            "or a Cloud Optimized GeoTIFF, one row of patches in memory at a time. The output is "
-            "written to a temporary file and renamed at the end: a failed or cancelled run "
-            "leaves nothing behind. Creation options are GDAL's, as NAME=VALUE separated by "
-            "spaces or semicolons."
-        )
+    algorithm_name = "convert"
+    display_name = "Convert export to GeoTIFF/COG"
+    help_text = (
+        "Writes an Earth Engine TFRecord image export as a GeoTIFF (tiled by patch, DEFLATE) "
+        "or a Cloud Optimized GeoTIFF, one row of patches in memory at a time. The output is "
+        "written to a temporary file and renamed at the end: a failed or cancelled run "
+        "leaves nothing behind. Creation options are GDAL's, as NAME=VALUE separated by "
+        "spaces or semicolons."
+    )
 
     def initAlgorithm(self, config=None):
         """Declare the parameters and outputs."""
@@ -47,13 +38,7 @@ class ConvertAlgorithm(ReadExportAlgorithm):
                 self.FORMAT, "Format", options=[label for label, _ in FORMATS], defaultValue=0
             )
         )
-        self.addParameter(
-            QgsProcessingParameterString(
-                self.CREATION_OPTIONS,
-                "GDAL creation options (NAME=VALUE ...)",
-                optional=True,
-            )
-        )
+        self.add_optional_text(self.CREATION_OPTIONS, "GDAL creation options (NAME=VALUE ...)")
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Output raster"))
 
     def processAlgorithm(self, parameters, context, feedback):

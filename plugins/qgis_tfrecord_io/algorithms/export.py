@@ -39,39 +39,27 @@ class ExportAlgorithm(TFRecordAlgorithm):
     MIXER = "MIXER"
     FILE_COUNT = "FILE_COUNT"
 
-    def name(self):
-        """Return the id within the provider."""
-        return "export"
-
-    def displayName(self):
-        """Return the name shown in the Processing toolbox."""
-        return "Export raster layer as Earth Engine TFRecord"
-
-    def shortHelpString(self):
-        """Return the help shown beside the algorithm's dialog."""
-        return (
-            "Writes a raster layer as Earth Engine writes an image export: shards "
-            "PREFIX-00000.tfrecord[.gz] ... and PREFIX-mixer.json in the output folder. The "
-            "parameters are Earth Engine's formatOptions: patchDimensions (W,H; empty for the "
-            "whole image as one patch), kernelSize (K or X,Y), compressed, maxFileSize (bytes "
-            "per shard before compression), defaultValue (written for masked pixels and beyond "
-            "the image), tensorDepths (BAND:DEPTH,... or a JSON object), sequenceData, "
-            "collapseBands and maskedThreshold (below 1, no mixer is written, as in Earth "
-            "Engine). Patches that do not fit at the right and bottom edges are dropped, as "
-            "Earth Engine does. Band names are the layer's band descriptions unless given. The "
-            "layer is streamed one row of patches at a time; a failed or cancelled run leaves "
-            "no partial export."
-        )
+    algorithm_name = "export"
+    display_name = "Export raster layer as Earth Engine TFRecord"
+    help_text = (
+        "Writes a raster layer as Earth Engine writes an image export: shards "
+        "PREFIX-00000.tfrecord[.gz] ... and PREFIX-mixer.json in the output folder. The "
+        "parameters are Earth Engine's formatOptions: patchDimensions (W,H; empty for the "
+        "whole image as one patch), kernelSize (K or X,Y), compressed, maxFileSize (bytes "
+        "per shard before compression), defaultValue (written for masked pixels and beyond "
+        "the image), tensorDepths (BAND:DEPTH,... or a JSON object), sequenceData, "
+        "collapseBands and maskedThreshold (below 1, no mixer is written, as in Earth "
+        "Engine). Patches that do not fit at the right and bottom edges are dropped, as "
+        "Earth Engine does. Band names are the layer's band descriptions unless given. The "
+        "layer is streamed one row of patches at a time; a failed or cancelled run leaves "
+        "no partial export."
+    )
 
     def initAlgorithm(self, config=None):
         """Declare the parameters and outputs."""
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Raster layer"))
-        self.addParameter(
-            QgsProcessingParameterString(
-                self.FILE_NAME_PREFIX,
-                "File name prefix (the output folder's name when empty)",
-                optional=True,
-            )
+        self.add_optional_text(
+            self.FILE_NAME_PREFIX, "File name prefix (the output folder's name when empty)"
         )
         self.addParameter(
             QgsProcessingParameterString(
@@ -108,13 +96,7 @@ class ExportAlgorithm(TFRecordAlgorithm):
                 defaultValue=0.0,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterString(
-                self.TENSOR_DEPTHS,
-                "tensorDepths (BAND:DEPTH,... or a JSON object)",
-                optional=True,
-            )
-        )
+        self.add_optional_text(self.TENSOR_DEPTHS, "tensorDepths (BAND:DEPTH,... or a JSON object)")
         self.addParameter(
             QgsProcessingParameterBoolean(
                 self.SEQUENCE_DATA, "sequenceData (one SequenceExample per pixel)", False
@@ -135,12 +117,9 @@ class ExportAlgorithm(TFRecordAlgorithm):
                 maxValue=1.0,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterString(
-                self.BAND_NAMES,
-                "Band names (comma-separated; the layer's band descriptions when empty)",
-                optional=True,
-            )
+        self.add_optional_text(
+            self.BAND_NAMES,
+            "Band names (comma-separated; the layer's band descriptions when empty)",
         )
         self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT, "Export folder"))
         self.addOutput(QgsProcessingOutputFile(self.MIXER, "Mixer"))

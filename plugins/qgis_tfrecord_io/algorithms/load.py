@@ -9,7 +9,6 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingOutputRasterLayer,
-    QgsProcessingParameterFileDestination,
     QgsProcessingUtils,
     QgsRasterLayer,
 )
@@ -23,37 +22,23 @@ class LoadAlgorithm(ReadExportAlgorithm):
     OUTPUT_VRT = "OUTPUT_VRT"
     OUTPUT = "OUTPUT"
 
-    def name(self):
-        """Return the id within the provider."""
-        return "load"
-
-    def displayName(self):
-        """Return the name shown in the Processing toolbox."""
-        return "Load export as raster layer"
-
-    def shortHelpString(self):
-        """Return the help shown beside the algorithm's dialog."""
-        return (
-            "Adds an Earth Engine TFRecord image export to the project as a raster layer. "
-            "A GDAL VRT is written (beside the export unless a file is given; in the temporary "
-            "folder when the export's folder is read-only) whose bands tfrecord_io's pixel "
-            "function fills: the layer is the reassembled mosaic without kernel margins, "
-            "georeferenced by the mixer, read lazily patch by patch. The kernel size is "
-            "inferred from the records; give it only when asked to. For a predictions folder, "
-            "which has no mixer, give the export's mixer."
-        )
+    algorithm_name = "load"
+    display_name = "Load export as raster layer"
+    help_text = (
+        "Adds an Earth Engine TFRecord image export to the project as a raster layer. "
+        "A GDAL VRT is written (beside the export unless a file is given; in the temporary "
+        "folder when the export's folder is read-only) whose bands tfrecord_io's pixel "
+        "function fills: the layer is the reassembled mosaic without kernel margins, "
+        "georeferenced by the mixer, read lazily patch by patch. The kernel size is "
+        "inferred from the records; give it only when asked to. For a predictions folder, "
+        "which has no mixer, give the export's mixer."
+    )
 
     def initAlgorithm(self, config=None):
         """Declare the parameters and outputs."""
         self.add_export_parameters()
-        self.addParameter(
-            QgsProcessingParameterFileDestination(
-                self.OUTPUT_VRT,
-                "VRT file (beside the export when empty)",
-                fileFilter="GDAL VRT (*.vrt)",
-                optional=True,
-                createByDefault=False,
-            )
+        self.add_optional_file_output(
+            self.OUTPUT_VRT, "VRT file (beside the export when empty)", "GDAL VRT (*.vrt)"
         )
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, "Export layer"))
 

@@ -7,7 +7,6 @@ from qgis.core import (
     QgsProcessingOutputBoolean,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
-    QgsProcessingParameterFileDestination,
 )
 
 from .common import ReadExportAlgorithm, reported
@@ -23,37 +22,21 @@ class ValidateAlgorithm(ReadExportAlgorithm):
 
     band_order = False
 
-    def name(self):
-        """Return the id within the provider."""
-        return "validate"
-
-    def displayName(self):
-        """Return the name shown in the Processing toolbox."""
-        return "Validate export"
-
-    def shortHelpString(self):
-        """Return the help shown beside the algorithm's dialog."""
-        return (
-            "Reads every record of an Earth Engine TFRecord image export (or of a predictions "
-            "folder, with the export's mixer) and reports every problem found: gaps in the "
-            "shard numbers, a missing or malformed mixer, CRC-32C mismatches, truncated shards "
-            "or gzip streams, records that do not fit the grid, and a record count that "
-            "differs from the mixer's. VALID is false when there is any problem; each problem "
-            "is listed in the log, in REPORT (JSON text) and in the optional JSON file."
-        )
+    algorithm_name = "validate"
+    display_name = "Validate export"
+    help_text = (
+        "Reads every record of an Earth Engine TFRecord image export (or of a predictions "
+        "folder, with the export's mixer) and reports every problem found: gaps in the "
+        "shard numbers, a missing or malformed mixer, CRC-32C mismatches, truncated shards "
+        "or gzip streams, records that do not fit the grid, and a record count that "
+        "differs from the mixer's. VALID is false when there is any problem; each problem "
+        "is listed in the log, in REPORT (JSON text) and in the optional JSON file."
+    )
 
     def initAlgorithm(self, config=None):
         """Declare the parameters and outputs."""
         self.add_export_parameters()
-        self.addParameter(
-            QgsProcessingParameterFileDestination(
-                self.OUTPUT_JSON,
-                "Report (JSON)",
-                fileFilter="JSON (*.json)",
-                optional=True,
-                createByDefault=False,
-            )
-        )
+        self.add_optional_file_output(self.OUTPUT_JSON, "Report (JSON)", "JSON (*.json)")
         self.addOutput(QgsProcessingOutputBoolean(self.VALID, "Export is valid"))
         self.addOutput(QgsProcessingOutputNumber(self.PROBLEM_COUNT, "Number of problems"))
         self.addOutput(QgsProcessingOutputString(self.REPORT, "Problems (JSON)"))
