@@ -5,8 +5,10 @@ from tfrecord_io.errors import (
     ChecksumError,
     DecodeError,
     ExportExistsError,
+    ExportKindError,
     GridError,
     KernelSizeError,
+    MissingExtraError,
     MissingMixerError,
     MissingShardError,
     MixerError,
@@ -15,6 +17,8 @@ from tfrecord_io.errors import (
     PatchesDroppedWarning,
     RecordCountError,
     RecordError,
+    SchemaError,
+    TableError,
     TFRecordIOError,
     TFRecordIOWarning,
     TruncatedRecordError,
@@ -28,6 +32,7 @@ from tfrecord_io.image.predictions import iter_patches, write_predictions
 from tfrecord_io.image.tools import validate
 from tfrecord_io.image.writer import EETFRecordWriter
 from tfrecord_io.opener import open
+from tfrecord_io.table import open_table, read_table, tf_feature_spec, write_table
 
 __version__ = "0.1.0"
 
@@ -39,13 +44,19 @@ __all__ = [
     "export",
     "iter_patches",
     "open",
+    "open_table",
+    "read_table",
+    "tf_feature_spec",
+    "write_table",
     "write_predictions",
     "validate",
     "ChecksumError",
     "DecodeError",
     "ExportExistsError",
+    "ExportKindError",
     "GridError",
     "KernelSizeError",
+    "MissingExtraError",
     "MissingMixerError",
     "MissingShardError",
     "MixerError",
@@ -54,6 +65,8 @@ __all__ = [
     "OptionError",
     "RecordCountError",
     "RecordError",
+    "SchemaError",
+    "TableError",
     "TFRecordIOError",
     "TFRecordIOWarning",
     "TruncatedRecordError",

@@ -11,11 +11,12 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from tfrecord_io.errors import MissingShardError, OptionError
+from tfrecord_io.errors import MissingMixerError, MissingShardError, OptionError
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.layout import ArrayLayout
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.writer import EETFRecordWriter
+from tfrecord_io.table.files import refuse_table
 
 __all__ = ["open"]
 
@@ -73,6 +74,8 @@ def open(  # noqa: A001 - rasterio's name, on purpose
     ------
     MissingShardError, MissingMixerError, MixerError, GridError, KernelSizeError, RecordError
         The export is incomplete or malformed; the message says which file and what to do.
+    ExportKindError
+        The path is a table export (read it with :func:`tfrecord_io.open_table`).
     OptionError
         An argument is invalid.
     """
@@ -96,16 +99,20 @@ def open(  # noqa: A001 - rasterio's name, on purpose
         raise OptionError(f"cache_size must be >= 0, not {cache_size}")
     if not os.path.exists(path):
         raise MissingShardError(f"'{os.fspath(path)}' does not exist")
-    return EETFRecordDataset(
-        path,
-        nodata=nodata,
-        kernel_size=kernel_size,
-        mixer=mixer,
-        band_order=band_order,
-        array_layout=array_layout,
-        sequence_data=sequence_data,
-        cache_bytes=cache_size,
-    )
+    try:
+        return EETFRecordDataset(
+            path,
+            nodata=nodata,
+            kernel_size=kernel_size,
+            mixer=mixer,
+            band_order=band_order,
+            array_layout=array_layout,
+            sequence_data=sequence_data,
+            cache_bytes=cache_size,
+        )
+    except (MissingShardError, MissingMixerError) as exc:
+        refuse_table(path, exc)  # a table export: say so and name open_table
+        raise
 
 
 def _open_writer(
