@@ -11,11 +11,13 @@ from affine import Affine
 
 import tfrecord_io
 from tfrecord_io.errors import (
+    ChecksumError,
     ExportKindError,
     MissingExtraError,
     MissingShardError,
     SchemaError,
     TableError,
+    TruncatedRecordError,
 )
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-exports"
@@ -257,3 +259,22 @@ def test_real_table_reads_exactly_as_tensorflow_decodes_it(name):
     assert len(table) == len(expected["class"])
     for key in first:
         assert data[key].tobytes() == expected[key].tobytes()
+
+
+def test_flipped_payload_byte_raises_checksum_error_naming_the_record(tf_table):
+    info = tf_table({"a": np.arange(100, dtype=np.float32)}, {"a": "float"}, compressed=False)
+    path = info.paths[0]
+    raw = bytearray(path.read_bytes())
+    size = len(raw) // 100
+    raw[size * 37 + 20] ^= 0xFF  # inside record 37's payload
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ChecksumError, match=r"record 37"):
+        tfrecord_io.open_table(path, sample=1).to_numpy()
+
+
+def test_truncated_file_raises_truncated_record_error(tf_table):
+    info = tf_table({"a": np.arange(100, dtype=np.float32)}, {"a": "float"}, compressed=False)
+    path = info.paths[0]
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(TruncatedRecordError, match="truncated"):
+        len(tfrecord_io.open_table(path))

@@ -23,6 +23,7 @@ import numpy as np
 
 from tfrecord_io.errors import SchemaError
 from tfrecord_io.format import example as wire
+from tfrecord_io.table.frames import Run
 from tfrecord_io.table.schema import Column, Schema, shape_hint
 
 __all__ = ["BatchDecoder"]
@@ -69,6 +70,21 @@ def _make_template(payload: bytes, schema: Schema) -> _Template | None:
     return _Template(record, constant, slots)
 
 
+def _as_matrix(pieces: list[Run], length: int) -> np.ndarray | None:
+    """Stack runs of records of ``length`` bytes as one matrix; None if any differs in length."""
+    parts = []
+    for piece in pieces:
+        if isinstance(piece, np.ndarray):
+            if piece.shape[1] != length:
+                return None
+            parts.append(piece)
+        else:
+            if any(len(p) != length for p in piece):
+                return None
+            parts.append(np.frombuffer(b"".join(piece), np.uint8).reshape(len(piece), length))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 class BatchDecoder:
     """Decode batches of record payloads into columns of a :class:`Schema`.
 
@@ -83,8 +99,16 @@ class BatchDecoder:
         self._template: _Template | None = None
         self._template_tried = False
 
-    def decode(self, payloads: Sequence[bytes], where: Where) -> dict[str, np.ndarray]:
-        """Decode ``payloads`` (one record each) into ``{column: (rows, *shape) array}``.
+    def decode(self, pieces: Sequence[Run], where: Where) -> dict[str, np.ndarray]:
+        """Decode runs of payloads (one record each) into ``{column: (rows, *shape) array}``.
+
+        Parameters
+        ----------
+        pieces : sequence of (list of bytes or numpy.ndarray)
+            Consecutive runs of payloads, as :func:`~tfrecord_io.table.frames.iter_payload_runs`
+            yields them (a uint8 matrix holds records of one length).
+        where : callable
+            ``where(row)`` names a row of the batch for error messages.
 
         Raises
         ------
@@ -93,23 +117,28 @@ class BatchDecoder:
         DecodeError
             A payload is not a valid Example.
         """
-        if payloads:
-            fast = self._decode_template(payloads)
+        pieces = [p for p in pieces if len(p)]
+        if pieces:
+            fast = self._decode_template(pieces)
             if fast is not None:
                 return fast
+        payloads: list[bytes] = []
+        for piece in pieces:
+            payloads += piece if isinstance(piece, list) else [row.tobytes() for row in piece]
         return self._decode_general(payloads, where)
 
-    def _decode_template(self, payloads: Sequence[bytes]) -> dict[str, np.ndarray] | None:
+    def _decode_template(self, pieces: list[Run]) -> dict[str, np.ndarray] | None:
         if self._template is None and not self._template_tried:
             self._template_tried = True
-            self._template = _make_template(payloads[0], self.schema)
+            piece = pieces[0]
+            payload = piece[0] if isinstance(piece, list) else piece[0].tobytes()  # type: ignore[union-attr]
+            self._template = _make_template(payload, self.schema)
         template = self._template
         if template is None:
             return None
-        length = len(template.record)
-        if any(len(p) != length for p in payloads):
+        matrix = _as_matrix(pieces, len(template.record))
+        if matrix is None:
             return None
-        matrix = np.frombuffer(b"".join(payloads), dtype=np.uint8).reshape(len(payloads), length)
         if not bool(((matrix == template.record) | ~template.constant).all()):
             return None
         out = {}
@@ -117,7 +146,7 @@ class BatchDecoder:
             start, stop = template.slots[column.name]
             values = np.ascontiguousarray(matrix[:, start:stop]).view("<f4")
             out[column.name] = values.astype(np.float32, copy=False).reshape(
-                len(payloads), *column.shape
+                len(matrix), *column.shape
             )
         return out
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from tfrecord_io.errors import ExportKindError, OptionError, SchemaError, TableError
 from tfrecord_io.format import example as wire
-from tfrecord_io.format.records import iter_records
 from tfrecord_io.table import arrow
 from tfrecord_io.table.decode import BatchDecoder
 from tfrecord_io.table.files import (
@@ -26,6 +25,7 @@ from tfrecord_io.table.files import (
     image_export_reason,
     resolve_table_files,
 )
+from tfrecord_io.table.frames import Run, iter_payload_runs
 from tfrecord_io.table.schema import Schema, infer_schema
 
 __all__ = ["TableExport", "open_table", "read_table"]
@@ -124,10 +124,7 @@ class TableExport:
 
     def count_rows(self, path: str) -> int:
         """Count the records of one of the files without decoding them."""
-        count = 0
-        for _ in iter_records(path, verify=False):
-            count += 1
-        return count
+        return sum(len(run) for run in iter_payload_runs(path, verify=False))
 
     def iter_batches(self, size: int = DEFAULT_BATCH) -> Iterator[dict[str, np.ndarray]]:
         """Yield the rows in batches of ``size`` (the last may be shorter), in bounded memory.
@@ -154,27 +151,34 @@ class TableExport:
         """
         if size < 1:
             raise OptionError(f"the batch size must be at least 1, not {size}")
-        payloads: list[bytes] = []
+        pieces: list[Run] = []
+        held = 0
         spans: list[tuple[int, str, int]] = []  # (batch index, file, row in file) of each run
         for path in self.files:
-            for row, (_, payload) in enumerate(iter_records(path, verify=self.verify)):
-                if not spans or spans[-1][1] != path:
-                    spans.append((len(payloads), path, row))
-                payloads.append(payload)
-                if len(payloads) == size:
-                    yield self._decode(payloads, spans)
-                    payloads, spans = [], []
-        if payloads:
-            yield self._decode(payloads, spans)
+            row = 0
+            for run in iter_payload_runs(path, verify=self.verify):
+                while len(run):
+                    take = run[: size - held]
+                    run = run[len(take) :]
+                    if not spans or spans[-1][1] != path:
+                        spans.append((held, path, row))
+                    pieces.append(take)
+                    held += len(take)
+                    row += len(take)
+                    if held == size:
+                        yield self._decode(pieces, spans)
+                        pieces, spans, held = [], [], 0
+        if pieces:
+            yield self._decode(pieces, spans)
 
     def _decode(
-        self, payloads: list[bytes], spans: list[tuple[int, str, int]]
+        self, pieces: list[Run], spans: list[tuple[int, str, int]]
     ) -> dict[str, np.ndarray]:
         def where(i: int) -> str:
             start, path, row = next(s for s in reversed(spans) if s[0] <= i)
             return f"'{path}', row {row + i - start}"
 
-        return self._decoder.decode(payloads, where)
+        return self._decoder.decode(pieces, where)
 
     def to_numpy(self, batch_size: int = DEFAULT_BATCH) -> dict[str, np.ndarray]:
         """Return every column as one array shaped ``(rows, *shape)``, ready for training.
