@@ -278,3 +278,12 @@ def test_truncated_file_raises_truncated_record_error(tf_table):
     path.write_bytes(path.read_bytes()[:-7])
     with pytest.raises(TruncatedRecordError, match="truncated"):
         len(tfrecord_io.open_table(path))
+
+
+def test_abandoned_iteration_stops_the_inflating_thread(tf_table):
+    import threading
+
+    batches = tfrecord_io.open_table(tf_table(rows=50).paths[0]).iter_batches(5)
+    next(batches)
+    batches.close()
+    assert not [t for t in threading.enumerate() if t.name == "tfrecord-io-inflate"]

@@ -35,8 +35,9 @@ Where = Callable[[int], str]  # row of the batch -> "'file', row N"
 class _Template:
     """The constant bytes of a record layout and where each column's float values sit."""
 
-    record: np.ndarray  # uint8, the template record
-    constant: np.ndarray  # bool, True outside the value slots
+    length: int  # bytes per record
+    constant_at: np.ndarray  # indexes of the bytes outside the value slots
+    constant: np.ndarray  # uint8, the template record's bytes there
     slots: dict[str, tuple[int, int]]  # column -> (byte start, byte stop)
 
 
@@ -67,22 +68,24 @@ def _make_template(payload: bytes, schema: Schema) -> _Template | None:
         start, stop = slots[column.name]
         if (stop - start) // 4 != column.size:
             return None
-    return _Template(record, constant, slots)
+    constant_at = np.flatnonzero(constant)
+    return _Template(len(payload), constant_at, record[constant_at].copy(), slots)
 
 
-def _as_matrix(pieces: list[Run], length: int) -> np.ndarray | None:
-    """Stack runs of records of ``length`` bytes as one matrix; None if any differs in length."""
-    parts = []
+def _as_matrices(pieces: list[Run], template: _Template) -> list[np.ndarray] | None:
+    """Each run as a ``(records, length)`` matrix, or None unless all fit the template."""
+    out = []
     for piece in pieces:
-        if isinstance(piece, np.ndarray):
-            if piece.shape[1] != length:
+        if isinstance(piece, list):
+            if any(len(p) != template.length for p in piece):
                 return None
-            parts.append(piece)
-        else:
-            if any(len(p) != length for p in piece):
-                return None
-            parts.append(np.frombuffer(b"".join(piece), np.uint8).reshape(len(piece), length))
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            piece = np.frombuffer(b"".join(piece), np.uint8).reshape(len(piece), template.length)
+        elif piece.shape[1] != template.length:
+            return None
+        if not bool((piece[:, template.constant_at] == template.constant).all()):
+            return None
+        out.append(piece)
+    return out
 
 
 class BatchDecoder:
@@ -136,18 +139,18 @@ class BatchDecoder:
         template = self._template
         if template is None:
             return None
-        matrix = _as_matrix(pieces, len(template.record))
-        if matrix is None:
+        matrices = _as_matrices(pieces, template)
+        if matrices is None:
             return None
-        if not bool(((matrix == template.record) | ~template.constant).all()):
-            return None
-        out = {}
-        for column in self.schema.columns:
-            start, stop = template.slots[column.name]
-            values = np.ascontiguousarray(matrix[:, start:stop]).view("<f4")
-            out[column.name] = values.astype(np.float32, copy=False).reshape(
-                len(matrix), *column.shape
-            )
+        rows = sum(len(m) for m in matrices)
+        out = {c.name: np.empty((rows, *c.shape), np.float32) for c in self.schema.columns}
+        for name, values in out.items():
+            start, stop = template.slots[name]
+            flat = values.reshape(rows, -1)
+            row = 0
+            for matrix in matrices:  # one copy, straight out of the inflated records
+                flat[row : row + len(matrix)] = matrix[:, start:stop].view("<f4")
+                row += len(matrix)
         return out
 
     def _decode_general(self, payloads: Sequence[bytes], where: Where) -> dict[str, np.ndarray]:

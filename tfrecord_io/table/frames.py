@@ -11,9 +11,11 @@ the faulty record, which raises the error with its full wording (file, record, b
 from __future__ import annotations
 
 import gzip
+import queue
 import struct
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import numpy as np
 
@@ -73,6 +75,49 @@ def _raise_at(path: str, record: int, verify: bool) -> None:
     )
 
 
+def _inflated_chunks(path: str, depth: int = 3) -> Generator[bytes, None, None]:
+    """Yield the inflated stream in chunks, inflating on a thread one to ``depth`` chunks ahead.
+
+    zlib and isal release the GIL while they inflate, so inflating overlaps the framing and
+    decoding done on the calling thread. The last chunk is ``b""``. Read errors are raised here.
+    """
+    chunks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            with _open_stream(path) as stream:
+                while not stop.is_set():
+                    data = stream.read(_CHUNK)
+                    put(data)
+                    if not data:
+                        return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="tfrecord-io-inflate", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = chunks.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if not item:
+                return
+    finally:
+        stop.set()
+        thread.join()
+
+
 def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
     """Yield the payloads of a file's records, in order, as lists (one per chunk read).
 
@@ -98,10 +143,11 @@ def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
     record = 0
     buf = b""
     pos = 0
-    with _open_stream(path) as stream:
+    chunks = _inflated_chunks(path)
+    try:
         while True:
             try:
-                data = stream.read(_CHUNK)
+                data = next(chunks)
             except (EOFError, OSError, zlib.error, gzip.BadGzipFile):
                 _raise_at(path, record, verify)
             buf = buf[pos:] + data if pos < len(buf) else data
@@ -143,3 +189,5 @@ def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
                 if pos < end_of_buf:  # the stream ends inside a record
                     _raise_at(path, record, verify)
                 return
+    finally:
+        chunks.close()
