@@ -287,3 +287,18 @@ def test_abandoned_iteration_stops_the_inflating_thread(tf_table):
     next(batches)
     batches.close()
     assert not [t for t in threading.enumerate() if t.name == "tfrecord-io-inflate"]
+
+
+def test_training_patches_named_like_a_shard_read_as_a_table(tf_table):
+    columns = {"B4": np.ones((4, 33, 33), np.float32), "class": np.arange(4, dtype=np.float32)}
+    info = tf_table(columns, {"B4": "float", "class": "float"}, name="train-00000")
+    table = tfrecord_io.open_table(info.paths[0])
+    assert table.schema["B4"].shape == (33, 33) and len(table) == 4
+
+
+def test_open_table_refuses_an_image_export_folder(tf_export):
+    info = tf_export(
+        bands={"B1": np.zeros((8, 8), np.float32)}, transform=Affine(1, 0, 0, 0, -1, 8)
+    )
+    with pytest.raises(ExportKindError, match="image export"):
+        tfrecord_io.open_table(info.folder)
