@@ -37,6 +37,18 @@ _KNOWN_HEADERS = 4096  # bound of the cache of headers whose CRC matched
 _MASK_DELTA = np.uint32(0xA282EAD8)
 
 
+def _takes_arrays() -> bool:
+    """Whether the CRC function reads numpy views (google-crc32c does; crcmod wants bytes)."""
+    try:
+        _crc(np.zeros(4, np.uint8))  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return True
+
+
+_CRC_OF_VIEWS = _takes_arrays()  # then payloads are checksummed in place, not copied first
+
+
 def _equal_length_run(
     buf: bytes, pos: int, end: int, length: int, verify: bool
 ) -> tuple[np.ndarray, int]:
@@ -54,7 +66,8 @@ def _equal_length_run(
     bad = -1
     if verify and k:
         starts = range(pos + HEADER_SIZE, pos + HEADER_SIZE + k * stride, stride)
-        crcs = np.fromiter((_crc(buf[s : s + length]) for s in starts), np.uint32, k)
+        source = np.frombuffer(buf, np.uint8) if _CRC_OF_VIEWS else buf
+        crcs = np.fromiter((_crc(source[s : s + length]) for s in starts), np.uint32, k)
         masked = ((crcs >> np.uint32(15)) | (crcs << np.uint32(17))) + _MASK_DELTA
         footers = np.ascontiguousarray(frames[:, stride - 4 :]).view("<u4").reshape(k)
         wrong = np.flatnonzero(masked != footers)
