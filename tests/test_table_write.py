@@ -240,3 +240,24 @@ def test_round_trip_write_table_open_table(tmp_path_factory, floats, ints, text)
         assert got.tobytes() == values.tobytes() and got.shape == values.shape
     np.testing.assert_array_equal(back["i"], ints)
     assert list(back["s"]) == text
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    cells=st.lists(
+        hnp.arrays(np.int64, st.integers(0, 6), elements=st.integers(-(2**40), 2**40)),
+        min_size=1,
+        max_size=6,
+    ),
+    blobs=st.data(),
+)
+def test_round_trip_ragged_and_binary_columns(tmp_path_factory, cells, blobs):
+    raw = blobs.draw(
+        st.lists(st.binary(min_size=1, max_size=6), min_size=len(cells), max_size=len(cells))
+    )
+    raw = [b"\xff" + b for b in raw]  # never valid UTF-8, so read back as bytes
+    path = tmp_path_factory.mktemp("rt") / "t.tfrecord.gz"
+    tfrecord_io.write_table({"v": list(cells), "b": raw}, path, kinds={"v": "int64"})
+    back = tfrecord_io.open_table(path, ragged=["v"]).to_numpy()
+    assert [list(c) for c in back["v"]] == [list(c) for c in cells]
+    assert list(back["b"]) == raw

@@ -47,6 +47,10 @@ def _array_column(name: str, values: Any) -> np.ndarray:
         for i, cell in enumerate(values):
             cells[i] = np.asarray(cell)
         return _stack_cells(name, cells)
+    if isinstance(values, list | tuple) and values and isinstance(values[0], str | bytes):
+        texts = np.empty(len(values), dtype=object)  # not via numpy's "S": it drops trailing NULs
+        texts[:] = values
+        return texts
     array = np.asarray(values)
     if array.dtype.kind == "M":
         return array.astype("datetime64[ms]").astype(np.int64)

@@ -52,7 +52,7 @@ class TableExport:
         *,
         shapes: Mapping[str, Sequence[int]] | None = None,
         columns: Sequence[str] | None = None,
-        ragged: bool = False,
+        ragged: bool | Sequence[str] = False,
         binary: Sequence[str] = (),
         verify: bool = True,
         sample: int = 64,
@@ -265,7 +265,7 @@ def open_table(
     shapes: Mapping[str, Sequence[int]] | None = None,
     columns: Sequence[str] | None = None,
     *,
-    ragged: bool = False,
+    ragged: bool | Sequence[str] = False,
     binary: Sequence[str] = (),
     verify: bool = True,
     sample: int = 64,
@@ -284,10 +284,10 @@ def open_table(
         not given, ``k*k`` values become ``(k, k)`` and other lengths stay 1-D.
     columns : sequence of str, optional
         The columns to read, in this order; all of them otherwise.
-    ragged : bool
+    ragged : bool or sequence of str
         Read array columns (those longer than one value in the first row and not named in
-        ``shapes``) as 1-D arrays of varying length, instead of raising :class:`SchemaError`
-        when their length varies between rows.
+        ``shapes``), or the columns named, as 1-D arrays of varying length, instead of raising
+        :class:`SchemaError` when their length varies between rows.
     binary : sequence of str
         ``bytes_list`` columns to keep as ``bytes`` (others become ``str`` when valid UTF-8).
     verify : bool

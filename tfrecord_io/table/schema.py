@@ -176,7 +176,7 @@ def infer_schema(
     *,
     shapes: Mapping[str, Sequence[int]] | None = None,
     columns: Sequence[str] | None = None,
-    ragged: bool = False,
+    ragged: bool | Sequence[str] = False,
     binary: Sequence[str] = (),
     where: str = "",
     first_row: int = 0,
@@ -191,9 +191,10 @@ def infer_schema(
         Cell shape of array columns (one dimension may be -1); inferred when not given.
     columns : sequence of str, optional
         The columns wanted, in the order wanted; every column of the first record otherwise.
-    ragged : bool
-        Make every array column not named in ``shapes`` ragged (shape ``(-1,)``), and accept
-        columns whose length varies between the rows seen.
+    ragged : bool or sequence of str
+        True makes every array column not named in ``shapes`` ragged (shape ``(-1,)``) and
+        accepts columns whose length varies between the rows seen; a sequence makes the columns
+        it names ragged, whatever their first lengths.
     binary : sequence of str
         ``bytes_list`` columns to keep as ``bytes`` even when they are valid UTF-8.
     where : str
@@ -213,6 +214,7 @@ def infer_schema(
     """
     shapes = dict(shapes or {})
     names = list(records[0]) if columns is None else list(columns)
+    named_ragged = set() if isinstance(ragged, bool) else set(ragged)
     unknown = [n for n in [*names, *shapes] if n not in records[0]]
     if unknown:
         raise SchemaError(
@@ -237,7 +239,8 @@ def infer_schema(
                 )
         lengths = [len(f) for f in seen if f is not None]
         count = lengths[0]
-        if any(n != count for n in lengths) and not ragged:
+        is_ragged = name in named_ragged or (ragged is True and count != 1 and name not in shapes)
+        if any(n != count for n in lengths) and not (ragged is True or is_ragged):
             row = next(i for i, n in enumerate(lengths) if n != count)
             raise SchemaError(
                 f"{where}, row {first_row + row}: column '{name}' holds {lengths[row]} values "
@@ -245,7 +248,7 @@ def infer_schema(
                 "arrays of varying length, or columns=[...] without it."
             )
         dtype = _column_type(name, first.kind, seen, binary)  # type: ignore[arg-type]
-        if any(n != count for n in lengths) or (ragged and count != 1 and name not in shapes):
+        if any(n != count for n in lengths) or is_ragged:
             shape: tuple[int, ...] = (-1,)
         elif name in shapes:
             shape = _check_shape(name, shapes[name], count, where)
