@@ -175,3 +175,9 @@ def test_iter_batches_memory_does_not_grow_with_the_table(tmp_path):
     table_bytes = 160_000 * 81 * 4
     assert peaks[1] < 1.25 * peaks[0]
     assert peaks[1] < table_bytes / 2
+
+
+def test_image_info_command_on_a_table_names_open_table(tf_table):
+    result = CliRunner().invoke(main, ["info", str(_table(tf_table).paths[0])])
+    assert result.exit_code == 1
+    assert "table export" in result.output and "open_table" in result.output

@@ -302,3 +302,11 @@ def test_open_table_refuses_an_image_export_folder(tf_export):
     )
     with pytest.raises(ExportKindError, match="image export"):
         tfrecord_io.open_table(info.folder)
+
+
+def test_tf_feature_spec_of_the_real_table_is_nine_float_scalars():
+    import tensorflow as tf
+
+    spec = tfrecord_io.tf_feature_spec(_real_tables() / "testing.tfrecord.gz")
+    assert list(spec) == EE_BAND_ORDER
+    assert all(f == tf.io.FixedLenFeature([], tf.float32) for f in spec.values())
