@@ -168,3 +168,23 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Any:
         return folder
 
     return make
+
+
+@pytest.fixture
+def tf_table(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+    """Return ``make(columns=None, kinds=None, rows=50, files=1, **kw)``: a TensorFlow-written
+    table export (:func:`tests.tftable.write_tf_table`); by default every kind of column."""
+    from tests.tftable import sample_columns, write_tf_table
+
+    def make(
+        columns: dict[str, Any] | None = None,
+        kinds: dict[str, str] | None = None,
+        rows: int = 50,
+        **kwargs: Any,
+    ) -> Any:
+        if columns is None:
+            columns, kinds = sample_columns(np.random.default_rng(1), rows)
+        assert kinds is not None
+        return write_tf_table(tmp_path_factory.mktemp("tftable"), columns, kinds, **kwargs)
+
+    return make

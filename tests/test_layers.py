@@ -23,10 +23,11 @@ LAYERS: dict[str, set[str]] = {
     "image": {"errors", "format"},
     "pixelfunction": {"errors", "format", "image"},
     "gdal": {"errors", "format", "image", "pixelfunction"},
+    "table": {"errors", "format", "image"},
     "ml": {"errors", "format", "image"},
     "xarray": {"errors", "format", "image"},
-    "cli": {"errors", "format", "image", "pixelfunction", "gdal"},
-    "__init__": {"errors", "format", "image", "pixelfunction", "gdal", "ml"},
+    "cli": {"errors", "format", "image", "pixelfunction", "gdal", "table"},
+    "__init__": {"errors", "format", "image", "pixelfunction", "gdal", "ml", "table"},
 }
 
 

@@ -509,13 +509,13 @@ def _example_payload(features: dict[str, tf.train.Feature], order: tuple[str, ..
     entries = b"".join(
         tf.train.Features(feature={name: features[name]}).SerializeToString() for name in order
     )
-    payload = b"\x0a" + _encode_varint(len(entries)) + entries
+    payload = b"\x0a" + encode_varint(len(entries)) + entries
     if tf.train.Example.FromString(payload) != example:
         raise RuntimeError("reordered Example does not parse back to the same message")
     return payload
 
 
-def _encode_varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
     """Encode a non-negative int as a protobuf varint."""
     out = bytearray()
     while value > 0x7F:

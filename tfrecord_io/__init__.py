@@ -6,8 +6,10 @@ from tfrecord_io.errors import (
     DatasetClosedError,
     DecodeError,
     ExportExistsError,
+    ExportKindError,
     GridError,
     KernelSizeError,
+    MissingExtraError,
     MissingMixerError,
     MissingShardError,
     MixerError,
@@ -16,6 +18,8 @@ from tfrecord_io.errors import (
     PatchesDroppedWarning,
     RecordCountError,
     RecordError,
+    SchemaError,
+    TableError,
     TFRecordIOError,
     TFRecordIOWarning,
     TruncatedRecordError,
@@ -30,6 +34,7 @@ from tfrecord_io.image.predictions import iter_patches, write_predictions
 from tfrecord_io.image.tools import validate
 from tfrecord_io.image.writer import EETFRecordWriter
 from tfrecord_io.ml import IterablePatchDataset, PatchDataset
+from tfrecord_io.table import open_table, read_table, tf_feature_spec, write_table
 
 __version__ = "0.1.0"
 
@@ -41,9 +46,11 @@ __all__ = [
     "EETFRecordDataset",
     "EETFRecordWriter",
     "ExportExistsError",
+    "ExportKindError",
     "GridError",
     "IterablePatchDataset",
     "KernelSizeError",
+    "MissingExtraError",
     "MissingMixerError",
     "MissingShardError",
     "Mixer",
@@ -54,8 +61,10 @@ __all__ = [
     "PatchesDroppedWarning",
     "RecordCountError",
     "RecordError",
+    "SchemaError",
     "TFRecordIOError",
     "TFRecordIOWarning",
+    "TableError",
     "TruncatedRecordError",
     "WindowError",
     "__version__",
@@ -64,6 +73,10 @@ __all__ = [
     "gdal_env",
     "iter_patches",
     "open",
+    "open_table",
+    "read_table",
+    "tf_feature_spec",
     "validate",
     "write_predictions",
+    "write_table",
 ]

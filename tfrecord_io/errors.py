@@ -15,8 +15,10 @@ __all__ = [
     "DatasetClosedError",
     "DecodeError",
     "ExportExistsError",
+    "ExportKindError",
     "GridError",
     "KernelSizeError",
+    "MissingExtraError",
     "MissingMixerError",
     "MissingShardError",
     "MixerError",
@@ -25,8 +27,10 @@ __all__ = [
     "PatchesDroppedWarning",
     "RecordCountError",
     "RecordError",
+    "SchemaError",
     "TFRecordIOError",
     "TFRecordIOWarning",
+    "TableError",
     "TruncatedRecordError",
     "WindowError",
     "location",
@@ -118,6 +122,22 @@ class OptionError(TFRecordIOError, ValueError):
 
 class ExportExistsError(TFRecordIOError, FileExistsError):
     """The destination of a write already exists and overwriting was not asked for."""
+
+
+class TableError(TFRecordIOError, ValueError):
+    """A table export (one Example per feature) cannot be read or written as asked."""
+
+
+class SchemaError(TableError):
+    """A table's column does not fit its schema: a shape, length, kind or missing value."""
+
+
+class ExportKindError(TFRecordIOError, ValueError):
+    """The path holds the other kind of export: a table given to ``open``, or the reverse."""
+
+
+class MissingExtraError(TFRecordIOError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
 
 
 class TFRecordIOWarning(UserWarning):

@@ -296,7 +296,7 @@ def _decode_bytes_list(buf: _Buffer, start: int, end: int, where: str) -> list[b
     ]
 
 
-def _encode_varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
     if value < 0x80:
         return bytes((value,))
     out = bytearray()

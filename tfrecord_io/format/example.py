@@ -6,7 +6,7 @@ about 150 000 element copies per band. Reading the wire format directly yields e
 packed float list as a zero-copy numpy view into the payload, decodes packed varints vectorised in
 numpy, behaves identically on protobuf 3.21 to 7.x (whose pure-Python, C++ and upb backends
 differ in speed by orders of magnitude), and needs no compiled ``.proto``. The protobuf classes in
-:mod:`tfrecord_io._protobuf` are kept as the reference the tests hold this codec to.
+``tests/_protobuf.py`` are kept as the reference the tests hold this codec to.
 
 The outer structure (Example -> Features -> map entries -> Feature -> value list) is walked by a
 small Python varint reader, so the cost per record is proportional to the number of features, not
@@ -54,11 +54,11 @@ from tfrecord_io.format._wire import (  # the wire format's primitives
     _decode_float_list,
     _decode_int64_list,
     _encode_packed_varints,
-    _encode_varint,
     _error,
     _len_fields,
     _skip,
     _tag,
+    encode_varint,
 )
 
 __all__ = [
@@ -395,8 +395,8 @@ def _feature_parts(feature: Feature) -> list[bytes]:
         assert isinstance(values, tuple)
         parts = [kind_tag, b""]
         for item in values:
-            parts += (_TAG1_LEN, _encode_varint(len(item)), item)
-        parts[1] = _encode_varint(sum(map(len, parts[2:])))
+            parts += (_TAG1_LEN, encode_varint(len(item)), item)
+        parts[1] = encode_varint(sum(map(len, parts[2:])))
         return parts
     assert isinstance(values, np.ndarray)
     if feature.kind == "float":
@@ -405,18 +405,18 @@ def _feature_parts(feature: Feature) -> list[bytes]:
         packed = _encode_packed_varints(values)
     if not packed:  # protobuf leaves an empty packed field out altogether
         return [kind_tag, b"\x00"]
-    size = _encode_varint(len(packed))
-    return [kind_tag, _encode_varint(1 + len(size) + len(packed)), _TAG1_LEN, size, packed]
+    size = encode_varint(len(packed))
+    return [kind_tag, encode_varint(1 + len(size) + len(packed)), _TAG1_LEN, size, packed]
 
 
 def _entry_parts(key: str, value: list[bytes], out: list[bytes]) -> None:
     """Append the pieces of a map entry (key = 1, value = 2) framed as field 1 of its map."""
     name = key.encode("utf-8")
     value_size = sum(map(len, value))
-    value_len = _encode_varint(value_size)
-    name_len = _encode_varint(len(name))
+    value_len = encode_varint(value_size)
+    name_len = encode_varint(len(name))
     entry_size = 2 + len(name_len) + len(name) + len(value_len) + value_size
-    out += (_TAG1_LEN, _encode_varint(entry_size), _TAG1_LEN, name_len, name, _TAG2_LEN, value_len)
+    out += (_TAG1_LEN, encode_varint(entry_size), _TAG1_LEN, name_len, name, _TAG2_LEN, value_len)
     out += value
 
 
@@ -428,7 +428,7 @@ def _features_parts(features: Mapping[str, Feature]) -> list[bytes]:
 
 
 def _framed(tag: bytes, parts: list[bytes]) -> list[bytes]:
-    return [tag, _encode_varint(sum(map(len, parts))), *parts]
+    return [tag, encode_varint(sum(map(len, parts))), *parts]
 
 
 def encode_example(features: Mapping[str, Feature]) -> bytes:

@@ -11,7 +11,8 @@ import os
 from collections.abc import Sequence
 from typing import Any, Literal, overload
 
-from tfrecord_io.errors import MissingShardError, OptionError
+from tfrecord_io.errors import MissingMixerError, MissingShardError, OptionError
+from tfrecord_io.format.kinds import refuse_table
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.layout import ArrayLayout
 from tfrecord_io.image.mixer import Mixer
@@ -102,6 +103,8 @@ def open(
     ------
     MissingShardError, MissingMixerError, MixerError, GridError, KernelSizeError, RecordError
         The export is incomplete or malformed; the message says which file and what to do.
+    ExportKindError
+        The path is a table export (read it with :func:`tfrecord_io.open_table`).
     OptionError
         An argument is invalid.
     """
@@ -117,7 +120,11 @@ def open(
         raise OptionError(f"cache_size must be >= 0, not {cache_size}")
     if not os.path.exists(path):
         raise MissingShardError(f"'{os.fspath(path)}' does not exist")
-    return EETFRecordDataset(path, cache_bytes=cache_size, **options)
+    try:
+        return EETFRecordDataset(path, cache_bytes=cache_size, **options)
+    except (MissingShardError, MissingMixerError) as exc:
+        refuse_table(path, exc)  # a table export: say so and name open_table
+        raise
 
 
 def _open_writer(path: str | os.PathLike[str], **options: Any) -> EETFRecordWriter:

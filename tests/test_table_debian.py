@@ -1,0 +1,72 @@
+"""The table reader and writer run in QGIS's Python (Debian's python3, numpy 1.24, no pandas),
+and the pandas-only methods there say which extra to install."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+import tfrecord_io
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+SCRIPT = r"""
+import importlib.util, json, sys
+import numpy as np
+import tfrecord_io
+
+path = tfrecord_io.write_table(
+    {"x": np.arange(5.0), "p": np.arange(45.0).reshape(5, 3, 3), "s": list("abcde")}, sys.argv[1]
+)
+table = tfrecord_io.open_table(path)
+data = table.to_numpy()
+try:
+    table.to_pandas()
+    missing = None
+except tfrecord_io.MissingExtraError as exc:
+    missing = str(exc)
+print(json.dumps({
+    "numpy": np.__version__,
+    "pandas_imported": "pandas" in sys.modules,
+    "rows": len(table),
+    "p": data["p"].tolist(),
+    "s": list(data["s"]),
+    "missing": missing,
+    "pandas_installed": importlib.util.find_spec("pandas") is not None,
+}))
+"""
+
+
+def test_table_core_runs_in_debian_python_and_names_the_extra(tmp_path: Path) -> None:
+    shutil.copytree(Path(tfrecord_io.__file__).parent, tmp_path / "tfrecord_io")
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
+    env["PYTHONPATH"] = str(tmp_path)
+    out = tmp_path / "t.tfrecord.gz"
+    done = subprocess.run(
+        [DEBIAN_PYTHON, "-c", SCRIPT, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["numpy"].startswith("1.24")
+    assert result["pandas_imported"] is False
+    assert result["rows"] == 5
+    assert result["s"] == list("abcde")
+    np.testing.assert_array_equal(result["p"], np.arange(45.0).reshape(5, 3, 3))
+    if result["pandas_installed"]:  # QGIS's Python may have pandas one day
+        assert result["missing"] is None
+    else:
+        assert "tfrecord_io[table]" in result["missing"]
+    # What Debian's Python wrote, the venv reads the same.
+    np.testing.assert_array_equal(tfrecord_io.open_table(out).to_numpy()["x"], np.arange(5.0))

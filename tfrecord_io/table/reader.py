@@ -1,0 +1,333 @@
+"""Read Earth Engine table exports: :func:`open_table` and :class:`TableExport`.
+
+Opening reads the first records only (up to ``sample``) to infer the schema; :func:`len` counts
+the records once, without decoding them; :meth:`TableExport.iter_batches` streams every file once,
+holding one batch of records at a time, and is what every ``to_*`` method and a GDAL vector
+driver build on. numpy is the only dependency here; pandas, pyarrow and geopandas are imported by
+the ``to_*`` methods that need them (the ``tfrecord_io[table]`` extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tfrecord_io.errors import ExportKindError, OptionError, SchemaError, TableError
+from tfrecord_io.format import example as wire
+from tfrecord_io.format.kinds import PathsLike, file_records, first_record, resolve_table_files
+from tfrecord_io.table import arrow
+from tfrecord_io.table.decode import BatchDecoder
+from tfrecord_io.table.files import image_export_reason
+from tfrecord_io.table.frames import Run, iter_payload_runs
+from tfrecord_io.table.schema import Schema, infer_schema
+
+__all__ = ["TableExport", "open_table", "read_table"]
+
+DEFAULT_BATCH = 65536
+
+
+class TableExport:
+    """An Earth Engine table export (one or more files) opened for reading.
+
+    Made by :func:`open_table`; see there for the parameters.
+
+    Attributes
+    ----------
+    files : tuple of str
+        The files, in reading order.
+    schema : Schema
+        The columns read: name, kind, dtype and shape of each.
+    """
+
+    def __init__(
+        self,
+        paths: PathsLike,
+        *,
+        shapes: Mapping[str, Sequence[int]] | None = None,
+        columns: Sequence[str] | None = None,
+        ragged: bool | Sequence[str] = False,
+        binary: Sequence[str] = (),
+        verify: bool = True,
+        sample: int = 64,
+    ) -> None:
+        if sample < 1:
+            raise OptionError(f"sample must be at least 1, not {sample}")
+        self.files = resolve_table_files(paths)
+        self.verify = verify
+        self._count: int | None = None
+        payload = first_record(self.files[0])
+        if payload is not None:
+            reason = image_export_reason(self.files[0], payload)
+            if reason is not None:
+                raise ExportKindError(
+                    f"'{self.files[0]}' is an image export, not a table: {reason}. Open it with "
+                    "tfrecord_io.open(path)."
+                )
+        records = self._sample(sample)
+        if not records:
+            raise TableError(
+                f"'{self.files[0]}'{' and the other files' if len(self.files) > 1 else ''} hold "
+                "no record: the table is empty, so no schema can be read from it"
+            )
+        path, _ = records[0]
+        self.schema: Schema = infer_schema(
+            [r for _, r in records],
+            shapes=shapes,
+            columns=columns,
+            ragged=ragged,
+            binary=binary,
+            where=f"'{path}'",
+        )
+        self._decoder = BatchDecoder(self.schema)
+
+    def _sample(self, count: int) -> list[tuple[str, dict[str, wire.Feature]]]:
+        """Decode up to ``count`` first records of the first file that has any."""
+        for path in self.files:
+            out = []
+            records = file_records(path, verify=self.verify)
+            try:
+                for row, (_, payload) in enumerate(records):
+                    out.append((path, wire.decode_example(payload, f"'{path}', row {row}")))
+                    if len(out) >= count:
+                        break
+            finally:
+                records.close()
+            if out:
+                return out
+        return []
+
+    def __repr__(self) -> str:
+        names = ", ".join(self.schema.names[:6]) + (", ..." if len(self.schema) > 6 else "")
+        return f"<TableExport {len(self.files)} file(s), columns: {names}>"
+
+    def __enter__(self) -> TableExport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing stays open between calls; kept for ``with`` blocks."""
+
+    def __len__(self) -> int:
+        """Count the rows (the records of every file), once; the count is kept."""
+        if self._count is None:
+            self._count = sum(self.count_rows(path) for path in self.files)
+        return self._count
+
+    def count_rows(self, path: str) -> int:
+        """Count the records of one of the files without decoding them."""
+        return sum(len(run) for run in iter_payload_runs(path, verify=False))
+
+    def iter_batches(self, size: int = DEFAULT_BATCH) -> Iterator[dict[str, np.ndarray]]:
+        """Yield the rows in batches of ``size`` (the last may be shorter), in bounded memory.
+
+        Parameters
+        ----------
+        size : int
+            Rows per batch. A batch may span two files.
+
+        Yields
+        ------
+        dict of str to numpy.ndarray
+            One array per column, in schema order, shaped ``(rows, *shape)``: float32, int64,
+            or object arrays of ``str`` / ``bytes``; a ragged column is a 1-D object array of
+            1-D arrays.
+
+        Raises
+        ------
+        SchemaError
+            A row lacks a column or holds it with another kind or length; the message names
+            the file, the row and the column.
+        RecordError
+            A record is corrupt or truncated.
+        """
+        if size < 1:
+            raise OptionError(f"the batch size must be at least 1, not {size}")
+        pieces: list[Run] = []
+        held = 0
+        spans: list[tuple[int, str, int]] = []  # (batch index, file, row in file) of each run
+        for path in self.files:
+            row = 0
+            for run in iter_payload_runs(path, verify=self.verify):
+                while len(run):
+                    take = run[: size - held]
+                    run = run[len(take) :]
+                    if not spans or spans[-1][1] != path:
+                        spans.append((held, path, row))
+                    pieces.append(take)
+                    held += len(take)
+                    row += len(take)
+                    if held == size:
+                        yield self._decode(pieces, spans)
+                        pieces, spans, held = [], [], 0
+        if pieces:
+            yield self._decode(pieces, spans)
+
+    def _decode(
+        self, pieces: list[Run], spans: list[tuple[int, str, int]]
+    ) -> dict[str, np.ndarray]:
+        def where(i: int) -> str:
+            start, path, row = next(s for s in reversed(spans) if s[0] <= i)
+            return f"'{path}', row {row + i - start}"
+
+        return self._decoder.decode(pieces, where)
+
+    def to_numpy(self, batch_size: int = DEFAULT_BATCH) -> dict[str, np.ndarray]:
+        """Return every column as one array shaped ``(rows, *shape)``, ready for training.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            In schema order; strings and bytes as object arrays.
+        """
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.schema.names}
+        for batch in self.iter_batches(batch_size):
+            for name, values in batch.items():
+                parts[name].append(values)
+        out = {}
+        for column in self.schema.columns:
+            chunks = parts.pop(column.name)
+            if chunks:
+                out[column.name] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+            else:
+                shape = (0,) if column.is_ragged else (0, *column.shape)
+                out[column.name] = np.empty(shape, dtype=column.numpy_dtype)
+        self._count = len(next(iter(out.values()))) if out else self._count
+        return out
+
+    def to_arrow(self) -> Any:
+        """Return a ``pyarrow.Table``; array columns are ``fixed_shape_tensor`` columns.
+
+        Strings are ``string``, bytes ``binary``; array columns of strings are fixed-size lists,
+        ragged columns lists.
+
+        Raises
+        ------
+        MissingExtraError
+            pyarrow is not installed.
+        """
+        return arrow.to_arrow(self.schema, self.to_numpy())
+
+    def to_pandas(self) -> Any:
+        """Return a ``pandas.DataFrame``; each array cell is a numpy array of the column's shape.
+
+        Raises
+        ------
+        MissingExtraError
+            pandas is not installed.
+        """
+        return arrow.to_pandas(self.schema, self.to_numpy())
+
+    def to_geopandas(
+        self, x: str = "longitude", y: str = "latitude", crs: Any = "EPSG:4326"
+    ) -> Any:
+        """Return a ``geopandas.GeoDataFrame`` with points made from the columns ``x`` and ``y``.
+
+        Parameters
+        ----------
+        x, y : str
+            The coordinate columns (the names ``earthengine upload table`` uses by default).
+        crs : str or pyproj.CRS
+            The coordinates' reference system.
+
+        Raises
+        ------
+        SchemaError
+            A coordinate column is missing or not a scalar number column.
+        MissingExtraError
+            geopandas is not installed.
+        """
+        for name in (x, y):
+            if name not in self.schema:
+                raise SchemaError(
+                    f"'{self.files[0]}': no column '{name}' to make points from. Columns: "
+                    f"{', '.join(self.schema.names)}. Pass x= and y=."
+                )
+            column = self.schema[name]
+            if column.shape != () or column.kind == "bytes":
+                raise SchemaError(
+                    f"'{self.files[0]}': column '{name}' is not a scalar number column "
+                    f"({column.dtype}, shape {column.shape}): it cannot hold coordinates"
+                )
+        return arrow.to_geopandas(self.schema, self.to_numpy(), x, y, crs)
+
+
+def open_table(
+    paths: PathsLike,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+    columns: Sequence[str] | None = None,
+    *,
+    ragged: bool | Sequence[str] = False,
+    binary: Sequence[str] = (),
+    verify: bool = True,
+    sample: int = 64,
+) -> TableExport:
+    """Open an Earth Engine table export (``Export.table`` with ``fileFormat: 'TFRecord'``).
+
+    Only the first records are read here, to infer the schema.
+
+    Parameters
+    ----------
+    paths : path-like or sequence of path-like
+        One file, a list of files, a glob or a folder of table files; several files are read
+        one after the other as one table (users split large tables over several exports).
+    shapes : mapping of str to tuple of int, optional
+        Cell shape of array columns, e.g. ``{"B4": (33, 33)}``; one dimension may be -1. When
+        not given, ``k*k`` values become ``(k, k)`` and other lengths stay 1-D.
+    columns : sequence of str, optional
+        The columns to read, in this order; all of them otherwise.
+    ragged : bool or sequence of str
+        Read array columns (those longer than one value in the first row and not named in
+        ``shapes``), or the columns named, as 1-D arrays of varying length, instead of raising
+        :class:`SchemaError` when their length varies between rows.
+    binary : sequence of str
+        ``bytes_list`` columns to keep as ``bytes`` (others become ``str`` when valid UTF-8).
+    verify : bool
+        Check every record's CRC-32C.
+    sample : int
+        How many first records the schema is inferred from.
+
+    Returns
+    -------
+    TableExport
+
+    Raises
+    ------
+    MissingShardError
+        A path does not exist, or a folder or glob holds no TFRecord file.
+    ExportKindError
+        The path is an image export (open it with :func:`tfrecord_io.open`).
+    SchemaError
+        A column or shape given does not fit the table.
+    TableError
+        The table holds no record.
+    """
+    return TableExport(
+        paths,
+        shapes=shapes,
+        columns=columns,
+        ragged=ragged,
+        binary=binary,
+        verify=verify,
+        sample=sample,
+    )
+
+
+def read_table(paths: PathsLike, **kwargs: Any) -> Any:
+    """Read a table export into a ``pandas.DataFrame``: ``open_table(paths, **kw).to_pandas()``.
+
+    Parameters
+    ----------
+    paths : path-like or sequence of path-like
+        As :func:`open_table`.
+    **kwargs
+        :func:`open_table`'s keyword arguments.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    return open_table(paths, **kwargs).to_pandas()
