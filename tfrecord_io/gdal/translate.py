@@ -22,6 +22,7 @@ from affine import Affine
 from rasterio.windows import Window, from_bounds
 
 from tfrecord_io.errors import ExportExistsError, OptionError, WindowError
+from tfrecord_io.format import storage
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.export import export
 from tfrecord_io.image.grid import to_int_window
@@ -48,6 +49,8 @@ _GDAL_TO_NUMPY = {
 def is_export_path(path: str | os.PathLike[str]) -> bool:
     """Return True if ``path`` names an export (a folder, a mixer or a shard), not a raster."""
     name = os.fspath(path)
+    if storage.is_url(name) and "." not in storage.basename(name):
+        return True  # a folder URL (prefix): gs://bucket/exports/run1
     return os.path.isdir(name) or name.endswith(("-mixer.json", ".tfrecord", ".tfrecord.gz"))
 
 
