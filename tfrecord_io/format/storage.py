@@ -55,7 +55,16 @@ __all__ = [
 BLOCK_SIZE = 1 << 20  # bytes fetched per ranged request of a remote file
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 # Keys of fsspec's info() that change when an object is replaced, best first.
-_IDENTITY_KEYS = ("generation", "ETag", "etag", "VersionId", "mtime", "LastModified", "updated")
+_IDENTITY_KEYS = (
+    "generation",
+    "ETag",
+    "etag",
+    "VersionId",
+    "mtime",
+    "LastModified",
+    "updated",
+    "created",
+)
 _DENIED = re.compile(r"Forbidden|AccessDenied|Access Denied|\b403\b|\b401\b", re.IGNORECASE)
 
 
@@ -131,9 +140,10 @@ class Store:
         fs, inner = self.filesystem(path)
         with translate_errors(path):
             f = fs.open(inner, "rb", block_size=BLOCK_SIZE, cache_type=cache)
-        details = getattr(f, "details", None) or {}
         try:
-            self.remember(path, _identity(details) if details else "")
+            with translate_errors(path):
+                details = getattr(f, "details", None) or fs.info(inner)
+            self.remember(path, _identity(details))
         except BaseException:
             f.close()
             raise
