@@ -86,8 +86,8 @@ def start_gcs() -> tuple[Any, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="session")
-def s3_bucket() -> Iterator[Bucket]:
+@pytest.fixture(scope="session", name="s3_bucket")
+def s3_bucket_fixture() -> Iterator[Bucket]:
     """A bucket on moto's S3 server, for the session."""
     server, endpoint = start_moto()
     try:
@@ -97,8 +97,8 @@ def s3_bucket() -> Iterator[Bucket]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def gcs_bucket() -> Iterator[Bucket]:
+@pytest.fixture(scope="session", name="gcs_bucket")
+def gcs_bucket_fixture() -> Iterator[Bucket]:
     """A bucket on the GCS emulator, for the session."""
     server, endpoint = start_gcs()
     try:
@@ -107,8 +107,8 @@ def gcs_bucket() -> Iterator[Bucket]:
         server.stop()
 
 
-@pytest.fixture(params=["s3", "gs"])
-def bucket(request: pytest.FixtureRequest) -> Bucket:
+@pytest.fixture(params=["s3", "gs"], name="bucket")
+def bucket_fixture(request: pytest.FixtureRequest) -> Bucket:
     """Each loopback object store in turn."""
     name = "s3_bucket" if request.param == "s3" else "gcs_bucket"
     return request.getfixturevalue(name)
