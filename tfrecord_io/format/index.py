@@ -95,7 +95,7 @@ class _Scanner:
     """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
 
     def __init__(self, path: str, store: Store | None) -> None:
-        self.file = open_input(path, store)
+        self.file = open_input(path, store, cache="none")  # the inflater reads 1 MiB pieces
         self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
         self.header = b""
         self.skip = 0
@@ -274,7 +274,7 @@ class ShardIndex:
         point = self._points[_last_at_or_before(self._points, offset)]
         cursor = self._cursor
         if cursor is None or offset < self._buffer_start or point.uncompressed > cursor.position:
-            f = open_input(self.path, self.store)  # owned by the cursor, closed below
+            f = open_input(self.path, self.store, cache="none")  # the cursor's, closed below
             try:
                 cursor = _Inflater(f, point)
             except BaseException:

@@ -130,7 +130,7 @@ def stream_size_hint(path: str | os.PathLike[str], storage_options: StorageOptio
     ``path`` is the shard (a path or URL, with fsspec's ``storage_options``); gzip is
     recognised by its magic bytes.
     """
-    with open_input(path, storage_options) as f:
+    with open_input(path, storage_options, cache="none") as f:
         compressed = f.read(2) == GZIP_MAGIC
         size = f.seek(0, os.SEEK_END)
         if compressed and size >= 4:
@@ -149,7 +149,7 @@ def is_gzip(path: str | os.PathLike[str], storage_options: StorageOptions = None
     storage_options : dict or Store, optional
         fsspec options for a URL.
     """
-    with open_input(path, storage_options) as f:
+    with open_input(path, storage_options, cache="none") as f:
         return f.read(2) == GZIP_MAGIC
 
 

@@ -133,7 +133,7 @@ class Store:
             now = _identity(fs.info(path))
         self.remember(url, now)
 
-    def open_input(self, path: str, cache: Literal["readahead", "blockcache"]) -> BinaryIO:
+    def open_input(self, path: str, cache: Literal["readahead", "blockcache", "none"]) -> BinaryIO:
         """Open ``path`` for binary reading (see :func:`open_input`)."""
         if not is_url(path):
             return open(path, "rb")
@@ -248,7 +248,7 @@ def open_input(
     path: str | os.PathLike[str],
     storage_options: StorageOptions = None,
     *,
-    cache: Literal["readahead", "blockcache"] = "readahead",
+    cache: Literal["readahead", "blockcache", "none"] = "readahead",
 ) -> BinaryIO:
     """Open a file for binary reading; seekable, local or remote.
 
@@ -258,9 +258,10 @@ def open_input(
         A local path or a URL.
     storage_options : dict or Store, optional
         fsspec options for a URL (ignored for local paths).
-    cache : {"readahead", "blockcache"}
-        fsspec cache of a remote file: read ahead for sequential reads, an LRU of blocks for
-        random access.
+    cache : {"readahead", "blockcache", "none"}
+        fsspec cache of a remote file: read ahead (a block beyond each read) for small
+        sequential reads, an LRU of blocks for small random reads, none for a peek at a few
+        bytes or for a caller that reads large pieces itself.
 
     Raises
     ------
