@@ -5,9 +5,14 @@ The object-store servers (S3, GCS) are exercised in ``test_cloud_stores.py``.
 
 from __future__ import annotations
 
+import functools
+import http.server
+import io
 import os
+import re
 import subprocess
 import sys
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -256,3 +261,60 @@ def test_storage_errors_are_tfrecord_io_errors_and_builtins() -> None:
     assert issubclass(StorageAccessError, TFRecordIOError)
     assert issubclass(ShardChangedError, TFRecordIOError)
     assert issubclass(MissingShardError, FileNotFoundError)
+
+
+# -- https:// ---------------------------------------------------------------------------------
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """A static web server as object stores serve files: ranges answered, folders not listed."""
+
+    def list_directory(self, path: Any) -> None:
+        self.send_error(404, "no listing")
+
+    def send_head(self) -> Any:
+        path = self.translate_path(self.path)
+        if os.path.isdir(path):
+            self.send_error(404, "no listing")
+            return None
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if not os.path.isfile(path) or match is None:
+            return super().send_head()
+        data = Path(path).read_bytes()
+        start = int(match[1])
+        end = min(int(match[2]) if match[2] else len(data) - 1, len(data) - 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(data[start : end + 1])
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def web_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    handler = functools.partial(RangeHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_mixer_url_finds_the_shards_without_a_listing(
+    web_root: tuple[Path, str], array: np.ndarray
+) -> None:
+    folder, base = web_root
+    files = _write(str(folder / "exp"), array)
+    assert len(files) > 3
+    with tfrecord_io.open(f"{base}/exp/exp-mixer.json") as ds:
+        assert ds.files == [f"{base}/exp/{Path(f).name}" for f in files]
+        np.testing.assert_array_equal(
+            ds.read(window=Window(20, 10, 30, 25)), array[:, 10:35, 20:50]
+        )

@@ -45,6 +45,7 @@ __all__ = [
     "is_url",
     "isdir",
     "join",
+    "list_export",
     "listdir",
     "open_input",
     "read_text",
@@ -139,7 +140,16 @@ class Store:
             return open(path, "rb")
         fs, inner = self.filesystem(path)
         with translate_errors(path):
-            f = fs.open(inner, "rb", block_size=BLOCK_SIZE, cache_type=cache)
+            try:
+                f = fs.open(inner, "rb", block_size=BLOCK_SIZE, cache_type=cache)
+            except ValueError as exc:
+                if "range" not in str(exc):
+                    raise
+                raise OptionError(
+                    f"'{path}': the server does not answer range requests, so a shard cannot "
+                    "be read in pieces. Download the export, or serve it from a store that "
+                    "does (Cloud Storage, S3, most web servers and CDNs)."
+                ) from None
         try:
             with translate_errors(path):
                 details = getattr(f, "details", None) or fs.info(inner)
@@ -318,6 +328,35 @@ def listdir(folder: str | os.PathLike[str], storage_options: StorageOptions = No
     with translate_errors(folder):
         entries = fs.ls(inner, detail=False, refresh=True)
     return [str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries]
+
+
+def list_export(
+    folder: str, prefix: str | None, storage_options: StorageOptions = None
+) -> list[str]:
+    """Return the names in ``folder``, probing for those of ``prefix`` over HTTP(S).
+
+    Web servers (``https://storage.googleapis.com/...`` among them) list no folders, so for an
+    HTTP(S) URL whose prefix is known (a shard or mixer URL) the export's names are asked for
+    one by one: the mixer, then shards ``00000``, ``00001``... until one is missing.
+    """
+    if prefix is None or not folder.startswith(("http://", "https://")):
+        return listdir(folder, storage_options)
+    names = (
+        [f"{prefix}-mixer.json"]
+        if exists(join(folder, f"{prefix}-mixer.json"), storage_options)
+        else []
+    )
+    number = 0
+    while True:
+        found = [
+            name
+            for name in (f"{prefix}-{number:05d}.tfrecord.gz", f"{prefix}-{number:05d}.tfrecord")
+            if exists(join(folder, name), storage_options)
+        ]
+        if not found:
+            return names
+        names.append(found[0])
+        number += 1
 
 
 def abspath(path: str | os.PathLike[str]) -> str:

@@ -73,7 +73,7 @@ def find_export(
         if not storage.exists(path, storage_options):
             raise MissingShardError(f"'{path}' does not exist")
     numbers: dict[str, dict[int, str]] = {}
-    entries = sorted(storage.listdir(folder, storage_options))
+    entries = sorted(storage.list_export(folder, prefix, storage_options))
     for entry in entries:
         match = _SHARD.match(entry)
         if match and (prefix is None or match["prefix"] == prefix):
