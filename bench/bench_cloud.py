@@ -25,6 +25,7 @@ Every read is checked against the array written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -84,13 +85,11 @@ class CountingProxy:
                         self.received += len(data)
                 dst.sendall(data)
         except OSError:
-            pass
+            pass  # the other side closed: nothing left to count
         finally:
             for sock in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 def make_array(size: int, count: int) -> np.ndarray:

@@ -195,7 +195,7 @@ def translate_errors(url: str) -> Iterator[None]:
             raise _denied(url, exc) from exc
         raise
     except Exception as exc:  # gcsfs's HttpError for 401 and similar, whatever their class
-        if _DENIED.search(f"{type(exc).__name__} {exc}"):
+        if getattr(exc, "code", None) in (401, 403) or _DENIED.search(str(exc)):
             raise _denied(url, exc) from exc
         raise
 
