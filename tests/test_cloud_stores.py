@@ -215,14 +215,17 @@ def test_denied_credentials_raise_storage_access_error_naming_the_url() -> None:
     import requests
 
     server, endpoint = start_moto()
+    reset = f"{endpoint}/moto-api/reset-auth"
     try:
         make_s3_bucket(endpoint)
         # From now on moto checks every request's credentials, and "testing" is no IAM user.
-        requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
+        # The setting is moto's, process-wide: it is put back below for the other tests.
+        requests.post(reset, data=b"0", timeout=10).raise_for_status()
         url = "s3://tfrecord-io-test/denied/"
         with pytest.raises(StorageAccessError, match="s3://tfrecord-io-test/denied"):
             tfrecord_io.open(url, storage_options=s3_options(endpoint))
     finally:
+        requests.post(reset, data=b"inf", timeout=10).raise_for_status()
         server.stop()
 
 
