@@ -113,8 +113,12 @@ def test_local_reads_do_not_import_fsspec(tmp_path: Path, array: np.ndarray) -> 
         "ds.read(window=((0, 16), (0, 16)))\n"
         "print('fsspec' in sys.modules)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    env = dict(os.environ)
+    if os.environ.get("TFRECORD_IO_TEST_INSTALLED") != "1":
+        env["PYTHONPATH"] = str(ROOT)  # the worktree's source; `make test` uses the installed one
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
@@ -162,6 +166,17 @@ def test_write_to_url_round_trips(array: np.ndarray) -> None:
     assert _names(url) == sorted(f.rsplit("/", 1)[-1] for f in files)
     with tfrecord_io.open(url) as ds:
         np.testing.assert_array_equal(ds.read(), array)
+
+
+def test_export_streams_a_geotiff_to_a_url(tif: Any) -> None:
+    path = tif()
+    url = _url("fromtif")
+    files = tfrecord_io.export(path, url, {"patchDimensions": [8, 8]})
+    assert files[-1] == f"{url}/fromtif-mixer.json"
+    import rasterio
+
+    with rasterio.open(path) as src, tfrecord_io.open(url) as ds:
+        np.testing.assert_array_equal(ds.read(), src.read())
 
 
 def test_write_never_overwrites_an_export_at_the_url(array: np.ndarray) -> None:
@@ -254,6 +269,13 @@ def test_shard_replaced_while_read_raises_shard_changed_error(array: np.ndarray)
         fs.pipe_file(last, fs.cat_file(files[0].split("://", 1)[1]))
         with pytest.raises(ShardChangedError, match=files[-2]):
             ds.read(window=Window(32, 32, 16, 16))  # patch 10: the shard is read again
+
+
+def test_read_bytes_of_an_absent_sidecar_is_none_when_missing_ok() -> None:
+    url = _url("exp", "exp-index.bin")
+    assert storage.read_bytes(url, missing_ok=True) is None
+    with pytest.raises(MissingShardError, match=url):
+        storage.read_bytes(url)
 
 
 def test_storage_errors_are_tfrecord_io_errors_and_builtins() -> None:

@@ -123,7 +123,7 @@ class ShardIndex:
         Uncompressed bytes between seek points of a gzip shard.
     store : Store, optional
         Storage options of a shard given by URL, and the identity it had when first opened.
-        (A persisted index sidecar is read through ``storage.open_input(url, store)`` too.)
+        A persisted index sidecar is read with ``storage.read_bytes(url, store, missing_ok=True)``.
     """
 
     path: str

@@ -48,6 +48,7 @@ __all__ = [
     "list_export",
     "listdir",
     "open_input",
+    "read_bytes",
     "read_text",
     "split",
     "stat",
@@ -389,5 +390,32 @@ def basename(path: str) -> str:
 
 def read_text(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> str:
     """Read a small UTF-8 text file (a mixer) from a path or URL."""
-    with open_input(path, storage_options) as f:
-        return f.read().decode("utf-8")
+    return _read_all(path, storage_options).decode("utf-8")
+
+
+def _read_all(path: str | os.PathLike[str], storage_options: StorageOptions) -> bytes:
+    with open_input(path, storage_options, cache="none") as f:
+        return f.read()
+
+
+def read_bytes(
+    path: str | os.PathLike[str], storage_options: StorageOptions = None, missing_ok: bool = False
+) -> bytes | None:
+    """Read a small file whole from a path or URL: a mixer, or a sidecar such as a record index.
+
+    This is the hook for sidecars that may be absent (a persisted index beside the shards):
+    ``read_bytes(url, store, missing_ok=True)`` returns None when there is none, in one request.
+
+    Raises
+    ------
+    MissingShardError
+        The file does not exist and ``missing_ok`` is False.
+    StorageAccessError
+        The credentials may not read it.
+    """
+    try:
+        return _read_all(path, storage_options)
+    except FileNotFoundError:  # MissingShardError, or the OS's own for a local path
+        if missing_ok:
+            return None
+        raise
