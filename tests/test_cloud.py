@@ -340,3 +340,16 @@ def test_https_mixer_url_finds_the_shards_without_a_listing(
         np.testing.assert_array_equal(
             ds.read(window=Window(20, 10, 30, 25)), array[:, 10:35, 20:50]
         )
+
+
+def test_cli_translates_an_export_url_to_another_url(array: np.ndarray) -> None:
+    from click.testing import CliRunner
+
+    from tfrecord_io.cli import main
+
+    source, dst = _url("exp"), _url("copy")
+    _write(source, array)
+    result = CliRunner().invoke(main, ["translate", source, dst, "-of", "EETFRecord", "-q"])
+    assert result.exit_code == 0, result.output
+    with tfrecord_io.open(dst) as ds:
+        np.testing.assert_array_equal(ds.read(), array)

@@ -231,16 +231,17 @@ def translate(
     subset = subset or Subset()
     dst = os.fspath(dst)
     if driver == EE_DRIVER:
+        remote_options = options.get("storage_options")  # for a URL destination too
         with open_any(src, **options) as ds:
             if subset.is_identity():
-                _export_output(ds, dst, creation_options or {}, overwrite, progress)
+                _export_output(ds, dst, creation_options or {}, overwrite, progress, remote_options)
                 return
         # A subset goes through a temporary GeoTIFF, then into the export.
         with tempfile.TemporaryDirectory(prefix="tfrecord-io-") as tmp:
             staged = os.path.join(tmp, "subset.tif")
             translate(src, staged, subset=subset, **options)
             with open_any(staged) as ds:
-                _export_output(ds, dst, creation_options or {}, overwrite, progress)
+                _export_output(ds, dst, creation_options or {}, overwrite, progress, remote_options)
         return
     if os.path.exists(dst) and not overwrite:
         raise ExportExistsError(f"'{dst}' exists: pass overwrite=True (--overwrite) to replace it")
@@ -366,8 +367,9 @@ def _export_output(
     creation_options: dict[str, str],
     overwrite: bool,
     progress: Callable[[float], None] | None,
+    storage_options: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``src`` (an open dataset) as an Earth Engine export into the folder ``dst``."""
+    """Write ``src`` (an open dataset) as an Earth Engine export into the folder or URL ``dst``."""
     format_options: dict[str, Any] = {}
     writer_options: dict[str, Any] = {}
     for name, value in creation_options.items():
@@ -382,5 +384,6 @@ def _export_output(
         format_options=format_options,
         progress=None if progress is None else (lambda done, total: progress(done / total)),
         overwrite=overwrite,
+        storage_options=storage_options,
         **writer_options,
     )
