@@ -80,6 +80,16 @@ def test_whole_read_from_bucket_streams_every_shard(uploaded: Any) -> None:
         np.testing.assert_array_equal(ds.read(), info.expected)
 
 
+def test_raw_shards_read_from_bucket_in_ranges(bucket: Bucket, tf_export: Make) -> None:
+    info = _tf_export(tf_export, compressed=False)
+    url = bucket.url("raw")
+    _upload(bucket, info, url)
+    with _open(bucket, url, info) as ds:
+        window = Window(20, 12, 20, 20)
+        np.testing.assert_array_equal(ds.read(window=window), info.expected[:, 12:32, 20:40])
+        np.testing.assert_array_equal(ds.read(), info.expected)
+
+
 def test_shard_url_opens_the_export_in_the_bucket(uploaded: Any) -> None:
     bucket, info, url = uploaded
     shard = f"{url}/{info.shards[1].name}"

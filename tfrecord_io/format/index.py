@@ -262,7 +262,7 @@ class ShardIndex:
 
     def _read_at(self, offset: int, size: int) -> bytes:
         if not self.compressed:
-            with open_input(self.path, self.store, cache="blockcache") as f:
+            with open_input(self.path, self.store, cache="none") as f:  # one ranged read
                 f.seek(offset)
                 return f.read(size)
         return self._inflate_at(offset, size)
