@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from tfrecord_io.errors import OptionError, TFRecordIOError
+from tfrecord_io.format import storage
 from tfrecord_io.gdal import translate, vrt
 from tfrecord_io.image import tools
 from tfrecord_io.image.options import parse_kernel_size
@@ -57,12 +58,56 @@ _kernel_option = click.option(
 )
 
 
-def _open_options(kernel_size: str | None) -> dict[str, Any]:
+_storage_option = click.option(
+    "--storage-option",
+    "storage_items",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="fsspec storage option for a gs://, s3:// or https:// URL (repeatable); VALUE is "
+    "JSON when it parses as JSON (true, 3, {...}), text otherwise. E.g. --storage-option "
+    "token=anon, --storage-option anon=true.",
+)
+
+
+class _PathOrURL(click.ParamType):
+    """A local path that must exist, or a URL (checked when it is opened)."""
+
+    name = "path_or_url"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        text = str(value)
+        if not storage.is_url(text) and not os.path.exists(text):
+            self.fail(f"'{text}' does not exist.", param, ctx)
+        return text
+
+
+_PATH_OR_URL = _PathOrURL()
+
+
+def _storage_options(items: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(
+                f"expected NAME=VALUE, not {item!r}", param_hint="--storage-option"
+            )
+        try:
+            options[name] = json.loads(value)
+        except ValueError:
+            options[name] = value
+    return options
+
+
+def _open_options(kernel_size: str | None, storage_items: tuple[str, ...] = ()) -> dict[str, Any]:
     try:
         kernel = parse_kernel_size(kernel_size)
     except OptionError as exc:
         raise click.BadParameter(str(exc), param_hint="--kernel-size") from None
-    return {} if kernel is None else {"kernel_size": kernel}
+    options: dict[str, Any] = {} if kernel is None else {"kernel_size": kernel}
+    if storage_items:
+        options["storage_options"] = _storage_options(storage_items)
+    return options
 
 
 @click.group("tfrecord", context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,13 +117,16 @@ def main() -> None:
 
 
 @main.command("info")
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("path", type=_PATH_OR_URL)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, like gdalinfo -json.")
 @_kernel_option
-def info_command(path: str, as_json: bool, kernel_size: str | None) -> None:
-    """Describe an export (its folder, mixer or a shard), like gdalinfo."""
+@_storage_option
+def info_command(
+    path: str, as_json: bool, kernel_size: str | None, storage_items: tuple[str, ...]
+) -> None:
+    """Describe an export (its folder, mixer or a shard; a path or a URL), like gdalinfo."""
     with _reported():
-        description = tools.info(path, **_open_options(kernel_size))
+        description = tools.info(path, **_open_options(kernel_size, storage_items))
     if as_json:
         click.echo(json.dumps(description, indent=2))
     else:
@@ -96,7 +144,7 @@ def _parse_creation_options(items: tuple[str, ...]) -> dict[str, str]:
 
 
 @main.command("translate")
-@click.argument("src", type=click.Path(exists=True))
+@click.argument("src", type=_PATH_OR_URL)
 @click.argument("dst", type=click.Path())
 @click.option(
     "-of",
@@ -145,6 +193,7 @@ def _parse_creation_options(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_kernel_option
+@_storage_option
 def translate_command(
     src: str,
     dst: str,
@@ -159,6 +208,7 @@ def translate_command(
     overwrite: bool,
     quiet: bool,
     kernel_size: str | None,
+    storage_items: tuple[str, ...],
 ) -> None:
     """Convert an export or a raster, like gdal_translate (-of EETFRecord writes an export)."""
     subset = translate.Subset(
@@ -178,17 +228,24 @@ def translate_command(
             subset=subset,
             overwrite=overwrite,
             progress=progress,
-            **_open_options(kernel_size),
+            **_open_options(kernel_size, storage_items),
         )
 
 
 @main.command("vrt")
-@click.argument("src", type=click.Path(exists=True))
+@click.argument("src", type=_PATH_OR_URL)
 @click.argument("dst", type=click.Path(), required=False)
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @_kernel_option
-def vrt_command(src: str, dst: str | None, overwrite: bool, kernel_size: str | None) -> None:
-    """Write a GDAL VRT for an export (PREFIX.vrt beside it by default).
+@_storage_option
+def vrt_command(
+    src: str,
+    dst: str | None,
+    overwrite: bool,
+    kernel_size: str | None,
+    storage_items: tuple[str, ...],
+) -> None:
+    """Write a GDAL VRT for an export (PREFIX.vrt beside it by default; DST for a URL).
 
     GDAL, rasterio and QGIS then read the export through tfrecord_io's pixel function, with the
     configuration that `tfrecord-io doctor` prints.
@@ -196,7 +253,7 @@ def vrt_command(src: str, dst: str | None, overwrite: bool, kernel_size: str | N
     with _reported():
         if dst is not None and os.path.exists(dst) and not overwrite:
             raise click.ClickException(f"'{dst}' exists: pass --overwrite to replace it")
-        path = vrt.build_vrt(src, dst, **_open_options(kernel_size))
+        path = vrt.build_vrt(src, dst, **_open_options(kernel_size, storage_items))
     click.echo(path)
 
 
@@ -215,12 +272,15 @@ def doctor_command() -> None:
 
 
 @main.command("validate")
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("path", type=_PATH_OR_URL)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_kernel_option
-def validate_command(path: str, as_json: bool, kernel_size: str | None) -> None:
-    """Check every record of an export; exit status 1 when there is any problem."""
-    report = tools.ValidationReport.from_path(path, **_open_options(kernel_size))
+@_storage_option
+def validate_command(
+    path: str, as_json: bool, kernel_size: str | None, storage_items: tuple[str, ...]
+) -> None:
+    """Check every record of an export (a path or a URL); exit status 1 on any problem."""
+    report = tools.ValidationReport.from_path(path, **_open_options(kernel_size, storage_items))
     click.echo(report.to_json() if as_json else report.to_text())
     if not report.valid:
         raise SystemExit(1)

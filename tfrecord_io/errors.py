@@ -28,6 +28,8 @@ __all__ = [
     "RecordCountError",
     "RecordError",
     "SchemaError",
+    "ShardChangedError",
+    "StorageAccessError",
     "TFRecordIOError",
     "TFRecordIOWarning",
     "TableError",
@@ -90,6 +92,24 @@ class MissingMixerError(TFRecordIOError, FileNotFoundError):
 
 class MissingShardError(TFRecordIOError, FileNotFoundError):
     """A shard is missing from an export (a gap in the shard numbers, or no shard at all)."""
+
+
+class StorageAccessError(TFRecordIOError, PermissionError):
+    """An object store refused access to a URL: missing or insufficient credentials."""
+
+
+class ShardChangedError(TFRecordIOError, OSError):
+    """A remote file was replaced while it was being read (its generation or etag changed).
+
+    Attributes
+    ----------
+    path : str or None
+        The URL of the file.
+    """
+
+    def __init__(self, message: str, *, path: object = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else str(path)
 
 
 class RecordCountError(TFRecordIOError, ValueError):

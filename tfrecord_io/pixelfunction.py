@@ -11,6 +11,7 @@ a few at a time. Errors propagate: GDAL reports them as read failures, never as 
 from __future__ import annotations
 
 import atexit
+import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -53,6 +54,8 @@ def _options(args: dict[str, str]) -> dict[str, Any]:
         options["sequence_data"] = args["sequence_data"] == "true"
     if args.get("nodata"):
         options["nodata"] = float(args["nodata"])
+    if args.get("storage_options"):
+        options["storage_options"] = json.loads(args["storage_options"])
     return options
 
 
@@ -98,7 +101,7 @@ def read_band(
     raster_xsize, raster_ysize, buf_radius, gt
         Unused: the export knows its own geometry.
     **kwargs : bytes
-        The VRT's ``PixelFunctionArguments``: ``export`` (absolute path), ``band`` and the
+        The VRT's ``PixelFunctionArguments``: ``export`` (absolute path or URL), ``band`` and the
         options the VRT was built with.
     """
     args = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in kwargs.items()}

@@ -32,6 +32,7 @@ from tfrecord_io.format.records import (
     _stream_error,
     is_gzip,
 )
+from tfrecord_io.format.storage import StorageOptions, Store, as_store, is_url, open_input, stat
 
 __all__ = ["DEFAULT_SPACING", "ShardIndex", "index_shard"]
 
@@ -93,8 +94,8 @@ class _Inflater:
 class _Scanner:
     """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
 
-    def __init__(self, path: str) -> None:
-        self.file = open(path, "rb")  # noqa: SIM115 - closed by ShardIndex._close_scanner
+    def __init__(self, path: str, store: Store | None) -> None:
+        self.file = open_input(path, store, cache="none")  # the inflater reads 1 MiB pieces
         self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
         self.header = b""
         self.skip = 0
@@ -120,6 +121,9 @@ class ShardIndex:
         True once the whole shard is indexed.
     spacing : int
         Uncompressed bytes between seek points of a gzip shard.
+    store : Store, optional
+        Storage options of a shard given by URL, and the identity it had when first opened.
+        A persisted index sidecar is read with ``storage.read_bytes(url, store, missing_ok=True)``.
     """
 
     path: str
@@ -127,6 +131,7 @@ class ShardIndex:
     compressed: bool
     complete: bool = False
     spacing: int = DEFAULT_SPACING
+    store: Store | None = None
     offsets: array = field(default_factory=lambda: array("q"))
     lengths: array = field(default_factory=lambda: array("q"))
     _points: list[_SeekPoint] = field(default_factory=list, repr=False)
@@ -138,11 +143,16 @@ class ShardIndex:
 
     @classmethod
     def for_shard(
-        cls, path: str | os.PathLike[str], first_index: int = 0, spacing: int = DEFAULT_SPACING
+        cls,
+        path: str | os.PathLike[str],
+        first_index: int = 0,
+        spacing: int = DEFAULT_SPACING,
+        storage_options: StorageOptions = None,
     ) -> ShardIndex:
-        """Return an empty index of a shard; :meth:`scan` fills it."""
+        """Return an empty index of a shard (a path, or a URL with its storage options)."""
         path = os.fspath(path)
-        return cls(path, first_index, is_gzip(path), spacing=spacing)
+        store = as_store(storage_options) if is_url(path) else None
+        return cls(path, first_index, is_gzip(path, store), spacing=spacing, store=store)
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -174,7 +184,7 @@ class ShardIndex:
     def _scan_piece(self) -> None:
         scanner = self._scanner
         if scanner is None:
-            scanner = self._scanner = _Scanner(self.path)
+            scanner = self._scanner = _Scanner(self.path, self.store)
             self._points.append(scanner.inflater.seek_point())
         record = self.first_index + len(self.offsets)
         try:
@@ -234,15 +244,25 @@ class ShardIndex:
                 raw = self._read_at(offset, length + RECORD_OVERHEAD)
             except (EOFError, zlib.error) as exc:
                 self._cursor = None
+                self._check_unchanged()
                 raise _stream_error(exc, self.path, record, offset) from exc
         data = raw[HEADER_SIZE : HEADER_SIZE + length]
         if verify:
-            _check_data(data, raw[HEADER_SIZE + length :], self.path, record, offset)
+            try:
+                _check_data(data, raw[HEADER_SIZE + length :], self.path, record, offset)
+            except ValueError:
+                self._check_unchanged()
+                raise
         return data
+
+    def _check_unchanged(self) -> None:
+        """Raise ShardChangedError rather than a framing error when a remote shard was replaced."""
+        if self.store is not None:
+            self.store.check_unchanged(self.path)
 
     def _read_at(self, offset: int, size: int) -> bytes:
         if not self.compressed:
-            with open(self.path, "rb") as f:
+            with open_input(self.path, self.store, cache="none") as f:  # one ranged read
                 f.seek(offset)
                 return f.read(size)
         return self._inflate_at(offset, size)
@@ -254,7 +274,7 @@ class ShardIndex:
         point = self._points[_last_at_or_before(self._points, offset)]
         cursor = self._cursor
         if cursor is None or offset < self._buffer_start or point.uncompressed > cursor.position:
-            f = open(self.path, "rb")  # noqa: SIM115 - owned by the cursor, closed below
+            f = open_input(self.path, self.store, cache="none")  # the cursor's, closed below
             try:
                 cursor = _Inflater(f, point)
             except BaseException:
@@ -308,7 +328,11 @@ def _last_at_or_before(points: list[_SeekPoint], offset: int) -> int:
 
 
 def index_shard(
-    path: str | os.PathLike[str], *, first_index: int = 0, spacing: int = DEFAULT_SPACING
+    path: str | os.PathLike[str],
+    *,
+    first_index: int = 0,
+    spacing: int = DEFAULT_SPACING,
+    storage_options: StorageOptions = None,
 ) -> ShardIndex:
     """Scan a whole shard once and return where each of its records starts.
 
@@ -324,6 +348,8 @@ def index_shard(
         Index of the shard's first record in the whole export (for error messages).
     spacing : int
         Uncompressed bytes between seek points of a gzip shard.
+    storage_options : dict or Store, optional
+        fsspec options when ``path`` is a URL.
 
     Returns
     -------
@@ -334,14 +360,14 @@ def index_shard(
     ChecksumError, TruncatedRecordError, RecordError
         The framing is broken; the message names the shard, the record and the offset.
     """
-    index = ShardIndex.for_shard(path, first_index, spacing)
+    index = ShardIndex.for_shard(path, first_index, spacing, storage_options)
     index.scan()
     return index
 
 
 def _index_raw(index: ShardIndex) -> None:
-    size = os.path.getsize(index.path)
-    with open(index.path, "rb") as f:
+    size = stat(index.path, index.store).size
+    with open_input(index.path, index.store) as f:
         offset = 0
         while offset < size:
             record = index.first_index + len(index.offsets)

@@ -29,7 +29,14 @@ except ImportError:  # QGIS's Python on Debian: no google-crc32c, but crcmod's C
 
     _crc32c = mkCrcFun("crc-32c")
 
-from tfrecord_io.errors import ChecksumError, RecordError, TruncatedRecordError, location
+from tfrecord_io.errors import (
+    ChecksumError,
+    RecordError,
+    TFRecordIOError,
+    TruncatedRecordError,
+    location,
+)
+from tfrecord_io.format.storage import StorageOptions, is_url, open_input, stat
 
 _igzip: Any
 try:  # isal inflates about 1.5x faster than zlib; optional ("fast" extra)
@@ -115,14 +122,15 @@ def framed_size(data_size: int) -> int:
     return data_size + RECORD_OVERHEAD
 
 
-def stream_size_hint(path: str | os.PathLike[str]) -> int:
+def stream_size_hint(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> int:
     """Return the size of a shard's uncompressed record stream, read without inflating it.
 
     A raw shard's size is exact. A gzip shard's size comes from its trailer's ISIZE field,
     which holds the last member's size modulo 2**32: a hint to be checked, not a fact.
-    ``path`` is the shard; gzip is recognised by its magic bytes.
+    ``path`` is the shard (a path or URL, with fsspec's ``storage_options``); gzip is
+    recognised by its magic bytes.
     """
-    with open(path, "rb") as f:
+    with open_input(path, storage_options, cache="none") as f:
         compressed = f.read(2) == GZIP_MAGIC
         size = f.seek(0, os.SEEK_END)
         if compressed and size >= 4:
@@ -131,36 +139,58 @@ def stream_size_hint(path: str | os.PathLike[str]) -> int:
         return size
 
 
-def is_gzip(path: str | os.PathLike[str]) -> bool:
+def is_gzip(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> bool:
     """Return True if the file starts with gzip's magic bytes ``1f 8b``.
 
     Parameters
     ----------
-    path : path-like
-        The shard to look at.
+    path : path-like or str
+        The shard to look at (a path or URL).
+    storage_options : dict or Store, optional
+        fsspec options for a URL.
     """
-    with open(path, "rb") as f:
+    with open_input(path, storage_options, cache="none") as f:
         return f.read(2) == GZIP_MAGIC
 
 
-def open_stream(path: str | os.PathLike[str]) -> BinaryIO:
+def open_stream(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> BinaryIO:
     """Open a shard for sequential reading of its uncompressed bytes.
 
     Parameters
     ----------
-    path : path-like
-        A raw or gzip shard; gzip is detected by magic bytes.
+    path : path-like or str
+        A raw or gzip shard (a path or URL); gzip is detected by magic bytes.
+    storage_options : dict or Store, optional
+        fsspec options for a URL.
 
     Returns
     -------
     binary file object
         Decompressing when the shard is gzip; the caller closes it.
     """
+    if is_url(path):
+        return _open_remote_stream(os.fspath(path), storage_options)
     if is_gzip(path):
         if _igzip is not None:
             return _igzip.open(path, "rb")  # type: ignore[return-value]
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
+
+
+def _open_remote_stream(url: str, storage_options: StorageOptions) -> BinaryIO:
+    """Open a remote shard once, inflating it when it is gzip; closing closes the download."""
+    raw = open_input(url, storage_options)
+    try:
+        compressed = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        if not compressed:
+            return raw
+        stream = (_igzip.IGzipFile if _igzip is not None else gzip.GzipFile)(fileobj=raw)
+    except BaseException:
+        raw.close()
+        raise
+    stream.myfileobj = raw  # GzipFile closes its myfileobj: the download goes with it
+    return stream  # type: ignore[return-value]
 
 
 def _check_header(header: bytes, path: object, record: int, offset: int) -> int:
@@ -247,7 +277,11 @@ def _read_exact(f: IO[bytes], n: int) -> bytes:
 
 
 def iter_records(
-    path: str | os.PathLike[str], *, first_index: int = 0, verify: bool = True
+    path: str | os.PathLike[str],
+    *,
+    first_index: int = 0,
+    verify: bool = True,
+    storage_options: StorageOptions = None,
 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(offset, data)`` for each record of a shard, in order.
 
@@ -261,6 +295,8 @@ def iter_records(
         Index of the shard's first record in the whole export, used in error messages.
     verify : bool
         Check the data CRC of every record (the length CRC is always checked).
+    storage_options : dict or Store, optional
+        fsspec options when ``path`` is a URL.
 
     Yields
     ------
@@ -277,14 +313,20 @@ def iter_records(
     RecordError
         The gzip stream is corrupt.
     """
-    for _, offset, data, error in scan_records(path, first_index=first_index, verify=verify):
+    for _, offset, data, error in scan_records(
+        path, first_index=first_index, verify=verify, storage_options=storage_options
+    ):
         if error is not None:
             raise error
         yield offset, data
 
 
 def scan_records(
-    path: str | os.PathLike[str], *, first_index: int = 0, verify: bool = True
+    path: str | os.PathLike[str],
+    *,
+    first_index: int = 0,
+    verify: bool = True,
+    storage_options: StorageOptions = None,
 ) -> Iterator[tuple[int, int, bytes, ChecksumError | None]]:
     """Yield ``(index, offset, data, error)`` for each record, going on past bad payloads.
 
@@ -301,6 +343,8 @@ def scan_records(
         Index of the shard's first record in the whole export.
     verify : bool
         Check the data CRC of every record.
+    storage_options : dict or Store, optional
+        fsspec options when ``path`` is a URL.
 
     Yields
     ------
@@ -308,10 +352,10 @@ def scan_records(
         The record's index in the export, its offset in the uncompressed stream, its payload,
         and the data-CRC error if it has one.
     """
-    compressed = is_gzip(path)
-    size = None if compressed else os.path.getsize(path)
+    compressed = is_gzip(path, storage_options)
+    size = None if compressed else stat(path, storage_options).size
     record, offset = first_index, 0
-    with open_stream(path) as f:
+    with open_stream(path, storage_options) as f:
         while True:
             try:
                 header = f.read(HEADER_SIZE)
@@ -322,6 +366,8 @@ def scan_records(
                     _check_length(length, size - offset, path, record, offset)
                 data = _read_exact(f, length)
                 footer = f.read(FOOTER_SIZE)
+            except TFRecordIOError:
+                raise  # a remote error already naming the URL
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise _stream_error(exc, path, record, offset) from exc
             except OSError as exc:  # isal reports corrupt streams as OSError

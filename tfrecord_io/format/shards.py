@@ -36,7 +36,14 @@ try:  # optional ("fast" extra): deflate several times faster than zlib
 except ImportError:  # pragma: no cover - depends on the environment
     _isal = None  # type: ignore[assignment]
 
-__all__ = ["CHUNK_SIZE", "Destination", "ShardSink", "isal_level", "shard_name"]
+__all__ = [
+    "CHUNK_SIZE",
+    "Destination",
+    "ShardSink",
+    "export_file_names",
+    "isal_level",
+    "shard_name",
+]
 
 CHUNK_SIZE = 4 << 20  # uncompressed bytes per independently compressed deflate chunk
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no flags, mtime 0, OS unknown
@@ -55,8 +62,13 @@ def isal_level(level: int) -> int:
 
 def _export_files(folder: str, prefix: str) -> list[str]:
     """Names in ``folder`` that belong to the export ``prefix``: shards and mixer."""
+    return export_file_names(os.listdir(folder), prefix)
+
+
+def export_file_names(names: list[str], prefix: str) -> list[str]:
+    """Return the ``names`` that belong to the export ``prefix`` (shards and mixer), sorted."""
     pattern = re.compile(re.escape(prefix) + r"-(\d{5}\.tfrecord(\.gz)?|mixer\.json)$")
-    return sorted(name for name in os.listdir(folder) if pattern.match(name))
+    return sorted(name for name in names if pattern.match(name))
 
 
 class Destination:

@@ -22,6 +22,7 @@ from affine import Affine
 from rasterio.windows import Window, from_bounds
 
 from tfrecord_io.errors import ExportExistsError, OptionError, WindowError
+from tfrecord_io.format import storage
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.export import export
 from tfrecord_io.image.grid import to_int_window
@@ -48,6 +49,8 @@ _GDAL_TO_NUMPY = {
 def is_export_path(path: str | os.PathLike[str]) -> bool:
     """Return True if ``path`` names an export (a folder, a mixer or a shard), not a raster."""
     name = os.fspath(path)
+    if storage.is_url(name) and "." not in storage.basename(name):
+        return True  # a folder URL (prefix): gs://bucket/exports/run1
     return os.path.isdir(name) or name.endswith(("-mixer.json", ".tfrecord", ".tfrecord.gz"))
 
 
@@ -228,16 +231,17 @@ def translate(
     subset = subset or Subset()
     dst = os.fspath(dst)
     if driver == EE_DRIVER:
+        remote_options = options.get("storage_options")  # for a URL destination too
         with open_any(src, **options) as ds:
             if subset.is_identity():
-                _export_output(ds, dst, creation_options or {}, overwrite, progress)
+                _export_output(ds, dst, creation_options or {}, overwrite, progress, remote_options)
                 return
         # A subset goes through a temporary GeoTIFF, then into the export.
         with tempfile.TemporaryDirectory(prefix="tfrecord-io-") as tmp:
             staged = os.path.join(tmp, "subset.tif")
             translate(src, staged, subset=subset, **options)
             with open_any(staged) as ds:
-                _export_output(ds, dst, creation_options or {}, overwrite, progress)
+                _export_output(ds, dst, creation_options or {}, overwrite, progress, remote_options)
         return
     if os.path.exists(dst) and not overwrite:
         raise ExportExistsError(f"'{dst}' exists: pass overwrite=True (--overwrite) to replace it")
@@ -363,8 +367,9 @@ def _export_output(
     creation_options: dict[str, str],
     overwrite: bool,
     progress: Callable[[float], None] | None,
+    storage_options: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``src`` (an open dataset) as an Earth Engine export into the folder ``dst``."""
+    """Write ``src`` (an open dataset) as an Earth Engine export into the folder or URL ``dst``."""
     format_options: dict[str, Any] = {}
     writer_options: dict[str, Any] = {}
     for name, value in creation_options.items():
@@ -379,5 +384,6 @@ def _export_output(
         format_options=format_options,
         progress=None if progress is None else (lambda done, total: progress(done / total)),
         overwrite=overwrite,
+        storage_options=storage_options,
         **writer_options,
     )

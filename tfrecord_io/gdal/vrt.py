@@ -9,11 +9,13 @@ only with the configuration :func:`gdal_env` returns, which trusts that one modu
 
 from __future__ import annotations
 
+import json
 import os
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from tfrecord_io.errors import ExportExistsError, OptionError
+from tfrecord_io.format import storage
 from tfrecord_io.image.opener import open as open_export
 from tfrecord_io.pixelfunction import MODULE
 
@@ -82,16 +84,19 @@ def build_vrt(
 
     Parameters
     ----------
-    export : path-like
-        The export folder, its mixer, or one of its shards.
+    export : path-like or str
+        The export folder, its mixer, or one of its shards; a path or a URL (the VRT then
+        records the URL and ``storage_options``, and the pixel function reads through fsspec).
     dst : path-like, optional
-        Where to write the VRT; ``PREFIX.vrt`` beside the export by default.
+        Where to write the VRT (a local file); ``PREFIX.vrt`` beside a local export by
+        default, required for a URL.
     overwrite : bool
         Replace an existing file at ``dst``.
     **options
         :func:`tfrecord_io.open` options (``kernel_size``, ``band_order``, ``mixer`` as a path,
-        ``array_layout``, ``sequence_data``, ``nodata``), recorded in the VRT so GDAL opens the
-        export the same way.
+        ``array_layout``, ``sequence_data``, ``nodata``, ``storage_options``), recorded in the
+        VRT so GDAL opens the export the same way. ``storage_options`` are written as JSON in
+        clear: prefer credentials from the environment to secrets in them.
 
     Returns
     -------
@@ -101,13 +106,16 @@ def build_vrt(
     Raises
     ------
     OptionError
-        An option cannot be recorded in a VRT (a mixer given as an object, not a path).
+        An option cannot be recorded in a VRT (a mixer given as an object, not a path;
+        ``storage_options`` that are not JSON), or a URL export was given no ``dst``.
     ExportExistsError
         ``dst`` exists and ``overwrite`` is False.
     """
     mixer = options.get("mixer")
     if mixer is not None and not isinstance(mixer, str | os.PathLike):
         raise OptionError("build_vrt needs the mixer as a file path, so GDAL can open it too")
+    if dst is None and storage.is_url(os.fspath(export)):
+        raise OptionError(f"'{os.fspath(export)}' is a URL: pass dst, a local path for the VRT")
     with open_export(export, **options) as ds:
         files = ds.export_files
         path = os.path.abspath(
@@ -151,14 +159,22 @@ def _arguments(ds: Any, options: dict[str, Any]) -> dict[str, str]:
     """Return the open() options as PixelFunctionArguments: strings, with absolute paths."""
     kernel_x, kernel_y = ds.kernel_size
     arguments = {
-        "export": os.path.abspath(ds.export_files.shards[0]),
+        "export": storage.abspath(ds.export_files.shards[0]),
         "kernel_x": str(kernel_x),
         "kernel_y": str(kernel_y),
     }
     if options.get("band_order"):
         arguments["band_order"] = ",".join(options["band_order"])
     if options.get("mixer"):
-        arguments["mixer"] = os.path.abspath(os.fspath(options["mixer"]))
+        arguments["mixer"] = storage.abspath(options["mixer"])
+    if options.get("storage_options"):
+        try:
+            arguments["storage_options"] = json.dumps(options["storage_options"], sort_keys=True)
+        except TypeError as exc:
+            raise OptionError(
+                f"storage_options must be JSON (strings, numbers, lists, dicts) to be recorded "
+                f"in a VRT: {exc}"
+            ) from None
     if options.get("array_layout"):
         arguments["array_layout"] = str(options["array_layout"])
     if options.get("sequence_data") is not None:

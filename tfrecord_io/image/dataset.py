@@ -18,6 +18,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from tfrecord_io.errors import OptionError, WindowError
+from tfrecord_io.format.storage import Store
 from tfrecord_io.image.base import DRIVER, DatasetBase
 from tfrecord_io.image.files import ExportFiles
 from tfrecord_io.image.grid import PatchGrid, PatchSample, sample
@@ -86,6 +87,11 @@ class EETFRecordDataset(DatasetBase):
         if self._reader.files.mixer:
             files.append(self._reader.files.mixer)
         return files
+
+    @property
+    def store(self) -> Store:
+        """Where the export's files are read from: fsspec's storage options for a URL."""
+        return self._reader.store
 
     @property
     def kernel_size(self) -> tuple[int, int]:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 
 from tfrecord_io.errors import MissingShardError, OptionError
+from tfrecord_io.format import storage
+from tfrecord_io.format.storage import StorageOptions
 
 __all__ = ["ExportFiles", "find_export"]
 
@@ -30,15 +32,20 @@ class ExportFiles:
     missing: tuple[str, ...] = ()
 
 
-def find_export(path: str | os.PathLike[str], strict: bool = True) -> ExportFiles:
+def find_export(
+    path: str | os.PathLike[str], strict: bool = True, storage_options: StorageOptions = None
+) -> ExportFiles:
     """Find an export's shards and mixer from its folder, its mixer or one of its shards.
 
     Parameters
     ----------
-    path : path-like
-        A folder holding one export, ``PREFIX-mixer.json``, or a ``PREFIX-NNNNN.tfrecord[.gz]``.
+    path : path-like or str
+        A folder holding one export, ``PREFIX-mixer.json``, or a ``PREFIX-NNNNN.tfrecord[.gz]``;
+        a local path or a URL (a folder URL is a prefix: ``gs://bucket/exports/``).
     strict : bool
         Raise on a gap in the shard numbers; otherwise list the missing names in ``missing``.
+    storage_options : dict or Store, optional
+        fsspec options when ``path`` is a URL.
 
     Raises
     ------
@@ -47,11 +54,12 @@ def find_export(path: str | os.PathLike[str], strict: bool = True) -> ExportFile
     OptionError
         A folder holds several exports: name one by its mixer or a shard.
     """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.isdir(path):
+    is_folder = storage.isdir(path, storage_options)
+    path = storage.abspath(path)
+    if is_folder:
         folder, prefix = path, None
     else:
-        folder, name = os.path.split(path)
+        folder, name = storage.split(path)
         match = _SHARD.match(name)
         if match:
             prefix = match["prefix"]
@@ -62,15 +70,16 @@ def find_export(path: str | os.PathLike[str], strict: bool = True) -> ExportFile
                 f"'{path}' is neither an export folder, a PREFIX-mixer.json nor a "
                 "PREFIX-NNNNN.tfrecord[.gz] shard"
             )
-        if not os.path.exists(path):
+        if not storage.exists(path, storage_options):
             raise MissingShardError(f"'{path}' does not exist")
     numbers: dict[str, dict[int, str]] = {}
-    for entry in sorted(os.listdir(folder)):
+    entries = sorted(storage.list_export(folder, prefix, storage_options))
+    for entry in entries:
         match = _SHARD.match(entry)
         if match and (prefix is None or match["prefix"] == prefix):
             numbers.setdefault(match["prefix"], {})[int(match["number"])] = entry
     if prefix is None:
-        mixers = [e[: -len(_MIXER_SUFFIX)] for e in os.listdir(folder) if e.endswith(_MIXER_SUFFIX)]
+        mixers = [e[: -len(_MIXER_SUFFIX)] for e in entries if e.endswith(_MIXER_SUFFIX)]
         prefixes = sorted(set(numbers) | set(mixers))
         if len(prefixes) > 1:
             raise OptionError(
@@ -91,11 +100,11 @@ def find_export(path: str | os.PathLike[str], strict: bool = True) -> ExportFile
             f"'{folder}': shard(s) {names}{more} are missing, so every later patch would be "
             "shifted. Download the missing shard(s) again."
         )
-    mixer = os.path.join(folder, prefix + _MIXER_SUFFIX)
+    mixer = storage.join(folder, prefix + _MIXER_SUFFIX)
     return ExportFiles(
         folder=folder,
         prefix=prefix,
-        shards=tuple(os.path.join(folder, found[n]) for n in sorted(found)),
-        mixer=mixer if os.path.exists(mixer) else None,
+        shards=tuple(storage.join(folder, found[n]) for n in sorted(found)),
+        mixer=mixer if prefix + _MIXER_SUFFIX in entries else None,
         missing=missing,
     )

@@ -17,6 +17,7 @@ from typing import Any
 from affine import Affine
 
 from tfrecord_io.errors import MixerError, OptionError, TFRecordIOError
+from tfrecord_io.format.storage import StorageOptions, read_text
 
 __all__ = ["Mixer", "mixer_path_for"]
 
@@ -159,16 +160,17 @@ class Mixer:
         return cls.from_dict(data, source)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> Mixer:
-        """Read a mixer file.
+    def from_file(
+        cls, path: str | os.PathLike[str], storage_options: StorageOptions = None
+    ) -> Mixer:
+        """Read a mixer file from a path, or from a URL with fsspec's ``storage_options``.
 
         Raises
         ------
         MixerError
             The file is malformed; the message names the file and the key.
         """
-        with open(path, encoding="utf-8") as f:
-            return cls.from_json(f.read(), source=f"'{os.fspath(path)}'")
+        return cls.from_json(read_text(path, storage_options), source=f"'{os.fspath(path)}'")
 
     @classmethod
     def from_grid(cls, grid: dict[str, Any], total_patches: int | None = None) -> Mixer:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, overload
 
 from tfrecord_io.errors import MissingMixerError, MissingShardError, OptionError
+from tfrecord_io.format import storage
 from tfrecord_io.format.kinds import refuse_table
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.layout import ArrayLayout
@@ -28,7 +29,7 @@ _READ_DEFAULTS: dict[str, Any] = {
     "array_layout": "depth_major",
     "cache_size": 256 << 20,
 }
-_SHARED = ("kernel_size", "nodata", "sequence_data")
+_SHARED = ("kernel_size", "nodata", "sequence_data", "storage_options")
 
 
 @overload
@@ -43,6 +44,7 @@ def open(
     array_layout: ArrayLayout = "depth_major",
     sequence_data: bool | None = None,
     cache_size: int = 256 << 20,
+    storage_options: dict[str, Any] | None = None,
 ) -> EETFRecordDataset: ...
 
 
@@ -71,8 +73,10 @@ def open(
 
     Parameters
     ----------
-    path : path-like
-        The export's folder, its ``PREFIX-mixer.json``, or one of its shards.
+    path : path-like or str
+        The export's folder, its ``PREFIX-mixer.json``, or one of its shards: a local path, or
+        a URL (``gs://bucket/prefix/``, ``s3://...``, ``https://...`` for reading,
+        ``memory://...``) read through fsspec (the ``tfrecord_io[cloud]`` extra).
     mode : {"r", "w"}
         Open for reading, or create an export (``"w"``).
     kernel_size : int or (int, int), optional
@@ -90,6 +94,9 @@ def open(
         Read as one SequenceExample per pixel; detected from the first record when not given.
     cache_size : int
         Bytes of decoded patches kept in the LRU cache.
+    storage_options : dict, optional
+        Passed to fsspec when ``path`` is a URL (``token``, ``anon``, ``key``/``secret``,
+        ``endpoint_url``, ...); for both modes.
     **options
         The keyword arguments above; with ``mode="w"``, the writer's instead.
 
@@ -118,7 +125,7 @@ def open(
     cache_size = options.pop("cache_size", _READ_DEFAULTS["cache_size"])
     if cache_size < 0:
         raise OptionError(f"cache_size must be >= 0, not {cache_size}")
-    if not os.path.exists(path):
+    if not storage.exists(path, options.get("storage_options")):
         raise MissingShardError(f"'{os.fspath(path)}' does not exist")
     try:
         return EETFRecordDataset(path, cache_bytes=cache_size, **options)

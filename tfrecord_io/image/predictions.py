@@ -23,7 +23,9 @@ from rasterio.windows import Window
 
 from tfrecord_io.errors import MissingMixerError, OptionError, RecordCountError
 from tfrecord_io.format import example as wire
-from tfrecord_io.format.shards import Destination
+from tfrecord_io.format import storage
+from tfrecord_io.format.storage import StorageOptions
+from tfrecord_io.format.upload import open_destination
 from tfrecord_io.image.blocks import iter_chunked_patches
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.files import find_export
@@ -86,37 +88,33 @@ def _iter_arrays(
         yield index, grid.patch_window(index), array[interior] if trim else array
 
 
-def _mixer_of(source: Any) -> tuple[Mixer, str | None, tuple[int, int] | None]:
+def _mixer_of(
+    source: Any, store: storage.Store
+) -> tuple[Mixer, str | None, tuple[int, int] | None]:
     """Return the mixer, its exact text when read from a file, and the margins when known."""
     if isinstance(source, Mixer):
         return source, None, None
     if isinstance(source, EETFRecordDataset):
         path = source.export_files.mixer
-        text = _read_text(path) if path else None
+        text = storage.read_text(path, source.store) if path else None
         return source.mixer, text, (source.grid.margin_x, source.grid.margin_y)
     path = os.fspath(source)
-    if os.path.isfile(path) and path.endswith(".json"):
-        text = _read_text(path)
+    if path.endswith(".json") and storage.exists(path, store) and not storage.isdir(path, store):
+        text = storage.read_text(path, store)
         return Mixer.from_json(text, f"'{path}'"), text, None
-    files = find_export(path)
+    files = find_export(path, storage_options=store)
     if files.mixer is None:
         raise MissingMixerError(
             f"'{files.folder}' has no {files.prefix}-mixer.json, so predictions cannot be placed: "
             "Earth Engine writes none when maskedThreshold is below 1. Export again with "
             "maskedThreshold 1, or pass a Mixer."
         )
-    reader = ExportReader(path)
+    reader = ExportReader(path, storage_options=store)
     try:
-        text = _read_text(files.mixer)
+        text = storage.read_text(files.mixer, store)
         return reader.mixer, text, (reader.grid.margin_x, reader.grid.margin_y)
     finally:
         reader.close()
-
-
-def _read_text(path: str) -> str:
-    """Return a mixer file's exact text (copied as it is beside the predictions)."""
-    with open(path, encoding="utf-8") as f:
-        return f.read()
 
 
 def _patch_array(item: Any, position: int) -> np.ndarray:
@@ -144,6 +142,7 @@ def write_predictions(
     overwrite: bool = False,
     compression_level: int = 6,
     workers: int = 2,
+    storage_options: StorageOptions = None,
 ) -> list[str]:
     """Write model predictions as TFRecords Earth Engine can upload, with the export's mixer.
 
@@ -174,6 +173,9 @@ def write_predictions(
         zlib level (0-9) when ``compressed``.
     workers : int
         Threads compressing beside the encoding.
+    storage_options : dict, optional
+        fsspec options for URLs, used for both ``export_or_mixer`` and ``dst``: predictions go
+        straight to ``gs://bucket/folder`` for ``earthengine upload image``.
 
     Returns
     -------
@@ -190,14 +192,15 @@ def write_predictions(
         The export has no mixer.
     """
     patches = iter_chunked_patches(patches)
-    mixer, text, margins = _mixer_of(export_or_mixer)
+    store = storage.as_store(storage_options)
+    mixer, text, margins = _mixer_of(export_or_mixer, store)
     names = [str(n) for n in band_names]
     if not names or len(set(names)) != len(names) or not all(names):
         raise OptionError(f"band_names must be distinct, non-empty names, not {band_names!r}")
-    prefix = file_name_prefix or os.path.basename(os.path.abspath(os.fspath(dst)))
+    prefix = file_name_prefix or storage.basename(storage.abspath(dst))
     return write_records(
         _iter_payloads(patches, names, mixer, margins),
-        Destination(dst, prefix, overwrite),
+        open_destination(dst, prefix, overwrite, store),
         compressed=compressed,
         max_file_size=max_file_size,
         level=compression_level,

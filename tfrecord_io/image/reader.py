@@ -28,6 +28,7 @@ from tfrecord_io.errors import (
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.index import ShardIndex
 from tfrecord_io.format.records import framed_size, iter_records, stream_size_hint
+from tfrecord_io.format.storage import StorageOptions, as_store, basename
 from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
@@ -95,6 +96,8 @@ class ExportReader:
         Force reading as one SequenceExample per pixel (detected when not given).
     cache_bytes : int
         Bound of the decoded-tile cache.
+    storage_options : dict or Store, optional
+        fsspec options when ``path`` is a URL (``gs://``, ``s3://``, ``https://``, ...).
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class ExportReader:
         array_layout: ArrayLayout = "depth_major",
         sequence_data: bool | None = None,
         cache_bytes: int = 256 << 20,
+        storage_options: StorageOptions = None,
     ) -> None:
         if array_layout not in ("depth_major", "pixel_major"):
             raise OptionError(
@@ -114,13 +118,14 @@ class ExportReader:
             )
         if kernel_size is not None:
             kernel_size = _pair(kernel_size, "kernel_size")
-        self.files = find_export(path)
+        self.store = as_store(storage_options)
+        self.files = find_export(path, storage_options=self.store)
         self.expected_records: int | None = None  # known once the grid is
         self._indexes: list[ShardIndex] = []
         self._index_lock = threading.Lock()
         self._cache = _TileCache(cache_bytes)
         first_where = location(self.files.shards[0], 0)
-        with _closing(iter_records(self.files.shards[0])) as it:
+        with _closing(iter_records(self.files.shards[0], storage_options=self.store)) as it:
             first = next(it, None)
         if first is None:
             raise RecordCountError(f"{first_where}: the first shard holds no record")
@@ -170,7 +175,7 @@ class ExportReader:
                 total = count
             return Mixer.from_grid(mixer, total)
         if mixer is not None:
-            return Mixer.from_file(mixer)
+            return Mixer.from_file(mixer, self.store)
         if self.files.mixer is None:
             raise MissingMixerError(
                 f"'{self.files.folder}' has no {self.files.prefix}-mixer.json. Earth Engine "
@@ -179,7 +184,7 @@ class ExportReader:
                 "'patch_size': (width, height), 'patches_per_row': N, 'crs': 'EPSG:...', "
                 "'transform': Affine(...)}), or the path of the mixer file."
             )
-        return Mixer.from_file(self.files.mixer)
+        return Mixer.from_file(self.files.mixer, self.store)
 
     # -- the record index ------------------------------------------------------------------
 
@@ -196,7 +201,11 @@ class ExportReader:
                     self._indexes[-1].complete and len(self._indexes) < len(shards)
                 ):
                     self._indexes.append(
-                        ShardIndex.for_shard(shards[len(self._indexes)], self._indexed_records())
+                        ShardIndex.for_shard(
+                            shards[len(self._indexes)],
+                            self._indexed_records(),
+                            storage_options=self.store,
+                        )
                     )
                 last = self._indexes[-1]
                 if record is not None and record < last.first_index + len(last):
@@ -213,7 +222,7 @@ class ExportReader:
         return last.first_index + len(last) if last is not None else 0
 
     def _count_message(self, total: int, expected: int) -> str:
-        last = os.path.basename(self.files.shards[-1])
+        last = basename(self.files.shards[-1])
         hint = (
             f"A shard after {last} may be missing: download it."
             if total < expected
@@ -300,7 +309,9 @@ class ExportReader:
     def _iter_payloads(self) -> Iterator[tuple[str, int, int, bytes]]:
         index = 0
         for shard in self.files.shards:
-            for offset, payload in iter_records(shard, first_index=index):
+            for offset, payload in iter_records(
+                shard, first_index=index, storage_options=self.store
+            ):
                 yield shard, index, offset, payload
                 index += 1
 
@@ -346,8 +357,8 @@ class ExportReader:
     def _predict_starts(self) -> list[int] | None:
         starts = [0]
         for shard in self.files.shards:
-            size = stream_size_hint(shard)
-            with _closing(iter_records(shard, verify=False)) as it:
+            size = stream_size_hint(shard, self.store)
+            with _closing(iter_records(shard, verify=False, storage_options=self.store)) as it:
                 first = next(it, None)
             if first is None:
                 return None
@@ -361,7 +372,8 @@ class ExportReader:
         self, shard: str, first_index: int
     ) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
         for index, (offset, payload) in enumerate(
-            iter_records(shard, first_index=first_index), start=first_index
+            iter_records(shard, first_index=first_index, storage_options=self.store),
+            start=first_index,
         ):
             yield index, self.layout.decode(payload, location(shard, index, offset))
 

@@ -19,6 +19,7 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     location,
 )
+from tfrecord_io.format import storage
 from tfrecord_io.format.records import scan_records
 from tfrecord_io.image.files import find_export
 from tfrecord_io.image.mixer import Mixer
@@ -126,10 +127,11 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
 
     Parameters
     ----------
-    path : path-like
-        The export folder, its mixer, or one of its shards.
+    path : path-like or str
+        The export folder, its mixer, or one of its shards; a path or a URL.
     **options
-        Passed to :class:`~tfrecord_io.image.reader.ExportReader` (``kernel_size``, ``mixer``, ...).
+        Passed to :class:`~tfrecord_io.image.reader.ExportReader` (``kernel_size``, ``mixer``,
+        ``storage_options``, ...).
 
     Returns
     -------
@@ -137,30 +139,31 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
         In the order found.
     """
     problems: list[Problem] = []
+    store = storage.as_store(options.pop("storage_options", None))
     try:
-        files = find_export(path, strict=False)
+        files = find_export(path, strict=False, storage_options=store)
     except TFRecordIOError as exc:
         return [_problem(os.fspath(path), exc)]
     for name in files.missing:
         problems.append(
             Problem(
-                os.path.join(files.folder, name),
+                storage.join(files.folder, name),
                 None,
                 MissingShardError.__name__,
-                f"'{os.path.join(files.folder, name)}' is missing, so every later patch would "
+                f"'{storage.join(files.folder, name)}' is missing, so every later patch would "
                 "be shifted. Download it again.",
             )
         )
     layout, expected = None, None
     if not files.missing:
         try:
-            reader = ExportReader(path, **options)
+            reader = ExportReader(path, storage_options=store, **options)
             layout, expected = reader.layout, reader.expected_records
         except RecordError:
             pass  # the scan below reports it with its shard and record
         except TFRecordIOError as exc:
             problems.append(_problem(files.mixer or files.folder, exc))
-            expected = _mixer_total(files.mixer)
+            expected = _mixer_total(files.mixer, store)
     total = 0
     record_problems = 0
 
@@ -173,7 +176,9 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
     for shard in files.shards:
         first = total
         try:
-            for index, offset, payload, error in scan_records(shard, first_index=first):
+            for index, offset, payload, error in scan_records(
+                shard, first_index=first, storage_options=store
+            ):
                 total = index + 1
                 if error is not None:
                     report(_problem(shard, error, index))
@@ -213,12 +218,12 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
     return problems
 
 
-def _mixer_total(path: str | None) -> int | None:
+def _mixer_total(path: str | None, store: storage.Store) -> int | None:
     """Return the mixer's totalPatches, or None when there is no readable mixer."""
     if path is None:
         return None
     try:
-        return Mixer.from_file(path).total_patches
+        return Mixer.from_file(path, store).total_patches
     except TFRecordIOError:
         return None
 

@@ -22,7 +22,8 @@ from typing import Any
 from rasterio.crs import CRS
 
 from tfrecord_io.errors import NoMixerWarning, PatchesDroppedWarning
-from tfrecord_io.format.shards import Destination, ShardSink
+from tfrecord_io.format.shards import ShardSink
+from tfrecord_io.format.upload import AnyDestination
 from tfrecord_io.image.encode import ExportPlan, RowSource, iter_payloads
 from tfrecord_io.image.mixer import Mixer
 
@@ -55,7 +56,7 @@ def export_mixer(plan: ExportPlan, crs: Any) -> Mixer:
 
 def write_records(
     payloads: Iterable[bytes],
-    destination: Destination,
+    destination: AnyDestination,
     *,
     compressed: bool,
     max_file_size: int,
@@ -72,7 +73,7 @@ def write_records(
     ----------
     payloads : iterable of bytes
         Record payloads (serialized Examples) in export order.
-    destination : Destination
+    destination : Destination or RemoteDestination
         Where the files go; shards are made in its temporary folder, named after its prefix.
     compressed : bool
         Write gzip shards (``.tfrecord.gz``).
@@ -118,7 +119,7 @@ def write_records(
 def write_export(
     plan: ExportPlan,
     rows: RowSource,
-    destination: Destination,
+    destination: AnyDestination,
     *,
     crs: Any,
     level: int = 6,
@@ -134,7 +135,7 @@ def write_export(
         Features, patch grid and format options (:func:`~tfrecord_io.image.encode.plan_export`).
     rows : RowSource
         ``read_rows(row_start, row_stop)`` -> ``(values, masked)``; each row is read once.
-    destination : Destination
+    destination : Destination or RemoteDestination
         Where the files go; committed on success, aborted on any error.
     crs : CRS or str
         Written to the mixer.

@@ -26,8 +26,10 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from tfrecord_io.errors import OptionError
+from tfrecord_io.format import storage
 from tfrecord_io.format.records import framed_size
-from tfrecord_io.format.shards import Destination
+from tfrecord_io.format.storage import StorageOptions
+from tfrecord_io.format.upload import AnyDestination, open_destination
 from tfrecord_io.image.base import DRIVER, DatasetBase
 from tfrecord_io.image.encode import ExportPlan, RowSource, check_kind, plan_export
 from tfrecord_io.image.grid import to_int_window
@@ -88,8 +90,10 @@ class EETFRecordWriter(DatasetBase):
 
     Parameters
     ----------
-    path : path-like
-        The export folder (it may exist and hold other exports).
+    path : path-like or str
+        The export folder (it may exist and hold other exports), or a URL (``gs://...``,
+        ``s3://...``, ``memory://...``): the shards are made locally and uploaded, then the
+        mixer last.
     width, height, count : int
         Raster size and number of bands.
     dtype : str or numpy.dtype
@@ -115,6 +119,8 @@ class EETFRecordWriter(DatasetBase):
         Replace an export with the same prefix in the folder.
     compression_level : int
         zlib level (0-9) of gzip shards; mapped to isal's levels when isal is installed.
+    storage_options : dict, optional
+        fsspec options when ``path`` is a URL.
     workers : int
         Threads compressing shards beside the encoding.
 
@@ -146,6 +152,7 @@ class EETFRecordWriter(DatasetBase):
         overwrite: bool = False,
         compression_level: int = 6,
         workers: int = 2,
+        storage_options: StorageOptions = None,
         **kwargs: Any,
     ) -> None:
         self.name = os.fspath(path)
@@ -190,9 +197,9 @@ class EETFRecordWriter(DatasetBase):
         self._kinds_arg = kinds
         self._descriptions: list[str | None] = [None] * self._count
         self._tags: dict[str, str] = {}
-        prefix = file_name_prefix or os.path.basename(os.path.abspath(self.name))
+        prefix = file_name_prefix or storage.basename(storage.abspath(self.name))
         self.plan(strict=False)  # every check that does not need band names, before any file
-        self._destination = Destination(path, prefix, overwrite)
+        self._destination = open_destination(path, prefix, overwrite, storage_options)
         self._closed = False
         self.files: list[str] = []
         # The spill file is made by the first write (or by close()), so that close_from() --
@@ -479,7 +486,7 @@ class EETFRecordWriter(DatasetBase):
             self.abort()
 
 
-def _cleanup(destination: Destination, spills: list[Spill]) -> None:
+def _cleanup(destination: AnyDestination, spills: list[Spill]) -> None:
     for spill in spills:
         spill.close()
     destination.abort()

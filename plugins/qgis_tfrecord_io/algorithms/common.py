@@ -57,6 +57,14 @@ def progress_callback(feedback, start=0.0, end=100.0):
     return progress
 
 
+def is_url(path):
+    """Return True for a URL (``gs://``, ``s3://``, ``https://``), passed to the library as is."""
+    library()
+    from tfrecord_io.format.storage import is_url as library_is_url
+
+    return library_is_url(path)
+
+
 def parse_kernel_size(text, name="Kernel size"):
     """Parse ``K`` or ``X,Y`` with the library's parser; None for an empty value."""
     library()
@@ -157,6 +165,8 @@ class ReadExportAlgorithm(TFRecordAlgorithm):
         path = self.parameterAsFile(parameters, self.INPUT, context)
         if not path:
             raise QgsProcessingException("No export given (INPUT)")
+        if is_url(path):
+            return path  # gs://, s3://, https://: passed through, opened with fsspec
         path = os.path.abspath(os.path.expanduser(path))
         if not os.path.exists(path):
             raise QgsProcessingException(f"'{path}' does not exist")
@@ -170,7 +180,9 @@ class ReadExportAlgorithm(TFRecordAlgorithm):
             options["kernel_size"] = kernel
         mixer = self.parameterAsFile(parameters, self.MIXER, context)
         if mixer:
-            options["mixer"] = os.path.abspath(os.path.expanduser(mixer))
+            if not is_url(mixer):
+                mixer = os.path.abspath(os.path.expanduser(mixer))
+            options["mixer"] = mixer
         if self.band_order:
             order = self.parameterAsString(parameters, self.BAND_ORDER, context) or ""
             names = [n.strip() for n in order.split(",") if n.strip()]
