@@ -25,8 +25,10 @@ LAYERS: dict[str, set[str]] = {
     "gdal": {"errors", "format", "image", "pixelfunction"},
     "ml": {"errors", "format", "image"},
     "xarray": {"errors", "format", "image"},
+    "dask": {"errors", "format", "image"},
+    "exporting": {"errors", "format", "image", "xarray", "dask"},
     "cli": {"errors", "format", "image", "pixelfunction", "gdal"},
-    "__init__": {"errors", "format", "image", "pixelfunction", "gdal", "ml"},
+    "__init__": {"errors", "format", "image", "pixelfunction", "gdal", "ml", "exporting"},
 }
 
 
