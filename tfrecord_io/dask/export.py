@@ -67,7 +67,7 @@ def write_distributed(
     """
     futures: list[distributed.Future] = []
     try:
-        shared = client.scatter(source)
+        shared = client.scatter(source, hash=False)  # its own key: a cancel touches no other export
         futures.append(shared)
         tasks, kept = _plan_shards(client, plan, shared, futures)
         paths = [
