@@ -66,23 +66,6 @@ def int_raster(count: int, height: int, width: int) -> np.ndarray:
     return (rng.random((count, height, width)) * 2.0**bits).astype(np.int64)
 
 
-def write_tif(path: Path, array: np.ndarray, nodata: float | None = None) -> Path:
-    profile = {
-        "driver": "GTiff",
-        "width": array.shape[2],
-        "height": array.shape[1],
-        "count": array.shape[0],
-        "dtype": array.dtype.name,
-        "crs": CRS,
-        "transform": UTM,
-        "nodata": nodata,
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(array)
-        dst.descriptions = tuple(f"B{i + 2}" for i in range(array.shape[0]))
-    return path
-
-
 def serial_and_distributed(
     tmp_path: Path, client: Any, src: Any, **options: Any
 ) -> tuple[Path, Path]:
@@ -110,54 +93,58 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_distributed_export_is_the_serial_export_byte_for_byte(
-    tmp_path: Path, client: Any, raster: Callable[..., np.ndarray], case: str
+    tmp_path: Path,
+    client: Any,
+    raster: Callable[..., np.ndarray],
+    tif: Callable[..., Path],
+    case: str,
 ) -> None:
     kind, options = CASES[case]
     array = raster(3, 64, 80) if kind == "float" else int_raster(3, 64, 80)
-    tif = write_tif(tmp_path / "in.tif", array)
+    path = tif(array)
     serial, distributed = serial_and_distributed(
-        tmp_path, client, tif, kinds=kind, patch_dimensions=PATCH, kernel_size=[4, 4], **options
+        tmp_path, client, path, kinds=kind, patch_dimensions=PATCH, kernel_size=[4, 4], **options
     )
     assert len(os.listdir(serial)) >= 4  # several shards and the mixer
     assert_same_export(serial, distributed)
 
 
 def test_distributed_shards_of_several_deflate_chunks_are_the_serial_bytes(
-    tmp_path: Path, client: Any, raster: Callable[..., np.ndarray]
+    tmp_path: Path, client: Any, raster: Callable[..., np.ndarray], tif: Callable[..., Path]
 ) -> None:
     # 48 records of 3 x 128 x 128 floats (197 kB) in 6 MiB shards: each crosses a 4 MiB chunk.
-    tif = write_tif(tmp_path / "in.tif", raster(3, 768, 1024))
+    path = tif(raster(3, 768, 1024))
     serial, distributed = serial_and_distributed(
-        tmp_path, client, tif, patch_dimensions=[128, 128], max_file_size=6 << 20
+        tmp_path, client, path, patch_dimensions=[128, 128], max_file_size=6 << 20
     )
     assert len(os.listdir(serial)) == 3
     assert_same_export(serial, distributed)
 
 
 def test_distributed_export_drops_the_same_masked_patches(
-    tmp_path: Path, client: Any, raster: Callable[..., np.ndarray]
+    tmp_path: Path, client: Any, raster: Callable[..., np.ndarray], tif: Callable[..., Path]
 ) -> None:
     array = raster(2, 64, 80)
     array[:, :28, :40] = -1.0  # over half of four patches masked
-    tif = write_tif(tmp_path / "in.tif", array, nodata=-1.0)
+    path = tif(array, nodata=-1.0)
     with (
         pytest.warns(tfrecord_io.PatchesDroppedWarning, match="4 of 20 patches"),
         pytest.warns(tfrecord_io.NoMixerWarning),
     ):
         serial, distributed = serial_and_distributed(
-            tmp_path, client, tif, patch_dimensions=PATCH, masked_threshold=0.5, max_file_size=9000
+            tmp_path, client, path, patch_dimensions=PATCH, masked_threshold=0.5, max_file_size=9000
         )
     assert_same_export(serial, distributed)
 
 
 def test_tensorflow_reads_every_record_of_a_distributed_gzip_export(
-    tmp_path: Path, client: Any, raster: Callable[..., np.ndarray]
+    tmp_path: Path, client: Any, raster: Callable[..., np.ndarray], tif: Callable[..., Path]
 ) -> None:
     import tensorflow as tf
 
-    tif = write_tif(tmp_path / "in.tif", raster(3, 64, 80))
+    path = tif(raster(3, 64, 80))
     files = tfrecord_io.export(
-        tif, tmp_path / "exp", client=client, patch_dimensions=PATCH, max_file_size=20_000
+        path, tmp_path / "exp", client=client, patch_dimensions=PATCH, max_file_size=20_000
     )
     shards = [f for f in files if f.endswith(".tfrecord.gz")]
     records = tf.data.TFRecordDataset(shards, compression_type="GZIP")
@@ -223,36 +210,36 @@ def test_a_failing_worker_leaves_an_existing_folder_as_it_was(
 
 @pytest.mark.parametrize("backing", ["numpy", "dask"])
 def test_dataarray_export_is_the_geotiff_export(
-    tmp_path: Path, raster: Callable[..., np.ndarray], backing: str
+    tmp_path: Path, raster: Callable[..., np.ndarray], tif: Callable[..., Path], backing: str
 ) -> None:
     array = raster(3, 64, 80)
-    tif = write_tif(tmp_path / "in.tif", array)
+    path = tif(array)
     data = array if backing == "numpy" else da.from_array(array, chunks=(3, 24, 40))
     options = {"patch_dimensions": PATCH, "kernel_size": [4, 4], "max_file_size": 20_000}
-    tfrecord_io.export(tif, tmp_path / "tif", file_name_prefix="exp", **options)
+    tfrecord_io.export(path, tmp_path / "tif", file_name_prefix="exp", **options)
     tfrecord_io.export(georeferenced(data), tmp_path / "xr", file_name_prefix="exp", **options)
     assert_same_export(tmp_path / "tif", tmp_path / "xr")
 
 
 def test_rioxarray_open_rasterio_exports_as_the_geotiff(
-    tmp_path: Path, raster: Callable[..., np.ndarray]
+    tmp_path: Path, raster: Callable[..., np.ndarray], tif: Callable[..., Path]
 ) -> None:
     import rioxarray
 
-    tif = write_tif(tmp_path / "in.tif", raster(3, 64, 80))
-    tfrecord_io.export(tif, tmp_path / "tif", file_name_prefix="exp", patch_dimensions=PATCH)
-    with rioxarray.open_rasterio(tif, chunks={"y": 16}) as data:  # band names from long_name
+    path = tif(raster(3, 64, 80))
+    tfrecord_io.export(path, tmp_path / "tif", file_name_prefix="exp", patch_dimensions=PATCH)
+    with rioxarray.open_rasterio(path, chunks={"y": 16}) as data:  # band names from long_name
         tfrecord_io.export(data, tmp_path / "xr", file_name_prefix="exp", patch_dimensions=PATCH)
     assert_same_export(tmp_path / "tif", tmp_path / "xr")
 
 
 def test_dataset_exports_its_variables_as_bands(
-    tmp_path: Path, raster: Callable[..., np.ndarray]
+    tmp_path: Path, raster: Callable[..., np.ndarray], tif: Callable[..., Path]
 ) -> None:
     array = raster(3, 64, 80)
-    tif = write_tif(tmp_path / "in.tif", array)
+    path = tif(array)
     dataset = georeferenced(array).to_dataset("band")
-    tfrecord_io.export(tif, tmp_path / "tif", file_name_prefix="exp", patch_dimensions=PATCH)
+    tfrecord_io.export(path, tmp_path / "tif", file_name_prefix="exp", patch_dimensions=PATCH)
     tfrecord_io.export(dataset, tmp_path / "xr", file_name_prefix="exp", patch_dimensions=PATCH)
     assert_same_export(tmp_path / "tif", tmp_path / "xr")
 
