@@ -21,8 +21,8 @@ from typing import Any
 import distributed
 import numpy as np
 
-from tfrecord_io.dask.shardplan import ShardTask, fixed_shards, patch_chunks, sized_shards
-from tfrecord_io.dask.tasks import size_records, write_shard
+from tfrecord_io.dask.shardplan import fixed_shards, patch_chunks, piece_spans, sized_shards
+from tfrecord_io.dask.tasks import copy_shard, size_records, write_shard
 from tfrecord_io.format.records import framed_size
 from tfrecord_io.format.shards import Destination, shard_name
 from tfrecord_io.image.encode import ExportPlan, record_size
@@ -66,73 +66,111 @@ def write_distributed(
         The cluster.
     """
     futures: list[distributed.Future] = []
+    options = plan.options
+
+    def shard_path(number: int) -> str:
+        return destination.temp_path(shard_name(destination.prefix, number, options.compressed))
+
     try:
         shared = client.scatter(source, hash=False)  # its own key: a cancel touches no other export
         futures.append(shared)
-        tasks, kept = _plan_shards(client, plan, shared, futures)
-        paths = [
-            destination.temp_path(shard_name(destination.prefix, t.number, plan.options.compressed))
-            for t in tasks
-        ]
-        writes = [
-            client.submit(
-                write_shard, shared, plan, task, path, level=level, threads=workers, pure=False
+        size = record_size(plan)
+        pieces: list[str] = []
+        if size is not None and options.masked_threshold >= 1:
+            tasks = fixed_shards(
+                plan.grid.total_patches,
+                plan.records_per_patch,
+                framed_size(size),
+                options.max_file_size,
             )
-            for task, path in zip(tasks, paths, strict=True)
-        ]
+            kept = plan.grid.total_patches
+            writes = [
+                client.submit(
+                    write_shard,
+                    shared,
+                    plan,
+                    task,
+                    shard_path(task.number),
+                    level=level,
+                    threads=workers,
+                    pure=False,
+                )
+                for task in tasks
+            ]
+            counts = [len(task.records) for task in tasks]
+        else:
+            pieces, piece_sizes, kept = _size_records(client, plan, shared, destination, futures)
+            sizes = np.concatenate(piece_sizes)
+            shards = sized_shards(sizes + framed_size(0), options.max_file_size)
+            starts = np.concatenate([[0], np.cumsum([len(s) for s in piece_sizes])])
+            writes = [
+                client.submit(
+                    copy_shard,
+                    pieces,
+                    piece_spans(records, starts, sizes),
+                    plan,
+                    shard_path(number),
+                    level=level,
+                    threads=workers,
+                    pure=False,
+                )
+                for number, records in enumerate(shards)
+            ]
+            counts = [len(records) for records in shards]
         futures.extend(writes)
-        _wait(writes, tasks, plan, progress)
+        _wait(writes, counts, plan.grid.total_patches, progress)
+        for piece in pieces:
+            os.remove(piece)
         warn_dropped(plan, kept, name or destination.path, _STACKLEVEL)
-        mixer = export_mixer(plan, crs).to_json() if plan.options.writes_mixer else None
-        return destination.commit([os.path.basename(p) for p in paths], mixer)
+        mixer = export_mixer(plan, crs).to_json() if options.writes_mixer else None
+        names = [os.path.basename(shard_path(number)) for number in range(len(writes))]
+        return destination.commit(names, mixer)
     except BaseException:
         client.cancel(futures)
         _abort(destination)
         raise
 
 
-def _plan_shards(
+def _size_records(
     client: distributed.Client,
     plan: ExportPlan,
     source: distributed.Future,
+    destination: Destination,
     futures: list[distributed.Future],
-) -> tuple[list[ShardTask], int]:
-    """Return the shard tasks and the number of patches kept, sizing records if need be."""
-    options, grid = plan.options, plan.grid
-    size = record_size(plan)
-    if size is not None and options.masked_threshold >= 1:
-        tasks = fixed_shards(
-            grid.total_patches, plan.records_per_patch, framed_size(size), options.max_file_size
-        )
-        return tasks, grid.total_patches
+) -> tuple[list[str], list[np.ndarray], int]:
+    """Encode every patch on the workers into pieces.
+
+    Returns the pieces, the payload sizes of the records of each, and the patches kept.
+    """
     threads = sum(client.nthreads().values()) or 1
-    chunks = patch_chunks(grid, _SIZING_TASKS_PER_THREAD * threads)
-    sizing = [client.submit(size_records, source, plan, c, pure=False) for c in chunks]
+    chunks = patch_chunks(plan.grid, _SIZING_TASKS_PER_THREAD * threads)
+    pieces = [destination.temp_path(f"piece-{i:05d}.payloads") for i in range(len(chunks))]
+    sizing = [
+        client.submit(size_records, source, plan, chunk, piece, pure=False)
+        for chunk, piece in zip(chunks, pieces, strict=True)
+    ]
     futures.extend(sizing)
     order = {future.key: i for i, future in enumerate(sizing)}
     results: list[Any] = [None] * len(sizing)
     for future in distributed.as_completed(sizing):
         results[order[future.key]] = future.result()  # raises the first error to come
         future.release()
-    counts = np.concatenate([c for c, _ in results])
-    sizes = np.concatenate([s for _, s in results])
-    return sized_shards(counts, sizes, options.max_file_size), int(np.count_nonzero(counts))
+    return pieces, [s for s, _ in results], sum(k for _, k in results)
 
 
 def _wait(
     writes: list[distributed.Future],
-    tasks: list[ShardTask],
-    plan: ExportPlan,
+    counts: list[int],
+    total: int,
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """Wait for every shard, raising the first error; report progress as records are written."""
-    index = {future.key: task for future, task in zip(writes, tasks, strict=True)}
-    total_records = tasks[-1].records.stop
-    total = plan.grid.total_patches
+    records = {future.key: count for future, count in zip(writes, counts, strict=True)}
+    total_records = sum(counts)
     done = 0
     for future in distributed.as_completed(writes):
         future.result()  # raises the worker's error
-        done += len(index[future.key].records)
+        done += records[future.key]
         if progress is not None:
             progress(total if not total_records else total * done // total_records, total)
 

@@ -6,8 +6,11 @@ of every record, the same greedy rule gives the same boundaries up front, so eac
 written on its own (on a dask worker) and still be byte for byte what the serial writer makes.
 
 When every record has one size (float and bytes lists, no patch dropped by
-``maskedThreshold``) the boundaries are arithmetic (:func:`fixed_shards`); otherwise they come
-from the record sizes measured by a first pass (:func:`sized_shards`). Pure functions, no I/O.
+``maskedThreshold``) the boundaries are arithmetic (:func:`fixed_shards`) and each shard is
+encoded from the source rows of its patches; otherwise they come from the record sizes a first
+pass measures (:func:`sized_shards`) as it writes the records into uncompressed *pieces*, and
+each shard is compressed from the byte ranges of the pieces holding its records
+(:func:`piece_spans`). Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 
 from tfrecord_io.image.grid import PatchGrid
 
-__all__ = ["ShardTask", "fixed_shards", "patch_chunks", "sized_shards"]
+__all__ = ["ShardTask", "fixed_shards", "patch_chunks", "piece_spans", "sized_shards"]
 
 
 @dataclass(frozen=True)
@@ -71,21 +74,22 @@ def fixed_shards(
     return tasks or [_empty()]
 
 
-def sized_shards(counts: np.ndarray, sizes: np.ndarray, max_file_size: int) -> list[ShardTask]:
-    """Return the shards of an export from the framed size of each of its records.
+def sized_shards(sizes: np.ndarray, max_file_size: int) -> list[range]:
+    """Return the records of each shard of an export, from the framed size of each record.
 
     Parameters
     ----------
-    counts : numpy.ndarray
-        Records of each patch, in export order (0 for a patch dropped by ``maskedThreshold``).
     sizes : numpy.ndarray
-        Framed size of each record, in export order (``counts.sum()`` of them).
+        Framed size of each record, in export order.
     max_file_size : int
         ``maxFileSize``: uncompressed bytes per shard.
+
+    Returns
+    -------
+    list of range
+        Record indices of each shard, in order (one empty shard when there is no record).
     """
     total = len(sizes)
-    if total == 0:
-        return [_empty()]
     ends = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
     bounds = [0]
     while bounds[-1] < total:
@@ -94,15 +98,36 @@ def sized_shards(counts: np.ndarray, sizes: np.ndarray, max_file_size: int) -> l
         # is refused by the shard writer, as the serial writer refuses it).
         stop = int(np.searchsorted(ends, ends[start] + max_file_size, side="right")) - 1
         bounds.append(min(total, max(stop, start + 1)))
-    first = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])  # first record of each patch
-    kept = np.flatnonzero(counts)
-    kept_first = first[kept]
-    tasks = []
-    for number, (r0, r1) in enumerate(itertools.pairwise(bounds)):
-        p0 = int(kept[np.searchsorted(kept_first, r0, side="right") - 1])
-        p1 = int(kept[np.searchsorted(kept_first, r1 - 1, side="right") - 1]) + 1
-        tasks.append(ShardTask(number, range(p0, p1), int(first[p0]), range(r0, r1)))
-    return tasks
+    return [range(a, b) for a, b in itertools.pairwise(bounds)] or [range(0)]
+
+
+def piece_spans(
+    records: range, piece_starts: np.ndarray, payload_sizes: np.ndarray
+) -> list[tuple[int, int, np.ndarray]]:
+    """Where the payloads of ``records`` are in the pieces the sizing pass wrote.
+
+    Parameters
+    ----------
+    records : range
+        Record indices of one shard.
+    piece_starts : numpy.ndarray
+        Index of the first record of each piece, then the number of records.
+    payload_sizes : numpy.ndarray
+        Payload size of every record, in export order.
+
+    Returns
+    -------
+    list of (int, int, numpy.ndarray)
+        ``(piece, byte offset, payload sizes)`` for each piece holding some of the records.
+    """
+    spans = []
+    for piece in range(len(piece_starts) - 1):
+        first, stop = int(piece_starts[piece]), int(piece_starts[piece + 1])
+        r0, r1 = max(records.start, first), min(records.stop, stop)
+        if r0 < r1:
+            offset = int(payload_sizes[first:r0].sum())
+            spans.append((piece, offset, payload_sizes[r0:r1]))
+    return spans
 
 
 def patch_chunks(grid: PatchGrid, parts: int) -> list[range]:

@@ -1,10 +1,11 @@
 """What a distributed export runs on the workers: sizing records, writing one shard.
 
-Both functions take the source as something that pickles (a :class:`RasterPath`, which each
-worker opens itself, or a row source that pickles, such as
+:func:`size_records` and :func:`write_shard` take the source as something that pickles (a
+:class:`RasterPath`, which each worker opens itself, or a row source that pickles, such as
 :class:`~tfrecord_io.xarray.source.XarrayRows`) and read only the source rows of the patch rows
-they encode, margins included, one patch row at a time: a worker's memory is bounded by a strip
-of rows and the shard writer's chunks, whatever the raster's size. Dask-backed sources are
+they encode, margins included, one patch row at a time; :func:`copy_shard` reads the payloads
+:func:`size_records` left on disk one at a time. A worker's memory is bounded by a strip of rows
+and the shard writer's chunks, whatever the raster's size. Dask-backed sources are
 computed on the worker's own thread (dask's synchronous scheduler), not sent back to the
 cluster.
 """
@@ -13,9 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import dask
 import numpy as np
@@ -23,12 +23,11 @@ import rasterio
 
 from tfrecord_io.dask.shardplan import ShardTask
 from tfrecord_io.errors import OptionError, RecordCountError
-from tfrecord_io.format.records import framed_size
 from tfrecord_io.format.shards import ShardSink
 from tfrecord_io.image.encode import ExportPlan, RowSource, iter_payloads
 from tfrecord_io.image.export import RasterioRows
 
-__all__ = ["RasterPath", "open_rows", "size_records", "write_shard"]
+__all__ = ["RasterPath", "copy_shard", "open_rows", "size_records", "write_shard"]
 
 
 @dataclass(frozen=True)
@@ -59,24 +58,26 @@ def open_rows(source: RasterPath | RowSource) -> Iterator[RowSource]:
 
 
 def size_records(
-    source: RasterPath | RowSource, plan: ExportPlan, patches: range
-) -> tuple[np.ndarray, np.ndarray]:
-    """Encode ``patches`` and return their record counts and framed record sizes.
+    source: RasterPath | RowSource, plan: ExportPlan, patches: range, piece: str
+) -> tuple[np.ndarray, int]:
+    """Encode ``patches`` into the file ``piece``, payloads back to back; return their sizes.
 
     Returns
     -------
-    counts : numpy.ndarray
-        Records of each patch of ``patches`` (0 for a patch dropped by ``maskedThreshold``).
     sizes : numpy.ndarray
-        Framed size of each record, in export order.
+        Payload size of each record, in export order.
+    kept : int
+        Patches kept (the others had too many masked pixels).
     """
-    counts = np.zeros(len(patches), dtype=np.int64)
     sizes: list[int] = []
-    with open_rows(source) as rows:
-        for index, payloads in iter_payloads(plan, rows, patches=patches):
-            counts[index - patches.start] = len(payloads)
-            sizes.extend(framed_size(len(payload)) for payload in payloads)
-    return counts, np.asarray(sizes, dtype=np.int64)
+    kept = 0
+    with open_rows(source) as rows, open(piece, "wb") as f:
+        for _, payloads in iter_payloads(plan, rows, patches=patches):
+            kept += 1
+            for payload in payloads:
+                f.write(payload)
+                sizes.append(len(payload))
+    return np.asarray(sizes, dtype=np.int64), kept
 
 
 def write_shard(
@@ -88,7 +89,7 @@ def write_shard(
     level: int = 6,
     threads: int = 2,
 ) -> str:
-    """Encode the records of one shard and write it into ``folder``, as the serial writer would.
+    """Encode the records of one shard and write it at ``path``, as the serial writer would.
 
     Parameters
     ----------
@@ -117,6 +118,74 @@ def write_shard(
     RecordCountError
         The source gave other records than the shard plan counted (its values changed).
     """
+
+    def fill(sink: ShardSink) -> None:
+        record = task.first_record
+        with open_rows(source) as rows:
+            for _, payloads in iter_payloads(plan, rows, patches=task.patches):
+                _check_alive(path)
+                for payload in payloads:
+                    if record in task.records:
+                        sink.write(payload)
+                    record += 1
+
+    return _one_shard(path, plan, len(task.records), fill, level, threads)
+
+
+def copy_shard(
+    pieces: list[str],
+    spans: list[tuple[int, int, np.ndarray]],
+    plan: ExportPlan,
+    path: str,
+    *,
+    level: int = 6,
+    threads: int = 2,
+) -> str:
+    """Write one shard at ``path`` from record payloads the sizing pass left in ``pieces``.
+
+    Parameters
+    ----------
+    pieces : list of str
+        The piece files of :func:`size_records`.
+    spans : list of (int, int, numpy.ndarray)
+        ``(piece, byte offset, payload sizes)`` of the shard's records
+        (:func:`~tfrecord_io.dask.shardplan.piece_spans`).
+    plan : ExportPlan
+        The export's plan.
+    path : str
+        The shard file to write.
+    level, threads : int
+        As :func:`write_shard` takes them.
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+
+    def fill(sink: ShardSink) -> None:
+        for piece, offset, sizes in spans:
+            _check_alive(path)
+            with open(pieces[piece], "rb") as f:
+                f.seek(offset)
+                for size in sizes.tolist():
+                    payload = f.read(size)
+                    if len(payload) != size:
+                        break  # counted below
+                    sink.write(payload)
+
+    return _one_shard(path, plan, sum(len(s) for _, _, s in spans), fill, level, threads)
+
+
+def _one_shard(
+    path: str,
+    plan: ExportPlan,
+    expected: int,
+    fill: Callable[[ShardSink], None],
+    level: int,
+    threads: int,
+) -> str:
+    """Make a shard sink for ``path``, let ``fill`` write into it, check the count, close."""
     options = plan.options
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
@@ -136,13 +205,13 @@ def write_shard(
         workers=threads,
     )
     try:
-        _write_records(sink, source, plan, task, folder)
+        fill(sink)
         names = sink.close()
-        if len(names) != 1 or sink.records != len(task.records):
+        if len(names) != 1 or sink.records != expected:
             raise RecordCountError(
-                f"'{path}': the source gave {sink.records} records in {len(names)} shard(s) "
-                f"where the shard plan counted {len(task.records)} in one. The source's values "
-                "must not change during an export: export it again from a stable source."
+                f"'{path}': {sink.records} records were written in {len(names)} shard(s) where "
+                f"the shard plan counted {expected} in one. The source's values must not change "
+                "during an export: export it again from a stable source."
             )
     except BaseException:
         sink.abort()
@@ -152,15 +221,8 @@ def write_shard(
     return path
 
 
-def _write_records(
-    sink: ShardSink, source: Any, plan: ExportPlan, task: ShardTask, folder: str
-) -> None:
-    record = task.first_record
-    with open_rows(source) as rows:
-        for _, payloads in iter_payloads(plan, rows, patches=task.patches):
-            if not os.path.isdir(folder):  # the client aborted the export: stop early
-                raise FileNotFoundError(f"the export's temporary folder '{folder}' is gone")
-            for payload in payloads:
-                if record in task.records:
-                    sink.write(payload)
-                record += 1
+def _check_alive(path: str) -> None:
+    """Stop a shard whose export was aborted by the client (its temporary folder is gone)."""
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"the export's temporary folder '{folder}' is gone")
