@@ -334,3 +334,17 @@ def test_a_shard_refuses_records_its_plan_did_not_count(
     with pytest.raises(RecordCountError, match="must not change"):
         write_shard(rows, plan, task, str(tmp_path / "shard.tfrecord"))
     assert not (tmp_path / "shard.tfrecord").exists()
+
+
+def test_a_computed_band_exports_under_its_name_on_the_engines_grid(
+    tmp_path: Path, export: Callable[..., Path], raster: Callable[..., np.ndarray]
+) -> None:
+    original = export(raster(2, 64, 80), descriptions=("B4", "B5"), patch_dimensions=PATCH)
+    with xr.open_dataset(original, engine=ENGINE, chunks={}) as ds:
+        ndvi = ((ds.B5 - ds.B4) / (ds.B5 + ds.B4)).rename("ndvi")
+        tfrecord_io.export(ndvi, tmp_path / "ndvi", patch_dimensions=PATCH)
+        expected = ndvi.values
+    with tfrecord_io.open(tmp_path / "ndvi") as written, tfrecord_io.open(original) as source:
+        assert written.descriptions == ("ndvi",)
+        assert written.transform == source.transform
+        np.testing.assert_array_equal(written.read(1), expected)
