@@ -348,3 +348,20 @@ def test_a_computed_band_exports_under_its_name_on_the_engines_grid(
         assert written.descriptions == ("ndvi",)
         assert written.transform == source.transform
         np.testing.assert_array_equal(written.read(1), expected)
+
+
+def test_distributed_progress_reaches_every_patch(
+    tmp_path: Path, client: Any, raster: Callable[..., np.ndarray], tif: Callable[..., Path]
+) -> None:
+    calls: list[tuple[int, int]] = []
+    tfrecord_io.export(
+        tif(raster(3, 64, 80)),
+        tmp_path / "exp",
+        client=client,
+        progress=lambda done, total: calls.append((done, total)),
+        patch_dimensions=PATCH,
+        max_file_size=20_000,
+    )
+    assert len(calls) > 1
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1] == (20, 20)
