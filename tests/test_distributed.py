@@ -86,6 +86,8 @@ CASES = {
     "int64-gzip": ("int64", {"compressed": True, "max_file_size": 12_000}),
     "int64-raw": ("int64", {"compressed": False, "max_file_size": 12_000}),
     # One record per pixel: shard boundaries fall inside patches.
+    # One raw uint8 value per band: one size, as floats have.
+    "bytes-gzip": ("bytes", {"compressed": True, "max_file_size": 4 * 3 * (20 * 20 + 30)}),
     "float-sequence": ("float", {"sequence_data": True, "max_file_size": 30_000}),
     "int64-sequence": ("int64", {"sequence_data": True, "max_file_size": 30_000}),
 }
@@ -100,7 +102,11 @@ def test_distributed_export_is_the_serial_export_byte_for_byte(
     case: str,
 ) -> None:
     kind, options = CASES[case]
-    array = raster(3, 64, 80) if kind == "float" else int_raster(3, 64, 80)
+    array = {
+        "float": lambda: raster(3, 64, 80),
+        "int64": lambda: int_raster(3, 64, 80),
+        "bytes": lambda: (raster(3, 64, 80) * 255).astype(np.uint8),
+    }[kind]()
     path = tif(array)
     serial, distributed = serial_and_distributed(
         tmp_path, client, path, kinds=kind, patch_dimensions=PATCH, kernel_size=[4, 4], **options
