@@ -1,11 +1,13 @@
 """Stream any rasterio-readable raster (GeoTIFF, COG, VRT...) into an Earth Engine export.
 
-:func:`export` checks its arguments as :class:`~tfrecord_io.image.writer.EETFRecordWriter` does
-(the same writer, which opens the destination but makes no spill file until a window is written)
-and hands the source, as :class:`RasterioRows`, to the one write pipeline,
-:func:`~tfrecord_io.image.write.write_export`. The source is read one patch row at a time,
-straight into the encoder: no spill file and no copy of the raster in memory, so memory is
-bounded by one strip of ``patch_height + 2 * margin`` rows, whatever the raster's height.
+:func:`export` hands the source, as :class:`RasterioRows` with its :func:`raster_profile`, to
+:func:`export_rows`, the body every export shares (xarray sources and distributed exports
+included, through :func:`tfrecord_io.export`): it checks the arguments as
+:class:`~tfrecord_io.image.writer.EETFRecordWriter` does (the same writer, which opens the
+destination but makes no spill file until a window is written) and hands the rows to the one
+write pipeline, :func:`~tfrecord_io.image.write.write_export`. The source is read one patch row
+at a time, straight into the encoder: no spill file and no copy of the raster in memory, so
+memory is bounded by one strip of ``patch_height + 2 * margin`` rows, whatever its height.
 """
 
 from __future__ import annotations
