@@ -371,3 +371,22 @@ def test_distributed_progress_reaches_every_patch(
     assert len(calls) > 1
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     assert calls[-1] == (20, 20)
+
+
+def test_crs_found_only_by_rioxarray_is_used(
+    tmp_path: Path, raster: Callable[..., np.ndarray], tif: Callable[..., Path]
+) -> None:
+    import rioxarray  # noqa: F401  (registers .rio)
+
+    array = raster(3, 64, 80)
+    x = UTM.c + UTM.a * (np.arange(80) + 0.5)
+    y = UTM.f + UTM.e * (np.arange(64) + 0.5)
+    data = xr.DataArray(
+        array,
+        dims=("band", "y", "x"),
+        coords={"band": ["B2", "B3", "B4"], "x": x, "y": y},
+        attrs={"crs": CRS},  # no grid mapping coordinate: only rioxarray reads this
+    )
+    tfrecord_io.export(tif(array), tmp_path / "tif", file_name_prefix="exp", patch_dimensions=PATCH)
+    tfrecord_io.export(data, tmp_path / "xr", file_name_prefix="exp", patch_dimensions=PATCH)
+    assert_same_export(tmp_path / "tif", tmp_path / "xr")
