@@ -67,16 +67,13 @@ def write_distributed(
     """
     futures: list[distributed.Future] = []
     options = plan.options
-
-    def shard_path(number: int) -> str:
-        return destination.temp_path(shard_name(destination.prefix, number, options.compressed))
-
+    pieces: list[str] = []
     try:
         shared = client.scatter(source, hash=False)  # its own key: a cancel touches no other export
         futures.append(shared)
         size = record_size(plan)
-        pieces: list[str] = []
         if size is not None and options.masked_threshold >= 1:
+            # One record size: boundaries by arithmetic, shards encoded from the source rows.
             tasks = fixed_shards(
                 plan.grid.total_patches,
                 plan.records_per_patch,
@@ -84,46 +81,32 @@ def write_distributed(
                 options.max_file_size,
             )
             kept = plan.grid.total_patches
-            writes = [
-                client.submit(
-                    write_shard,
-                    shared,
-                    plan,
-                    task,
-                    shard_path(task.number),
-                    level=level,
-                    threads=workers,
-                    pure=False,
-                )
-                for task in tasks
-            ]
             counts = [len(task.records) for task in tasks]
+            jobs: list[tuple[Any, ...]] = [(write_shard, shared, plan, task) for task in tasks]
         else:
+            # Sizes vary: the sizing pass leaves the payloads in pieces, shards are copied out.
             pieces, piece_sizes, kept = _size_records(client, plan, shared, destination, futures)
             sizes = np.concatenate(piece_sizes)
             shards = sized_shards(sizes + framed_size(0), options.max_file_size)
             starts = np.concatenate([[0], np.cumsum([len(s) for s in piece_sizes])])
-            writes = [
-                client.submit(
-                    copy_shard,
-                    pieces,
-                    piece_spans(records, starts, sizes),
-                    plan,
-                    shard_path(number),
-                    level=level,
-                    threads=workers,
-                    pure=False,
-                )
-                for number, records in enumerate(shards)
-            ]
             counts = [len(records) for records in shards]
+            jobs = [
+                (copy_shard, pieces, piece_spans(records, starts, sizes), plan)
+                for records in shards
+            ]
+        names = [shard_name(destination.prefix, n, options.compressed) for n in range(len(jobs))]
+        writes = [
+            client.submit(
+                *job, destination.temp_path(shard), level=level, threads=workers, pure=False
+            )
+            for job, shard in zip(jobs, names, strict=True)
+        ]
         futures.extend(writes)
         _wait(writes, counts, plan.grid.total_patches, progress)
         for piece in pieces:
             os.remove(piece)
         warn_dropped(plan, kept, name or destination.path, _STACKLEVEL)
         mixer = export_mixer(plan, crs).to_json() if options.writes_mixer else None
-        names = [os.path.basename(shard_path(number)) for number in range(len(writes))]
         return destination.commit(names, mixer)
     except BaseException:
         client.cancel(futures)
