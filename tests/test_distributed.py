@@ -322,6 +322,17 @@ def test_fixed_shards_cover_every_record_once_in_order() -> None:
     assert all(t.patches.start * 16 == t.first_record for t in tasks)
 
 
+def plan_of_32_by_32(tmp_path: Path) -> Any:
+    """The plan of a one-band float32 32 x 32 export in 16 x 16 patches (nothing written)."""
+    with tfrecord_io.open(
+        tmp_path / "plan", "w", width=32, height=32, count=1, crs=CRS, transform=UTM,
+        patch_dimensions=PATCH,
+    ) as writer:  # fmt: skip
+        plan = writer.plan()
+        writer.abort()
+    return plan
+
+
 def test_a_shard_refuses_records_its_plan_did_not_count(
     tmp_path: Path, raster: Callable[..., np.ndarray]
 ) -> None:
@@ -329,13 +340,8 @@ def test_a_shard_refuses_records_its_plan_did_not_count(
     from tfrecord_io.dask.tasks import write_shard
     from tfrecord_io.xarray.source import xarray_source
 
-    rows, profile = xarray_source(georeferenced(raster(1, 32, 32)))
-    with tfrecord_io.open(
-        tmp_path / "plan", "w", patch_dimensions=PATCH, **{k: profile[k] for k in
-        ("width", "height", "count", "dtype", "crs", "transform")},
-    ) as writer:  # fmt: skip
-        plan = writer.plan()
-        writer.abort()
+    rows, _ = xarray_source(georeferenced(raster(1, 32, 32)))
+    plan = plan_of_32_by_32(tmp_path)
     task = ShardTask(0, range(0, 2), 0, range(0, 3))  # two patches give two records, not three
     with pytest.raises(RecordCountError, match="must not change"):
         write_shard(rows, plan, task, str(tmp_path / "shard.tfrecord"))
@@ -390,3 +396,15 @@ def test_crs_found_only_by_rioxarray_is_used(
     tfrecord_io.export(tif(array), tmp_path / "tif", file_name_prefix="exp", patch_dimensions=PATCH)
     tfrecord_io.export(data, tmp_path / "xr", file_name_prefix="exp", patch_dimensions=PATCH)
     assert_same_export(tmp_path / "tif", tmp_path / "xr")
+
+
+def test_a_shard_copied_from_a_short_piece_is_refused(tmp_path: Path) -> None:
+    from tfrecord_io.dask.tasks import copy_shard
+
+    piece = tmp_path / "piece"
+    piece.write_bytes(b"x" * 250)  # two payloads of 100 bytes, and half of a third
+    plan = plan_of_32_by_32(tmp_path)
+    spans = [(0, 0, np.array([100, 100, 100], dtype=np.int64))]
+    with pytest.raises(RecordCountError, match="counted 3"):
+        copy_shard([str(piece)], spans, plan, str(tmp_path / "shard.tfrecord.gz"))
+    assert not (tmp_path / "shard.tfrecord.gz").exists()
