@@ -408,3 +408,18 @@ def test_a_shard_copied_from_a_short_piece_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RecordCountError, match="counted 3"):
         copy_shard([str(piece)], spans, plan, str(tmp_path / "shard.tfrecord.gz"))
     assert not (tmp_path / "shard.tfrecord.gz").exists()
+
+
+def test_shards_are_written_on_both_workers(
+    tmp_path: Path, client: Any, raster: Callable[..., np.ndarray], tif: Callable[..., Path]
+) -> None:
+    from distributed import get_task_stream
+
+    path = tif(raster(3, 64, 80))
+    with get_task_stream(client) as stream:
+        tfrecord_io.export(
+            path, tmp_path / "exp", client=client, patch_dimensions=PATCH, max_file_size=5000
+        )
+    shard_tasks = [t for t in stream.data if t["key"].startswith("write_shard")]
+    assert len(shard_tasks) == 20  # one record (patch) per shard
+    assert len({t["worker"] for t in shard_tasks}) == 2
