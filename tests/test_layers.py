@@ -26,8 +26,10 @@ LAYERS: dict[str, set[str]] = {
     "table": {"errors", "format", "image"},
     "ml": {"errors", "format", "image"},
     "xarray": {"errors", "format", "image"},
+    "dask": {"errors", "format", "image"},
+    "exporting": {"errors", "format", "image", "xarray", "dask"},
     "cli": {"errors", "format", "image", "pixelfunction", "gdal", "table"},
-    "__init__": {"errors", "format", "image", "pixelfunction", "gdal", "ml", "table"},
+    "__init__": {"errors", "format", "image", "pixelfunction", "gdal", "ml", "table", "exporting"},
 }
 
 

@@ -27,9 +27,9 @@ from tfrecord_io.errors import (
     TruncatedRecordError,
     WindowError,
 )
+from tfrecord_io.exporting import export
 from tfrecord_io.gdal.vrt import build_vrt, gdal_env
 from tfrecord_io.image.dataset import EETFRecordDataset
-from tfrecord_io.image.export import export
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.opener import open
 from tfrecord_io.image.predictions import iter_patches, write_predictions

@@ -41,6 +41,7 @@ __all__ = [
     "iter_payloads",
     "kind_default",
     "plan_export",
+    "record_size",
 ]
 
 KIND_DTYPES: dict[str, np.dtype] = {
@@ -295,13 +296,23 @@ def iter_payloads(
     plan: ExportPlan,
     source: RowSource,
     progress: Callable[[int, int], None] | None = None,
+    patches: range | None = None,
 ) -> Iterator[tuple[int, list[bytes]]]:
     """Yield ``(patch_index, payloads)`` for every patch kept, in export order.
 
     A patch whose masked fraction exceeds ``maskedThreshold`` is skipped (its index is not
-    yielded). ``progress(done, total)`` is called after each patch row.
+    yielded). ``progress(done, total)`` is called after each patch row. ``patches`` (a range of
+    patch indices, step 1) limits the work to those patches: only the source rows of their
+    patch rows, margins included, are read.
     """
     grid, options = plan.grid, plan.options
+    if patches is None:
+        patches = range(grid.total_patches)
+    patch_rows = range(0, 0)
+    if len(patches):
+        patch_rows = range(
+            patches.start // grid.patches_per_row, (patches.stop - 1) // grid.patches_per_row + 1
+        )
     pw, ph, mx, my = grid.patch_width, grid.patch_height, grid.margin_x, grid.margin_y
     tw, th = grid.tile_width, grid.tile_height
     strip_width = grid.patches_per_row * pw + 2 * mx
@@ -316,7 +327,7 @@ def iter_payloads(
     threshold = options.masked_threshold
     check_mask = threshold < 1
     cache: tuple[int, np.ndarray, np.ndarray | None] | None = None  # rows kept for the next strip
-    for prow in range(grid.patch_rows):
+    for prow in patch_rows:
         top = prow * ph - my
         r0, r1 = max(top, 0), min(top + th, plan.height)
         values, masked, cache = _read(source, r0, r1, cache)
@@ -346,6 +357,8 @@ def iter_payloads(
                 )
         for pcol in range(grid.patches_per_row):
             index = prow * grid.patches_per_row + pcol
+            if index not in patches:
+                continue
             c0 = pcol * pw
             if any_masked is not None:
                 fraction = any_masked[my : my + ph, mx + c0 : mx + c0 + pw].mean()
@@ -361,6 +374,22 @@ def iter_payloads(
                 yield index, [_example_payload(plan.features, tiles)]
         if progress is not None:
             progress((prow + 1) * grid.patches_per_row, grid.total_patches)
+
+
+def record_size(plan: ExportPlan) -> int | None:
+    """Return the payload size of every record, or None when sizes depend on the values.
+
+    Float and bytes lists have one encoded size whatever their values, so one record of
+    ``defaultValue`` pixels has the size of them all; ``int64_list`` varints do not (None).
+    """
+    if any(f.kind == "int64" for f in plan.features):
+        return None
+    # A sequence export's records are one per tile pixel, all alike: one pixel stands for all.
+    th, tw = (1, 1) if plan.options.sequence_data else (plan.grid.tile_height, plan.grid.tile_width)
+    tiles = [np.zeros((f.depth, th, tw), dtype=KIND_DTYPES[f.kind]) for f in plan.features]
+    if plan.options.sequence_data:
+        return len(_sequence_payloads(plan.features, tiles)[0])
+    return len(_example_payload(plan.features, tiles))
 
 
 def _read(

@@ -1,11 +1,13 @@
 """Stream any rasterio-readable raster (GeoTIFF, COG, VRT...) into an Earth Engine export.
 
-:func:`export` checks its arguments as :class:`~tfrecord_io.image.writer.EETFRecordWriter` does
-(the same writer, which opens the destination but makes no spill file until a window is written)
-and hands the source, as :class:`RasterioRows`, to the one write pipeline,
-:func:`~tfrecord_io.image.write.write_export`. The source is read one patch row at a time,
-straight into the encoder: no spill file and no copy of the raster in memory, so memory is
-bounded by one strip of ``patch_height + 2 * margin`` rows, whatever the raster's height.
+:func:`export` hands the source, as :class:`RasterioRows` with its :func:`raster_profile`, to
+:func:`export_rows`, the body every export shares (xarray sources and distributed exports
+included, through :func:`tfrecord_io.export`): it checks the arguments as
+:class:`~tfrecord_io.image.writer.EETFRecordWriter` does (the same writer, which opens the
+destination but makes no spill file until a window is written) and hands the rows to the one
+write pipeline, :func:`~tfrecord_io.image.write.write_export`. The source is read one patch row
+at a time, straight into the encoder: no spill file and no copy of the raster in memory, so
+memory is bounded by one strip of ``patch_height + 2 * margin`` rows, whatever its height.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import rasterio
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
+from tfrecord_io.image.encode import RowSource
+from tfrecord_io.image.write import write_export
 from tfrecord_io.image.writer import EETFRecordWriter
 
-__all__ = ["RasterioRows", "export"]
+__all__ = ["RasterioRows", "export", "export_rows", "raster_profile"]
 
 
 class RasterioRows:
@@ -110,22 +114,93 @@ def export(
     with ExitStack() as stack:
         if isinstance(src, str | os.PathLike):
             src = stack.enter_context(rasterio.open(src))
-        dtype = np.result_type(*[np.dtype(d) for d in src.dtypes])
-        writer = EETFRecordWriter(
+        return export_rows(
+            RasterioRows(src, nodata),
             dst,
-            width=src.width,
-            height=src.height,
-            count=src.count,
-            dtype=dtype,
-            crs=src.crs,
-            transform=src.transform,
-            nodata=nodata if nodata is not None else src.nodata,
+            raster_profile(src, nodata),
+            band_names=band_names,
+            progress=progress,
             format_options=format_options,
             overwrite=overwrite,
             **writer_options,
         )
-        try:
-            writer.descriptions = band_names if band_names is not None else src.descriptions
-            return writer.close_from(RasterioRows(src, nodata), progress)
-        finally:
-            writer.abort()
+
+
+def raster_profile(src: Any, nodata: float | None = None) -> dict[str, Any]:
+    """Return what an export needs to know of a rasterio dataset besides its pixels.
+
+    Parameters
+    ----------
+    src : rasterio dataset
+        The source.
+    nodata : float, optional
+        Overrides the source's nodata.
+
+    Returns
+    -------
+    dict
+        ``width``, ``height``, ``count``, ``dtype`` (one for all bands), ``crs``,
+        ``transform``, ``nodata`` and ``descriptions``: the keys :func:`export_rows` takes.
+    """
+    return {
+        "width": src.width,
+        "height": src.height,
+        "count": src.count,
+        "dtype": np.result_type(*[np.dtype(d) for d in src.dtypes]),
+        "crs": src.crs,
+        "transform": src.transform,
+        "nodata": nodata if nodata is not None else src.nodata,
+        "descriptions": tuple(src.descriptions),
+    }
+
+
+def export_rows(
+    rows: RowSource | Any,
+    dst: str | os.PathLike[str],
+    profile: Mapping[str, Any],
+    *,
+    band_names: Sequence[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    write: Callable[..., list[str]] = write_export,
+    **writer_options: Any,
+) -> list[str]:
+    """Write the rows of a raster described by ``profile`` as an export.
+
+    Parameters
+    ----------
+    rows : RowSource
+        The raster's rows, or what ``write`` takes as its rows.
+    dst : path-like
+        The export folder.
+    profile : mapping
+        The keys of :func:`raster_profile`.
+    band_names : sequence of str, optional
+        Feature names; ``profile["descriptions"]`` (or ``b1``, ``b2``...) by default.
+    progress : callable, optional
+        ``progress(done_patches, total_patches)``.
+    write : callable
+        The write pipeline (:func:`~tfrecord_io.image.write.write_export` by default).
+    **writer_options
+        Keyword arguments of :class:`~tfrecord_io.image.writer.EETFRecordWriter`.
+
+    Returns
+    -------
+    list of str
+        The files written: shards in order, then the mixer.
+    """
+    writer = EETFRecordWriter(
+        dst,
+        width=profile["width"],
+        height=profile["height"],
+        count=profile["count"],
+        dtype=profile["dtype"],
+        crs=profile["crs"],
+        transform=profile["transform"],
+        nodata=profile["nodata"],
+        **writer_options,
+    )
+    try:
+        writer.descriptions = band_names if band_names is not None else profile["descriptions"]
+        return writer.close_from(rows, progress, write)
+    finally:
+        writer.abort()

@@ -27,9 +27,9 @@ from tfrecord_io.format.upload import AnyDestination
 from tfrecord_io.image.encode import ExportPlan, RowSource, iter_payloads
 from tfrecord_io.image.mixer import Mixer
 
-__all__ = ["crs_text", "export_mixer", "write_export", "write_records"]
+__all__ = ["crs_text", "export_mixer", "warn_dropped", "write_export", "write_records"]
 
-# Frames between a warning and the caller of close() or export(): _warn_dropped, the payload
+# Frames between a warning and the caller of close() or export(): warn_dropped, the payload
 # generator, write_records, write_export, close_from.
 _STACKLEVEL = 6
 
@@ -182,10 +182,25 @@ def _iter_export_payloads(
         yield from payloads
         kept += 1
     # Warned here, before the commit: a warning raised as an error leaves nothing written.
-    _warn_dropped(plan, kept, name)
+    warn_dropped(plan, kept, name)
 
 
-def _warn_dropped(plan: ExportPlan, kept: int, name: str) -> None:
+def warn_dropped(plan: ExportPlan, kept: int, name: str, stacklevel: int = _STACKLEVEL) -> None:
+    """Warn of the pixels and patches an export dropped, and of a missing mixer.
+
+    Call it before the commit, so that a warning raised as an error leaves nothing written.
+
+    Parameters
+    ----------
+    plan : ExportPlan
+        The export's plan.
+    kept : int
+        Patches written (the others had too many masked pixels).
+    name : str
+        The export as the warnings name it.
+    stacklevel : int
+        Frames between this function and the caller the warnings point at.
+    """
     if plan.dropped_pixels:
         warnings.warn(
             f"'{name}': {plan.dropped_pixels} pixels along the right and bottom edges do "
@@ -193,7 +208,7 @@ def _warn_dropped(plan: ExportPlan, kept: int, name: str) -> None:
             "were dropped, as Earth Engine drops them. Pass pad_edges=True to pad the last "
             "patch row and column with defaultValue instead.",
             PatchesDroppedWarning,
-            stacklevel=_STACKLEVEL,
+            stacklevel=stacklevel,
         )
     dropped = plan.grid.total_patches - kept
     if dropped:
@@ -202,7 +217,7 @@ def _warn_dropped(plan: ExportPlan, kept: int, name: str) -> None:
             f"maskedThreshold ({plan.options.masked_threshold}) masked pixels and were "
             "dropped.",
             PatchesDroppedWarning,
-            stacklevel=_STACKLEVEL,
+            stacklevel=stacklevel,
         )
     if not plan.options.writes_mixer:
         warnings.warn(
@@ -211,5 +226,5 @@ def _warn_dropped(plan: ExportPlan, kept: int, name: str) -> None:
             "be georeferenced from its files alone. To read it, pass the grid to "
             "tfrecord_io.open(..., mixer={...}); set maskedThreshold to 1 to get a mixer.",
             NoMixerWarning,
-            stacklevel=_STACKLEVEL,
+            stacklevel=stacklevel,
         )

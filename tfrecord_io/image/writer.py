@@ -437,7 +437,10 @@ class EETFRecordWriter(DatasetBase):
         self.close_from(self._spill)
 
     def close_from(
-        self, source: RowSource, progress: Callable[[int, int], None] | None = None
+        self,
+        source: RowSource | Any,
+        progress: Callable[[int, int], None] | None = None,
+        write: Callable[..., list[str]] = write_export,
     ) -> list[str]:
         """Encode the export from ``source`` instead of the written windows, and close.
 
@@ -447,9 +450,13 @@ class EETFRecordWriter(DatasetBase):
         Parameters
         ----------
         source : RowSource
-            ``read_rows(row_start, row_stop)`` -> ``(values, masked)``.
+            ``read_rows(row_start, row_stop)`` -> ``(values, masked)``; or whatever ``write``
+            takes as its rows.
         progress : callable, optional
             ``progress(done_patches, total_patches)``, called after each patch row.
+        write : callable
+            The write pipeline, called as :func:`~tfrecord_io.image.write.write_export` is
+            (a distributed export passes its own).
 
         Returns
         -------
@@ -458,7 +465,7 @@ class EETFRecordWriter(DatasetBase):
         """
         self._check_writable()
         try:
-            self.files = write_export(
+            self.files = write(
                 self.plan(),
                 source,
                 self._destination,
