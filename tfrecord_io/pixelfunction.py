@@ -5,7 +5,11 @@ GDAL imports this module by name when a VRT band says
 when ``GDAL_VRT_ENABLE_PYTHON=TRUSTED_MODULES`` and ``GDAL_VRT_PYTHON_TRUSTED_MODULES`` names
 this module (:func:`tfrecord_io.gdal_env`). GDAL caches nothing for such bands, so opened
 exports (and with them their record index and decoded-patch cache) are kept here between calls,
-a few at a time. Errors propagate: GDAL reports them as read failures, never as zeros.
+a few at a time. Full-resolution reads that move down the mosaic from its top-left corner (as
+``gdal_translate`` and ``BuildOverviews`` make them) are answered from one pass over the export
+that decodes a whole row of patches at a time (:class:`tfrecord_io.gdal.readahead.RowStream`);
+other reads go through the record index. Errors propagate: GDAL reports them as read failures,
+never as zeros.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
+from tfrecord_io.gdal.readahead import RowStream
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.opener import open as open_export
 
@@ -25,7 +30,7 @@ __all__ = ["MODULE", "read_band"]
 
 MODULE = __name__
 _MAX_OPEN = 8
-_open: OrderedDict[tuple[tuple[str, str], ...], EETFRecordDataset] = OrderedDict()
+_open: OrderedDict[tuple[tuple[str, str], ...], tuple[EETFRecordDataset, RowStream]] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -34,7 +39,8 @@ def _close_all() -> None:
     """Close the exports kept open between calls when the process ends."""
     with _lock:
         while _open:
-            _, ds = _open.popitem()
+            _, (ds, stream) = _open.popitem()
+            stream.close()
             ds.close()
 
 
@@ -56,20 +62,22 @@ def _options(args: dict[str, str]) -> dict[str, Any]:
     return options
 
 
-def _dataset(args: dict[str, str]) -> EETFRecordDataset:
+def _dataset(args: dict[str, str]) -> tuple[EETFRecordDataset, RowStream]:
     key = tuple(sorted((k, v) for k, v in args.items() if k != "band"))
     with _lock:
-        ds = _open.get(key)
-        if ds is not None:
+        entry = _open.get(key)
+        if entry is not None:
             _open.move_to_end(key)
-            return ds
+            return entry
     ds = open_export(args["export"], **_options(args))
+    entry = (ds, RowStream(ds))
     with _lock:
-        _open[key] = ds
+        _open[key] = entry
         while len(_open) > _MAX_OPEN:
-            _, old = _open.popitem(last=False)
+            _, (old, stream) = _open.popitem(last=False)
+            stream.close()
             old.close()
-    return ds
+    return entry
 
 
 def read_band(
@@ -102,10 +110,13 @@ def read_band(
         options the VRT was built with.
     """
     args = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in kwargs.items()}
-    ds = _dataset(args)
+    ds, stream = _dataset(args)
+    band, window = int(args["band"]), Window(xoff, yoff, xsize, ysize)
+    if stream.read(band, window, out_ar):
+        return
     out_ar[...] = ds.read(
-        int(args["band"]),
-        window=Window(xoff, yoff, xsize, ysize),
+        band,
+        window=window,
         out_shape=out_ar.shape,
         out_dtype=out_ar.dtype,
     )
