@@ -282,9 +282,11 @@ class ExportReader:
         RecordCountError
             The records do not add up to the mixer's grid.
         """
-        if self.layout.sequence:
-            for index in range(self.grid.total_patches):
-                yield index, self.tile(index)
+        if self.layout.sequence:  # one queue item per patch, not per pixel record
+            batches = self._iter_sequence_batches()
+            with _closing(_prefetched(batches, depth=2) if prefetch else batches) as items:
+                for index, batch in items:
+                    yield index, self.layout.decode_sequence(batch)
             return
         total, expected = 0, self.grid.total_patches
         records = _prefetched(self._iter_payloads()) if prefetch else self._iter_payloads()
@@ -294,6 +296,23 @@ class ExportReader:
                     raise RecordCountError(self._count_message(index + 1, expected))
                 yield index, self.layout.decode(payload, location(shard, index, offset))
                 total = index + 1
+        if total != expected:
+            raise RecordCountError(self._count_message(total, expected))
+
+    def _iter_sequence_batches(self) -> Iterator[tuple[int, list[tuple[bytes, str]]]]:
+        """Yield a sequence export's records patch by patch: ``(index, [(payload, where)])``."""
+        per, expected = self.records_per_patch, self.expected_records or 0
+        batch: list[tuple[bytes, str]] = []
+        total = 0
+        with _closing(self._iter_payloads()) as records:
+            for shard, record, offset, payload in records:
+                if record >= expected:
+                    raise RecordCountError(self._count_message(record + 1, expected))
+                batch.append((payload, location(shard, record, offset)))
+                total = record + 1
+                if len(batch) == per:
+                    yield record // per, batch
+                    batch = []
         if total != expected:
             raise RecordCountError(self._count_message(total, expected))
 
@@ -340,7 +359,7 @@ class ExportReader:
                 counts = list(pool.map(run, range(len(self.files.shards))))
             if all(starts[n] + counts[n] == starts[n + 1] for n in range(len(counts))):
                 return
-        for index, tile in self.iter_tiles(prefetch=parallel):
+        for index, tile in self.iter_tiles(prefetch=workers > 1):
             place(index, tile)
 
     def _predict_starts(self) -> list[int] | None:
