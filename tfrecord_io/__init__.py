@@ -21,6 +21,7 @@ from tfrecord_io.errors import (
     TruncatedRecordError,
     WindowError,
 )
+from tfrecord_io.gdal.overviews import build_overviews
 from tfrecord_io.gdal.vrt import build_vrt, gdal_env
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.export import export
@@ -56,6 +57,7 @@ __all__ = [
     "TruncatedRecordError",
     "WindowError",
     "__version__",
+    "build_overviews",
     "build_vrt",
     "export",
     "gdal_env",

@@ -186,8 +186,27 @@ def translate_command(
 @click.argument("src", type=click.Path(exists=True))
 @click.argument("dst", type=click.Path(), required=False)
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@click.option(
+    "--overviews",
+    is_flag=True,
+    help="Also write DST.ovr: GDAL overviews (2, 4, 8, ...), so zoomed-out views are fast.",
+)
+@click.option(
+    "--resampling",
+    type=click.Choice(["average", "nearest"]),
+    default="average",
+    show_default=True,
+    help="How overview pixels are made.",
+)
 @_kernel_option
-def vrt_command(src: str, dst: str | None, overwrite: bool, kernel_size: str | None) -> None:
+def vrt_command(
+    src: str,
+    dst: str | None,
+    overwrite: bool,
+    overviews: bool,
+    resampling: str,
+    kernel_size: str | None,
+) -> None:
     """Write a GDAL VRT for an export (PREFIX.vrt beside it by default).
 
     GDAL, rasterio and QGIS then read the export through tfrecord_io's pixel function, with the
@@ -197,6 +216,10 @@ def vrt_command(src: str, dst: str | None, overwrite: bool, kernel_size: str | N
         if dst is not None and os.path.exists(dst) and not overwrite:
             raise click.ClickException(f"'{dst}' exists: pass --overwrite to replace it")
         path = vrt.build_vrt(src, dst, **_open_options(kernel_size))
+        if overviews:
+            from tfrecord_io.gdal.overviews import build_overviews
+
+            click.echo(build_overviews(path, resampling=resampling))  # type: ignore[arg-type]
     click.echo(path)
 
 

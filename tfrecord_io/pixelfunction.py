@@ -26,7 +26,7 @@ from tfrecord_io.gdal.readahead import RowStream
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.opener import open as open_export
 
-__all__ = ["MODULE", "read_band"]
+__all__ = ["MODULE", "options_from_arguments", "read_band"]
 
 MODULE = __name__
 _MAX_OPEN = 8
@@ -44,8 +44,8 @@ def _close_all() -> None:
             ds.close()
 
 
-def _options(args: dict[str, str]) -> dict[str, Any]:
-    """Turn the VRT's PixelFunctionArguments (strings) into :func:`open` keywords."""
+def options_from_arguments(args: dict[str, str]) -> dict[str, Any]:
+    """Turn a VRT's PixelFunctionArguments (strings) into :func:`tfrecord_io.open` keywords."""
     options: dict[str, Any] = {}
     if "kernel_x" in args:
         options["kernel_size"] = (int(args["kernel_x"]), int(args["kernel_y"]))
@@ -69,7 +69,7 @@ def _dataset(args: dict[str, str]) -> tuple[EETFRecordDataset, RowStream]:
         if entry is not None:
             _open.move_to_end(key)
             return entry
-    ds = open_export(args["export"], **_options(args))
+    ds = open_export(args["export"], **options_from_arguments(args))
     entry = (ds, RowStream(ds))
     with _lock:
         _open[key] = entry
