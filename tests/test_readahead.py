@@ -10,7 +10,7 @@ import rasterio
 from rasterio.windows import Window
 
 import tfrecord_io
-from tfrecord_io.gdal.readahead import RowStream
+from tfrecord_io.gdal.readahead import DecimatedReads, RowStream
 from tfrecord_io.gdal.vrt import gdal_pythonpath
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -94,3 +94,24 @@ def test_gdal_translate_of_the_vrt_equals_the_export(tmp_path: Path):
     )
     with rasterio.open(dst) as out, tfrecord_io.open(SAMPLE) as ds:
         np.testing.assert_array_equal(out.read(), ds.read())
+
+
+def test_decimated_reads_of_each_band_equal_the_library_read():
+    with tfrecord_io.open(SAMPLE) as ds:
+        reads = DecimatedReads(ds)
+        window = Window(0, 0, ds.width, ds.height)
+        expected = ds.read(out_shape=(ds.count, 20, 30))
+        for band in ds.indexes:
+            out = np.empty((20, 30), ds.dtypes[0])
+            reads.read(band, window, out)
+            np.testing.assert_array_equal(out, expected[band - 1])
+
+
+def test_decimated_reads_of_another_window_are_read_again():
+    with tfrecord_io.open(SAMPLE) as ds:
+        reads = DecimatedReads(ds)
+        out = np.empty((10, 10), ds.dtypes[0])
+        reads.read(1, Window(0, 0, 40, 40), out)
+        reads.read(1, Window(40, 20, 40, 40), out)
+        expected = ds.read(1, window=Window(40, 20, 40, 40), out_shape=(10, 10))
+        np.testing.assert_array_equal(out, expected)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from tfrecord_io.gdal.readahead import RowStream
+from tfrecord_io.gdal.readahead import DecimatedReads, RowStream
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.opener import open as open_export
 
@@ -30,7 +30,9 @@ __all__ = ["MODULE", "options_from_arguments", "read_band"]
 
 MODULE = __name__
 _MAX_OPEN = 8
-_open: OrderedDict[tuple[tuple[str, str], ...], tuple[EETFRecordDataset, RowStream]] = OrderedDict()
+_open: OrderedDict[
+    tuple[tuple[str, str], ...], tuple[EETFRecordDataset, RowStream, DecimatedReads]
+] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -39,7 +41,7 @@ def _close_all() -> None:
     """Close the exports kept open between calls when the process ends."""
     with _lock:
         while _open:
-            _, (ds, stream) = _open.popitem()
+            _, (ds, stream, _) = _open.popitem()
             stream.close()
             ds.close()
 
@@ -62,7 +64,7 @@ def options_from_arguments(args: dict[str, str]) -> dict[str, Any]:
     return options
 
 
-def _dataset(args: dict[str, str]) -> tuple[EETFRecordDataset, RowStream]:
+def _dataset(args: dict[str, str]) -> tuple[EETFRecordDataset, RowStream, DecimatedReads]:
     key = tuple(sorted((k, v) for k, v in args.items() if k != "band"))
     with _lock:
         entry = _open.get(key)
@@ -70,11 +72,11 @@ def _dataset(args: dict[str, str]) -> tuple[EETFRecordDataset, RowStream]:
             _open.move_to_end(key)
             return entry
     ds = open_export(args["export"], **options_from_arguments(args))
-    entry = (ds, RowStream(ds))
+    entry = (ds, RowStream(ds), DecimatedReads(ds))
     with _lock:
         _open[key] = entry
         while len(_open) > _MAX_OPEN:
-            _, (old, stream) = _open.popitem(last=False)
+            _, (old, stream, _) = _open.popitem(last=False)
             stream.close()
             old.close()
     return entry
@@ -110,9 +112,12 @@ def read_band(
         options the VRT was built with.
     """
     args = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in kwargs.items()}
-    ds, stream = _dataset(args)
+    ds, stream, decimated = _dataset(args)
     band, window = int(args["band"]), Window(xoff, yoff, xsize, ysize)
     if stream.read(band, window, out_ar):
+        return
+    if out_ar.shape != (ysize, xsize) and ds.count > 1:
+        decimated.read(band, window, out_ar)
         return
     out_ar[...] = ds.read(
         band,

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from rasterio.windows import Window
 
 from tfrecord_io.image.dataset import EETFRecordDataset
 
-__all__ = ["RowStream"]
+__all__ = ["DecimatedReads", "RowStream"]
 
 _AHEAD = 2  # rows of patches a stream decodes to reach a read below the rows it holds
 _KEEP = 3  # rows of patches it holds: a read may straddle two, and bands come one by one
@@ -119,3 +120,33 @@ class RowStream:
             close()
         self._held.clear()
         self._next = 0
+
+
+class DecimatedReads:
+    """Answer a decimated read for every band at once, and the other bands from that.
+
+    GDAL asks for a zoomed-out view (no overviews) one band at a time, each with the whole
+    window; decoding the patches it covers once per band would multiply the cost by the band
+    count. The first band's call reads all bands into a buffer the size of the output (small:
+    it is decimated) and the calls for the other bands copy from it.
+
+    Parameters
+    ----------
+    ds : EETFRecordDataset
+        The open export.
+    """
+
+    def __init__(self, ds: EETFRecordDataset) -> None:
+        self._ds = ds
+        self._lock = threading.Lock()
+        self._key: tuple[Any, ...] | None = None
+        self._bands: np.ndarray | None = None
+
+    def read(self, band: int, window: Window, out: np.ndarray) -> None:
+        """Fill ``out`` (a decimated buffer of ``window``) with band ``band``."""
+        key = (window.flatten(), out.shape, out.dtype.str)
+        with self._lock:
+            if key != self._key or self._bands is None:
+                self._bands = self._ds.read(window=window, out_shape=out.shape, out_dtype=out.dtype)
+                self._key = key
+            out[...] = self._bands[band - 1]
