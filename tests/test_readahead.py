@@ -115,3 +115,25 @@ def test_decimated_reads_of_another_window_are_read_again():
         reads.read(1, Window(40, 20, 40, 40), out)
         expected = ds.read(1, window=Window(40, 20, 40, 40), out_shape=(10, 10))
         np.testing.assert_array_equal(out, expected)
+
+
+def test_streaming_with_shards_read_ahead_gives_every_patch_in_order():
+    with tfrecord_io.open(SAMPLE) as ds:
+        expected = ds.read()
+        reader = ds._reader
+        indexes = [index for index, _ in reader.iter_tiles(prefetch=True)]
+        assert indexes == list(range(reader.grid.total_patches))
+        strips = np.concatenate([strip for _, strip in ds.iter_patch_rows()], axis=1)
+        np.testing.assert_array_equal(strips, expected)
+
+
+def test_a_mispredicted_shard_start_falls_back_to_reading_in_order():
+    with tfrecord_io.open(SAMPLE) as ds:
+        expected = ds.read()
+        reader = ds._reader
+        starts = reader._predict_starts()
+        assert starts is not None
+        wrong = [starts[0], starts[1] + 1, *starts[2:]]
+        reader._predict_starts = lambda: wrong  # as if the gzip trailer had misled it
+        strips = np.concatenate([strip for _, strip in ds.iter_patch_rows()], axis=1)
+        np.testing.assert_array_equal(strips, expected)

@@ -33,6 +33,8 @@ from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
 
+_AHEAD_BYTES = 128 << 20  # records a second inflater may hold while the shard before is read
+
 __all__ = ["ExportReader"]
 
 
@@ -289,7 +291,7 @@ class ExportReader:
                     yield index, self.layout.decode_sequence(batch)
             return
         total, expected = 0, self.grid.total_patches
-        records = _prefetched(self._iter_payloads()) if prefetch else self._iter_payloads()
+        records = self._iter_payloads_ahead() if prefetch else self._iter_payloads()
         with _closing(records):
             for shard, index, offset, payload in records:
                 if index >= expected:
@@ -316,9 +318,54 @@ class ExportReader:
         if total != expected:
             raise RecordCountError(self._count_message(total, expected))
 
-    def _iter_payloads(self) -> Iterator[tuple[str, int, int, bytes]]:
-        index = 0
-        for shard in self.files.shards:
+    def _iter_payloads_ahead(self) -> Iterator[tuple[str, int, int, bytes]]:
+        """Yield what :meth:`_iter_payloads` yields, inflated on other threads.
+
+        A gzip shard is one sequential stream: inflating on two cores means two shards at once.
+        While a shard is consumed, the next one is read on another thread, at most
+        ``_AHEAD_BYTES`` of records ahead. Its first record's index is predicted from the gzip
+        trailer as :meth:`read_all` does; without a prediction, shards are read one at a time
+        (on one thread ahead of the consumer).
+        """
+        shards = self.files.shards
+        starts = self._predict_starts() if len(shards) > 1 else None
+        if starts is None:
+            yield from _prefetched(self._iter_payloads())
+            return
+        per_record = max(1, stream_size_hint(shards[0]) // max(1, starts[1] - starts[0]))
+        depth = max(4, _AHEAD_BYTES // per_record)
+        predicted = starts
+
+        def shard(n: int) -> Iterator[tuple[str, int, int, bytes]]:
+            path, first = shards[n], predicted[n]
+            for k, (offset, payload) in enumerate(iter_records(path, first_index=first)):
+                yield path, first + k, offset, payload
+
+        running = [_Ahead(shard(0), 4)]
+        try:
+            for n in range(len(shards)):
+                if n + 1 < len(shards):
+                    running.append(_Ahead(shard(n + 1), depth))
+                current = running.pop(0)
+                count = 0
+                for item in current:
+                    yield item
+                    count += 1
+                current.close()
+                if predicted[n] + count != predicted[n + 1]:  # mispredicted: go on in order
+                    for ahead in running:
+                        ahead.close()
+                    yield from self._iter_payloads(n + 1, predicted[n] + count)
+                    return
+        finally:
+            for ahead in running:
+                ahead.close()
+
+    def _iter_payloads(
+        self, first_shard: int = 0, first_index: int = 0
+    ) -> Iterator[tuple[str, int, int, bytes]]:
+        index = first_index
+        for shard in self.files.shards[first_shard:]:
             for offset, payload in iter_records(shard, first_index=index):
                 yield shard, index, offset, payload
                 index += 1
@@ -405,51 +452,67 @@ def _prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
     """Run an iterator on a background thread, at most ``depth`` items ahead of the consumer.
 
     Errors raised by the iterator are raised to the consumer in order; abandoning the iteration
-    stops the thread.
+    stops the thread. The thread starts at the first ``next``; :class:`_Ahead` starts at once.
     """
-    done = object()
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    ahead = _Ahead(items, depth)
+    try:
+        yield from ahead
+    finally:
+        ahead.close()
 
-    def put(entry: tuple[Any, BaseException | None]) -> bool:
-        while not stop.is_set():
+
+class _Ahead:
+    """An iterator run on a background thread from now on, at most ``depth`` items ahead."""
+
+    _DONE = object()
+
+    def __init__(self, items: Iterator[Any], depth: int) -> None:
+        self._items = items
+        self._buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="tfrecord_io-prefetch")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _put(self, entry: tuple[Any, BaseException | None]) -> bool:
+        while not self._stop.is_set():
             try:
-                buffer.put(entry, timeout=0.1)
+                self._buffer.put(entry, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self) -> None:
         try:
-            for item in items:
-                if not put((item, None)):
+            for item in self._items:
+                if not self._put((item, None)):
                     return
-            put((done, None))
+            self._put((self._DONE, None))
         except BaseException as exc:  # handed to the consumer
-            put((done, exc))
+            self._put((self._DONE, exc))
         finally:
-            close = getattr(items, "close", None)
+            close = getattr(self._items, "close", None)
             if close is not None:
                 close()
 
-    thread = threading.Thread(target=produce, name="tfrecord_io-prefetch", daemon=True)
-    thread.start()
-    try:
+    def __iter__(self) -> Iterator[Any]:
         while True:
-            item, error = buffer.get()
+            item, error = self._buffer.get()
             if error is not None:
                 raise error
-            if item is done:
+            if item is self._DONE:
                 return
             yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
+
+    def close(self) -> None:
+        """Stop the thread and drop what it read ahead."""
+        self._stop.set()
+        while self._thread.is_alive():
             try:
-                buffer.get_nowait()
+                self._buffer.get_nowait()
             except queue.Empty:
-                thread.join(0.05)
+                self._thread.join(0.05)
 
 
 class _closing:
