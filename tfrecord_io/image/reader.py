@@ -10,7 +10,6 @@ How records become bands is :mod:`tfrecord_io.image.layout`'s business.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.prefetch import Ahead, prefetched
 
 _AHEAD_BYTES = 128 << 20  # records a second inflater may hold while the shard before is read
 
@@ -286,7 +286,7 @@ class ExportReader:
         """
         if self.layout.sequence:  # one queue item per patch, not per pixel record
             batches = self._iter_sequence_batches()
-            with _closing(_prefetched(batches, depth=2) if prefetch else batches) as items:
+            with _closing(prefetched(batches, depth=2) if prefetch else batches) as items:
                 for index, batch in items:
                     yield index, self.layout.decode_sequence(batch)
             return
@@ -330,7 +330,7 @@ class ExportReader:
         shards = self.files.shards
         starts = self._predict_starts() if len(shards) > 1 else None
         if starts is None:
-            yield from _prefetched(self._iter_payloads())
+            yield from prefetched(self._iter_payloads())
             return
         per_record = max(1, stream_size_hint(shards[0]) // max(1, starts[1] - starts[0]))
         depth = max(4, _AHEAD_BYTES // per_record)
@@ -341,11 +341,11 @@ class ExportReader:
             for k, (offset, payload) in enumerate(iter_records(path, first_index=first)):
                 yield path, first + k, offset, payload
 
-        running = [_Ahead(shard(0), 4)]
+        running = [Ahead(shard(0), 4)]
         try:
             for n in range(len(shards)):
                 if n + 1 < len(shards):
-                    running.append(_Ahead(shard(n + 1), depth))
+                    running.append(Ahead(shard(n + 1), depth))
                 current = running.pop(0)
                 count = 0
                 for item in current:
@@ -446,73 +446,6 @@ def _pair(value: Any, name: str) -> tuple[int, int]:
         return int(x), int(y)
     except (TypeError, ValueError):
         raise OptionError(f"{name} must be an int or an (x, y) pair, not {value!r}") from None
-
-
-def _prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
-    """Run an iterator on a background thread, at most ``depth`` items ahead of the consumer.
-
-    Errors raised by the iterator are raised to the consumer in order; abandoning the iteration
-    stops the thread. The thread starts at the first ``next``; :class:`_Ahead` starts at once.
-    """
-    ahead = _Ahead(items, depth)
-    try:
-        yield from ahead
-    finally:
-        ahead.close()
-
-
-class _Ahead:
-    """An iterator run on a background thread from now on, at most ``depth`` items ahead."""
-
-    _DONE = object()
-
-    def __init__(self, items: Iterator[Any], depth: int) -> None:
-        self._items = items
-        self._buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="tfrecord_io-prefetch")
-        self._thread.daemon = True
-        self._thread.start()
-
-    def _put(self, entry: tuple[Any, BaseException | None]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._buffer.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        try:
-            for item in self._items:
-                if not self._put((item, None)):
-                    return
-            self._put((self._DONE, None))
-        except BaseException as exc:  # handed to the consumer
-            self._put((self._DONE, exc))
-        finally:
-            close = getattr(self._items, "close", None)
-            if close is not None:
-                close()
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            item, error = self._buffer.get()
-            if error is not None:
-                raise error
-            if item is self._DONE:
-                return
-            yield item
-
-    def close(self) -> None:
-        """Stop the thread and drop what it read ahead."""
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._buffer.get_nowait()
-            except queue.Empty:
-                self._thread.join(0.05)
 
 
 class _closing:
