@@ -8,7 +8,7 @@ DEPS := $(VENV)/.deps-installed
 # rasterio 1.3.5, crcmod; protobuf 3.21 as the tests' codec reference) to check that the core
 # runs there too, and QGIS itself
 # (qgis_process and PyQGIS, headless) for the QGIS plugin's tests.
-APT_PACKAGES := gdal-bin python3-rasterio python3-protobuf python3-crcmod qgis python3-qgis qgis-providers
+APT_PACKAGES := gdal-bin python3-rasterio python3-protobuf python3-crcmod python3-crc32c qgis python3-qgis qgis-providers
 # The QGIS plugin zip: the plugin plus the library as its top-level package `tfrecord_io`.
 QGIS_PLUGIN_BUILD ?= build/qgis-plugin
 QGIS_PLUGIN_ZIP ?= dist/qgis_tfrecord_io.zip

@@ -16,7 +16,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 import tfrecord_io
-from tfrecord_io import pixelfunction
+from tfrecord_io.gdal import pixel as pixelfunction
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 

@@ -28,6 +28,7 @@ from tfrecord_io.errors import (
     WindowError,
 )
 from tfrecord_io.exporting import export
+from tfrecord_io.gdal.overviews import build_overviews
 from tfrecord_io.gdal.vrt import build_vrt, gdal_env
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.mixer import Mixer
@@ -72,6 +73,7 @@ __all__ = [
     "TruncatedRecordError",
     "WindowError",
     "__version__",
+    "build_overviews",
     "build_vrt",
     "export",
     "gdal_env",

@@ -17,6 +17,7 @@ import click
 from tfrecord_io.errors import OptionError, TFRecordIOError
 from tfrecord_io.format import storage
 from tfrecord_io.gdal import translate, vrt
+from tfrecord_io.gdal.overviews import build_overviews
 from tfrecord_io.image import tools
 from tfrecord_io.image.options import parse_kernel_size
 
@@ -236,12 +237,26 @@ def translate_command(
 @click.argument("src", type=_PATH_OR_URL)
 @click.argument("dst", type=click.Path(), required=False)
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+@click.option(
+    "--overviews",
+    is_flag=True,
+    help="Also write DST.ovr: GDAL overviews (2, 4, 8, ...), so zoomed-out views are fast.",
+)
+@click.option(
+    "--resampling",
+    type=click.Choice(["average", "nearest"]),
+    default="average",
+    show_default=True,
+    help="How overview pixels are made.",
+)
 @_kernel_option
 @_storage_option
 def vrt_command(
     src: str,
     dst: str | None,
     overwrite: bool,
+    overviews: bool,
+    resampling: str,
     kernel_size: str | None,
     storage_items: tuple[str, ...],
 ) -> None:
@@ -254,6 +269,8 @@ def vrt_command(
         if dst is not None and os.path.exists(dst) and not overwrite:
             raise click.ClickException(f"'{dst}' exists: pass --overwrite to replace it")
         path = vrt.build_vrt(src, dst, **_open_options(kernel_size, storage_items))
+        if overviews:
+            click.echo(build_overviews(path, resampling=resampling))  # type: ignore[arg-type]
     click.echo(path)
 
 

@@ -8,7 +8,8 @@ Sequential reading goes through ``isal.igzip`` when it is installed (about 1.5x 
 and :mod:`gzip` otherwise. Random access into a shard is :mod:`tfrecord_io.format.index`'s job.
 
 CRC-32C comes from ``google-crc32c`` (~14 GB/s here); Debian's Python, which QGIS uses, does
-not package it, so Debian's ``crcmod`` (C extension, ~440 MB/s) stands in there.
+not package it, so Debian's ``crc32c`` (``apt install python3-crc32c``, ~1.5 GB/s) stands in
+there, and ``crcmod`` (C extension, ~320-440 MB/s) where that is missing too.
 
 This module deliberately does not import numpy.
 """
@@ -22,13 +23,6 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any, BinaryIO
 
-try:
-    from google_crc32c import value as _crc32c
-except ImportError:  # QGIS's Python on Debian: no google-crc32c, but crcmod's C extension
-    from crcmod.predefined import mkCrcFun
-
-    _crc32c = mkCrcFun("crc-32c")
-
 from tfrecord_io.errors import (
     ChecksumError,
     RecordError,
@@ -37,6 +31,21 @@ from tfrecord_io.errors import (
     location,
 )
 from tfrecord_io.format.storage import StorageOptions, is_url, open_input, stat
+
+_crc32c: Any
+try:
+    from google_crc32c import value as _google_crc32c
+
+    _crc32c = _google_crc32c
+except ImportError:  # QGIS's Python on Debian: no google-crc32c
+    try:
+        from crc32c import crc32c as _debian_crc32c  # python3-crc32c: ~5x crcmod
+
+        _crc32c = _debian_crc32c
+    except ImportError:
+        from crcmod.predefined import mkCrcFun
+
+        _crc32c = mkCrcFun("crc-32c")
 
 _igzip: Any
 try:  # isal inflates about 1.5x faster than zlib; optional ("fast" extra)

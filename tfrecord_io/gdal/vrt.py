@@ -16,8 +16,8 @@ from typing import Any
 
 from tfrecord_io.errors import ExportExistsError, OptionError
 from tfrecord_io.format import storage
+from tfrecord_io.gdal.pixel import MODULE
 from tfrecord_io.image.opener import open as open_export
-from tfrecord_io.pixelfunction import MODULE
 
 __all__ = ["build_vrt", "gdal_env", "gdal_pythonpath"]
 

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from tfrecord_io.errors import OptionError
+from tfrecord_io.format import columns
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.example import FeatureKind
 from tfrecord_io.format.sequence import encode_sequence_example
@@ -437,13 +438,17 @@ def _example_payload(features: Sequence[FeaturePlan], tiles: Sequence[np.ndarray
 
 
 def _sequence_payloads(features: Sequence[FeaturePlan], tiles: Sequence[np.ndarray]) -> list[bytes]:
-    """One SequenceExample per tile pixel, row-major: scalars in the context, arrays as lists."""
+    """One SequenceExample per tile pixel, row-major: scalars in the context, arrays as lists.
+
+    Pixels whose records have the same structure (all of them, unless int64 values need varints
+    of different widths) are written at once from one template record (:mod:`.columns`).
+    """
     th, tw = tiles[0].shape[1:]
     flat = [t.reshape(t.shape[0], th * tw) for t in tiles]
     scalars = [(f, v) for f, v in zip(features, flat, strict=True) if not f.array]
     arrays = [(f, v) for f, v in zip(features, flat, strict=True) if f.array]
-    payloads = []
-    for pixel in range(th * tw):
+
+    def one(pixel: int) -> bytes:
         context: Mapping[str, wire.Feature] = {
             f.name: _as_feature(f.kind, v[:, pixel]) for f, v in scalars
         }
@@ -451,5 +456,8 @@ def _sequence_payloads(features: Sequence[FeaturePlan], tiles: Sequence[np.ndarr
             f.name: [_as_feature(f.kind, v[d, pixel : pixel + 1]) for d in range(f.depth)]
             for f, v in arrays
         }
-        payloads.append(encode_sequence_example(context, lists))
-    return payloads
+        return encode_sequence_example(context, lists)
+
+    ordered = scalars + arrays  # the order the template holds them in
+    specs = [(f.name, f.kind, f.depth) for f, _ in ordered]
+    return columns.encode_sequences(one, specs, [v for _, v in ordered])

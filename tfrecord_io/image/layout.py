@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 
 from tfrecord_io.errors import DecodeError, GridError, OptionError
+from tfrecord_io.format import columns
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.sequence import decode_sequence_example
 from tfrecord_io.image.grid import PatchGrid, infer_margins, margin_for_kernel
@@ -114,17 +115,24 @@ class BandLayout:
         """
         pixels = self.tile_height * self.tile_width
         arrays = tuple(np.empty((f.depth, pixels), f.dtype) for f in self.features)
-        count, where = 0, "a sequence patch"
-        for pixel, (payload, where) in enumerate(records):
-            if pixel >= pixels:
+        payloads: list[bytes] = []
+        wheres: list[str] = []
+        for payload, where in records:
+            if len(payloads) >= pixels:
                 raise GridError(f"{where}: a patch of {pixels} pixels is given more records")
-            self._fill_pixel(arrays, pixel, payload, where)
-            count = pixel + 1
-        if count != pixels:
+            payloads.append(payload)
+            wheres.append(where)
+        if len(payloads) != pixels:
             raise GridError(
-                f"{where}: a patch of {pixels} pixels ends after {count} per-pixel records. "
-                "Check kernel_size."
+                f"{wheres[-1] if wheres else 'a sequence patch'}: a patch of {pixels} pixels "
+                f"ends after {len(payloads)} per-pixel records. Check kernel_size."
             )
+        # Every pixel's record has the same structure: read them as columns, and leave only
+        # records that do not match (or are malformed) to the general decoder.
+        specs = [(f.name, f.kind, f.depth) for f in self.features]
+        done = columns.decode_sequences(payloads, specs, list(arrays))
+        for pixel in np.flatnonzero(~done).tolist():
+            self._fill_pixel(arrays, pixel, payloads[pixel], wheres[pixel])
         return tuple(a.reshape(-1, self.tile_height, self.tile_width) for a in arrays)
 
     def _fill_pixel(

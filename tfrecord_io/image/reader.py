@@ -10,7 +10,6 @@ How records become bands is :mod:`tfrecord_io.image.layout`'s business.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,6 +32,9 @@ from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.prefetch import Ahead, prefetched
+
+_AHEAD_BYTES = 128 << 20  # records a second inflater may hold while the shard before is read
 
 __all__ = ["ExportReader"]
 
@@ -291,12 +293,14 @@ class ExportReader:
         RecordCountError
             The records do not add up to the mixer's grid.
         """
-        if self.layout.sequence:
-            for index in range(self.grid.total_patches):
-                yield index, self.tile(index)
+        if self.layout.sequence:  # one queue item per patch, not per pixel record
+            batches = self._iter_sequence_batches()
+            with _closing(prefetched(batches, depth=2) if prefetch else batches) as items:
+                for index, batch in items:
+                    yield index, self.layout.decode_sequence(batch)
             return
         total, expected = 0, self.grid.total_patches
-        records = _prefetched(self._iter_payloads()) if prefetch else self._iter_payloads()
+        records = self._iter_payloads_ahead() if prefetch else self._iter_payloads()
         with _closing(records):
             for shard, index, offset, payload in records:
                 if index >= expected:
@@ -306,9 +310,74 @@ class ExportReader:
         if total != expected:
             raise RecordCountError(self._count_message(total, expected))
 
-    def _iter_payloads(self) -> Iterator[tuple[str, int, int, bytes]]:
-        index = 0
-        for shard in self.files.shards:
+    def _iter_sequence_batches(self) -> Iterator[tuple[int, list[tuple[bytes, str]]]]:
+        """Yield a sequence export's records patch by patch: ``(index, [(payload, where)])``."""
+        per, expected = self.records_per_patch, self.expected_records or 0
+        batch: list[tuple[bytes, str]] = []
+        total = 0
+        with _closing(self._iter_payloads()) as records:
+            for shard, record, offset, payload in records:
+                if record >= expected:
+                    raise RecordCountError(self._count_message(record + 1, expected))
+                batch.append((payload, location(shard, record, offset)))
+                total = record + 1
+                if len(batch) == per:
+                    yield record // per, batch
+                    batch = []
+        if total != expected:
+            raise RecordCountError(self._count_message(total, expected))
+
+    def _iter_payloads_ahead(self) -> Iterator[tuple[str, int, int, bytes]]:
+        """Yield what :meth:`_iter_payloads` yields, inflated on other threads.
+
+        A gzip shard is one sequential stream: inflating on two cores means two shards at once.
+        While a shard is consumed, the next one is read on another thread, at most
+        ``_AHEAD_BYTES`` of records ahead. Its first record's index is predicted from the gzip
+        trailer as :meth:`read_all` does; without a prediction, shards are read one at a time
+        (on one thread ahead of the consumer).
+        """
+        shards = self.files.shards
+        starts = self._predict_starts() if len(shards) > 1 else None
+        if starts is None:
+            yield from prefetched(self._iter_payloads())
+            return
+        per_record = max(
+            1, stream_size_hint(shards[0], self.store) // max(1, starts[1] - starts[0])
+        )
+        depth = max(4, _AHEAD_BYTES // per_record)
+        predicted = starts
+
+        def shard(n: int) -> Iterator[tuple[str, int, int, bytes]]:
+            path, first = shards[n], predicted[n]
+            records = iter_records(path, first_index=first, storage_options=self.store)
+            for k, (offset, payload) in enumerate(records):
+                yield path, first + k, offset, payload
+
+        running = [Ahead(shard(0), 4)]
+        try:
+            for n in range(len(shards)):
+                if n + 1 < len(shards):
+                    running.append(Ahead(shard(n + 1), depth))
+                current = running.pop(0)
+                count = 0
+                for item in current:
+                    yield item
+                    count += 1
+                current.close()
+                if predicted[n] + count != predicted[n + 1]:  # mispredicted: go on in order
+                    for ahead in running:
+                        ahead.close()
+                    yield from self._iter_payloads(n + 1, predicted[n] + count)
+                    return
+        finally:
+            for ahead in running:
+                ahead.close()
+
+    def _iter_payloads(
+        self, first_shard: int = 0, first_index: int = 0
+    ) -> Iterator[tuple[str, int, int, bytes]]:
+        index = first_index
+        for shard in self.files.shards[first_shard:]:
             for offset, payload in iter_records(
                 shard, first_index=index, storage_options=self.store
             ):
@@ -351,7 +420,7 @@ class ExportReader:
                 counts = list(pool.map(run, range(len(self.files.shards))))
             if all(starts[n] + counts[n] == starts[n + 1] for n in range(len(counts))):
                 return
-        for index, tile in self.iter_tiles(prefetch=parallel):
+        for index, tile in self.iter_tiles(prefetch=workers > 1):
             place(index, tile)
 
     def _predict_starts(self) -> list[int] | None:
@@ -392,57 +461,6 @@ def _pair(value: Any, name: str) -> tuple[int, int]:
         return int(x), int(y)
     except (TypeError, ValueError):
         raise OptionError(f"{name} must be an int or an (x, y) pair, not {value!r}") from None
-
-
-def _prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
-    """Run an iterator on a background thread, at most ``depth`` items ahead of the consumer.
-
-    Errors raised by the iterator are raised to the consumer in order; abandoning the iteration
-    stops the thread.
-    """
-    done = object()
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry: tuple[Any, BaseException | None]) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((done, None))
-        except BaseException as exc:  # handed to the consumer
-            put((done, exc))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, name="tfrecord_io-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = buffer.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                buffer.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
 
 
 class _closing:

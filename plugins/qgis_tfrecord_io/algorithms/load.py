@@ -9,6 +9,8 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
     QgsProcessingUtils,
     QgsRasterLayer,
 )
@@ -20,6 +22,9 @@ class LoadAlgorithm(ReadExportAlgorithm):
     """Write the export's VRT (tfrecord_io.build_vrt) and load it as a raster layer."""
 
     OUTPUT_VRT = "OUTPUT_VRT"
+    OVERVIEWS = "OVERVIEWS"
+    RESAMPLING = "RESAMPLING"
+    RESAMPLINGS = ("average", "nearest")
     OUTPUT = "OUTPUT"
 
     algorithm_name = "load"
@@ -31,7 +36,9 @@ class LoadAlgorithm(ReadExportAlgorithm):
         "function fills: the layer is the reassembled mosaic without kernel margins, "
         "georeferenced by the mixer, read lazily patch by patch. The kernel size is "
         "inferred from the records; give it only when asked to. For a predictions folder, "
-        "which has no mixer, give the export's mixer."
+        "which has no mixer, give the export's mixer. Build overviews to write VRT.ovr "
+        "(levels 2, 4, 8, ... made in one pass over the export), so that zoomed-out views "
+        "read those instead of decoding every patch."
     )
 
     def initAlgorithm(self, config=None):
@@ -39,6 +46,16 @@ class LoadAlgorithm(ReadExportAlgorithm):
         self.add_export_parameters()
         self.add_optional_file_output(
             self.OUTPUT_VRT, "VRT file (beside the export when empty)", "GDAL VRT (*.vrt)"
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                self.OVERVIEWS, "Build overviews (VRT.ovr) for fast zoomed-out views", False
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.RESAMPLING, "Overview resampling", list(self.RESAMPLINGS), defaultValue=0
+            )
         )
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, "Export layer"))
 
@@ -60,7 +77,15 @@ class LoadAlgorithm(ReadExportAlgorithm):
                     f"'{files.folder}' is read-only: writing the VRT to the temporary folder"
                 )
             vrt = tfrecord_io.build_vrt(path, destination, overwrite=True, **options)
-        feedback.pushInfo(f"Wrote {vrt}")
+            feedback.pushInfo(f"Wrote {vrt}")
+            if self.parameterAsBool(parameters, self.OVERVIEWS, context):
+                resampling = self.RESAMPLINGS[
+                    self.parameterAsEnum(parameters, self.RESAMPLING, context)
+                ]
+                ovr = tfrecord_io.build_overviews(
+                    vrt, resampling=resampling, progress=lambda f: feedback.setProgress(100 * f)
+                )
+                feedback.pushInfo(f"Wrote {ovr}")
         name = files.prefix or os.path.basename(files.folder)
         _check_readable(vrt, name)
         details = QgsProcessingContext.LayerDetails(name, context.project(), self.OUTPUT)
