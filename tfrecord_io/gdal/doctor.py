@@ -101,7 +101,7 @@ def _check_command_line(vrt: str, mosaic: np.ndarray, folder: str, env: dict[str
             name,
             False,
             "gdal_translate is not installed",
-            "sudo apt-get install gdal-bin python3-rasterio python3-crcmod",
+            "sudo apt-get install gdal-bin python3-rasterio python3-crc32c",
         )
     pythonpath = gdal_pythonpath()
     run_env = {**os.environ, **env, "PYTHONPATH": pythonpath}
@@ -116,7 +116,7 @@ def _check_command_line(vrt: str, mosaic: np.ndarray, folder: str, env: dict[str
             name,
             False,
             message,
-            "sudo apt-get install python3-numpy python3-rasterio python3-crcmod\n" + exports,
+            "sudo apt-get install python3-numpy python3-rasterio python3-crc32c\n" + exports,
         )
     import rasterio
 

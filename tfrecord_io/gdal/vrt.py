@@ -48,7 +48,7 @@ def gdal_pythonpath(folder: str | os.PathLike[str] | None = None) -> str:
     """Return a folder to put on ``PYTHONPATH`` for command-line GDAL: it holds only this package.
 
     Debian's ``gdal_translate`` and ``gdalinfo`` run the pixel function in Debian's Python with
-    Debian's numpy and rasterio (``apt install python3-rasterio python3-crcmod``), which share
+    Debian's numpy and rasterio (``apt install python3-rasterio python3-crc32c``), which share
     their GDAL. Putting a virtualenv's site-packages on ``PYTHONPATH`` would load the venv's
     rasterio and its own bundled GDAL into the same process; a folder holding only a link to
     ``tfrecord_io`` avoids that.

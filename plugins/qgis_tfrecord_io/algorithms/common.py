@@ -29,7 +29,7 @@ def library():
         raise QgsProcessingException(
             f"The tfrecord_io library cannot be imported in QGIS's Python ({exc}). It needs "
             "numpy, rasterio, affine and pyproj from QGIS's Python: on Debian or Ubuntu "
-            "install python3-rasterio python3-crcmod."
+            "install python3-rasterio python3-crc32c."
         ) from exc
     return tfrecord_io
 
