@@ -16,6 +16,7 @@ from tfrecord_io.errors import (
     PatchesDroppedWarning,
     RecordCountError,
     RecordError,
+    StaleIndexWarning,
     TFRecordIOError,
     TFRecordIOWarning,
     TruncatedRecordError,
@@ -26,7 +27,7 @@ from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.export import export
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.predictions import iter_patches, write_predictions
-from tfrecord_io.image.tools import validate
+from tfrecord_io.image.tools import build_index, validate
 from tfrecord_io.image.writer import EETFRecordWriter
 from tfrecord_io.opener import open
 
@@ -51,11 +52,13 @@ __all__ = [
     "PatchesDroppedWarning",
     "RecordCountError",
     "RecordError",
+    "StaleIndexWarning",
     "TFRecordIOError",
     "TFRecordIOWarning",
     "TruncatedRecordError",
     "WindowError",
     "__version__",
+    "build_index",
     "build_vrt",
     "export",
     "gdal_env",

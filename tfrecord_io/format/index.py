@@ -13,14 +13,16 @@ everywhere. Each seek point holds zlib's 32 KiB window and state, so the default
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import zlib
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any, cast
 
-from tfrecord_io.errors import TruncatedRecordError, location
+from tfrecord_io.errors import RecordError, TruncatedRecordError, location
 from tfrecord_io.format.records import (
     FOOTER_SIZE,
     GZIP_MAGIC,
@@ -32,8 +34,22 @@ from tfrecord_io.format.records import (
     _stream_error,
     is_gzip,
 )
+from tfrecord_io.format.seekpoints import (
+    RestoredStream,
+    WindowPoint,
+    find_flush_points,
+    points_from_gzidx,
+)
+from tfrecord_io.format.sidecar import IndexedShard
 
-__all__ = ["DEFAULT_SPACING", "ShardIndex", "index_shard"]
+try:  # optional ("fast" extra): finds deflate block boundaries for saved seek points
+    import indexed_gzip
+
+    _indexed_gzip: Any = indexed_gzip
+except ImportError:  # pragma: no cover - depends on the environment (QGIS's Python)
+    _indexed_gzip = None
+
+__all__ = ["DEFAULT_SPACING", "ShardIndex", "index_shard", "index_shard_for_saving"]
 
 DEFAULT_SPACING = 4 << 20
 _READ_CHUNK = 1 << 20  # compressed bytes read at a time
@@ -52,10 +68,15 @@ class _SeekPoint:
 class _Inflater:
     """Inflate a gzip file forwards from a seek point, keeping unconsumed input."""
 
-    def __init__(self, f: IO[bytes], point: _SeekPoint) -> None:
+    def __init__(self, f: IO[bytes], point: _SeekPoint | WindowPoint) -> None:
         self._f = f
         self._cpos = point.compressed
-        self._d = point.inflater.copy()
+        self._stream: RestoredStream | None = None
+        if isinstance(point, WindowPoint):
+            self._stream = RestoredStream(f, point, _READ_CHUNK)
+            self._d = self._stream.inflater
+        else:
+            self._d = point.inflater.copy()
         self._tail = b""
         self.position = point.uncompressed  # uncompressed offset of the next byte produced
 
@@ -67,6 +88,9 @@ class _Inflater:
         while True:
             if self._d.eof:
                 rest = self._d.unused_data
+                if self._stream is not None:  # a raw member ended: skip its 8-byte trailer
+                    self._cpos, rest = self._stream.member_end(len(rest)) + 8, b""
+                    self._stream = None
                 if not rest:
                     self._f.seek(self._cpos)
                     rest = self._f.read(_READ_CHUNK)
@@ -78,9 +102,12 @@ class _Inflater:
                 self._d = zlib.decompressobj(31)
                 self._tail = rest
             if not self._tail:
-                self._f.seek(self._cpos)
-                self._tail = self._f.read(_READ_CHUNK)
-                self._cpos += len(self._tail)
+                if self._stream is not None:
+                    self._tail = self._stream.read()
+                else:
+                    self._f.seek(self._cpos)
+                    self._tail = self._f.read(_READ_CHUNK)
+                    self._cpos += len(self._tail)
                 if not self._tail:
                     raise EOFError("compressed file ended before the end-of-stream marker")
             out = self._d.decompress(self._tail, _OUT_CHUNK)
@@ -90,15 +117,53 @@ class _Inflater:
                 return out
 
 
-class _Scanner:
-    """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
+class _Framing:
+    """Record framing found in a shard's uncompressed bytes fed piece by piece."""
 
-    def __init__(self, path: str) -> None:
-        self.file = open(path, "rb")  # noqa: SIM115 - closed by ShardIndex._close_scanner
-        self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
+    def __init__(self, index: ShardIndex) -> None:
+        self.index = index
         self.header = b""
         self.skip = 0
         self.offset = 0
+
+    def feed(self, piece: bytes) -> None:
+        """Index the records whose headers are in ``piece`` (the bytes after the last fed)."""
+        index, view, p = self.index, memoryview(piece), 0
+        while p < len(piece):
+            if self.skip:
+                step = min(self.skip, len(piece) - p)
+                p, self.skip = p + step, self.skip - step
+                continue
+            take = min(HEADER_SIZE - len(self.header), len(piece) - p)
+            self.header += view[p : p + take]
+            p += take
+            if len(self.header) == HEADER_SIZE:
+                record = index.first_index + len(index.offsets)
+                length = _check_header(self.header, index.path, record, self.offset)
+                index.offsets.append(self.offset)
+                index.lengths.append(length)
+                self.skip, self.header = length + FOOTER_SIZE, b""
+                self.offset += length + RECORD_OVERHEAD
+
+    def finish(self) -> None:
+        """Refuse a stream that ends inside a record."""
+        if self.header or self.skip:
+            record = self.index.first_index + len(self.index.offsets) - (0 if self.header else 1)
+            raise TruncatedRecordError(
+                f"{location(self.index.path, record)}: the shard ends inside a record. "
+                "The file is truncated: download it again.",
+                path=self.index.path,
+                record=record,
+            )
+
+
+class _Scanner:
+    """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
+
+    def __init__(self, index: ShardIndex) -> None:
+        self.file = open(index.path, "rb")  # noqa: SIM115 - closed by ShardIndex._close_scanner
+        self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
+        self.framing = _Framing(index)
 
 
 @dataclass
@@ -129,7 +194,7 @@ class ShardIndex:
     spacing: int = DEFAULT_SPACING
     offsets: array = field(default_factory=lambda: array("q"))
     lengths: array = field(default_factory=lambda: array("q"))
-    _points: list[_SeekPoint] = field(default_factory=list, repr=False)
+    _points: list[_SeekPoint | WindowPoint] = field(default_factory=list, repr=False)
     _cursor: _Inflater | None = field(default=None, repr=False)
     _buffer: bytes = field(default=b"", repr=False)
     _buffer_start: int = field(default=0, repr=False)
@@ -143,6 +208,29 @@ class ShardIndex:
         """Return an empty index of a shard; :meth:`scan` fills it."""
         path = os.fspath(path)
         return cls(path, first_index, is_gzip(path), spacing=spacing)
+
+    @classmethod
+    def from_saved(cls, saved: IndexedShard, path: str, first_index: int) -> ShardIndex:
+        """Return the complete index of a shard read from a sidecar."""
+        return cls(
+            path,
+            first_index,
+            saved.compressed,
+            complete=True,
+            spacing=saved.spacing,
+            offsets=saved.offsets,
+            lengths=saved.lengths,
+            _points=list(saved.points),
+        )
+
+    def to_saved(self, name: str, identity: dict[str, Any]) -> IndexedShard:
+        """Return what a sidecar keeps of this complete index (:func:`index_shard_for_saving`)."""
+        if not self.complete or any(isinstance(p, _SeekPoint) for p in self._points):
+            raise ValueError("only a complete index made by index_shard_for_saving can be saved")
+        points = cast("list[WindowPoint]", self._points)
+        return IndexedShard(
+            name, identity, self.compressed, self.offsets, self.lengths, points, self.spacing
+        )
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -174,41 +262,20 @@ class ShardIndex:
     def _scan_piece(self) -> None:
         scanner = self._scanner
         if scanner is None:
-            scanner = self._scanner = _Scanner(self.path)
+            scanner = self._scanner = _Scanner(self)
             self._points.append(scanner.inflater.seek_point())
-        record = self.first_index + len(self.offsets)
+        framing = scanner.framing
         try:
             piece = scanner.inflater.inflate()
         except (EOFError, zlib.error) as exc:
-            raise _stream_error(exc, self.path, record, scanner.offset) from exc
+            record = self.first_index + len(self.offsets)
+            raise _stream_error(exc, self.path, record, framing.offset) from exc
         if not piece:
-            if scanner.header or scanner.skip:
-                record -= 0 if scanner.header else 1
-                raise TruncatedRecordError(
-                    f"{location(self.path, record)}: the shard ends inside a record. "
-                    "The file is truncated: download it again.",
-                    path=self.path,
-                    record=record,
-                )
+            framing.finish()
             self._close_scanner()
             self.complete = True
             return
-        view, p = memoryview(piece), 0
-        while p < len(piece):
-            if scanner.skip:
-                step = min(scanner.skip, len(piece) - p)
-                p, scanner.skip = p + step, scanner.skip - step
-                continue
-            take = min(HEADER_SIZE - len(scanner.header), len(piece) - p)
-            scanner.header += view[p : p + take]
-            p += take
-            if len(scanner.header) == HEADER_SIZE:
-                record = self.first_index + len(self.offsets)
-                length = _check_header(scanner.header, self.path, record, scanner.offset)
-                self.offsets.append(scanner.offset)
-                self.lengths.append(length)
-                scanner.skip, scanner.header = length + FOOTER_SIZE, b""
-                scanner.offset += length + RECORD_OVERHEAD
+        framing.feed(piece)
         if scanner.inflater.position - self._points[-1].uncompressed >= self.spacing:
             self._points.append(scanner.inflater.seek_point())
 
@@ -235,6 +302,15 @@ class ShardIndex:
             except (EOFError, zlib.error) as exc:
                 self._cursor = None
                 raise _stream_error(exc, self.path, record, offset) from exc
+        if _check_header(raw[:HEADER_SIZE], self.path, record, offset) != length:
+            raise RecordError(
+                f"{location(self.path, record, offset)}: the record's header disagrees with the "
+                "record index. The index sidecar is wrong: rebuild it with "
+                "`tfrecord-io index --overwrite`.",
+                path=self.path,
+                record=record,
+                offset=offset,
+            )
         data = raw[HEADER_SIZE : HEADER_SIZE + length]
         if verify:
             _check_data(data, raw[HEADER_SIZE + length :], self.path, record, offset)
@@ -296,7 +372,7 @@ class ShardIndex:
             self._buffer = b""
 
 
-def _last_at_or_before(points: list[_SeekPoint], offset: int) -> int:
+def _last_at_or_before(points: Sequence[_SeekPoint | WindowPoint], offset: int) -> int:
     lo, hi = 0, len(points)
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -351,3 +427,48 @@ def _index_raw(index: ShardIndex) -> None:
             index.offsets.append(offset)
             index.lengths.append(length)
             offset += length + RECORD_OVERHEAD
+
+
+def index_shard_for_saving(
+    path: str | os.PathLike[str], *, first_index: int = 0, spacing: int = DEFAULT_SPACING
+) -> ShardIndex:
+    """Scan a whole shard once, keeping seek points that can be saved to a sidecar.
+
+    With ``indexed_gzip`` installed, a seek point is kept every ``spacing`` uncompressed bytes
+    of any gzip shard. Without it, only the byte-aligned flush points are found
+    (:func:`~tfrecord_io.format.seekpoints.find_flush_points`): our own writer's shards have
+    one every 4 MiB; a shard without flushes gets the start of the file only.
+
+    Raises
+    ------
+    ChecksumError, TruncatedRecordError, RecordError
+        The framing or the gzip stream is broken.
+    """
+    index = ShardIndex.for_shard(path, first_index, spacing)
+    if not index.compressed:
+        index.scan()
+        return index
+    framing = _Framing(index)
+    errors: tuple[type[Exception], ...] = (EOFError, zlib.error)
+    try:
+        if _indexed_gzip is not None:
+            errors += (_indexed_gzip.ZranError,)
+            points = _indexed_gzip_points(index.path, spacing, framing)
+        else:
+            with open(index.path, "rb") as f:
+                points = find_flush_points(f, spacing, framing.feed)
+    except errors as exc:
+        raise _stream_error(exc, index.path, first_index + len(index), framing.offset) from exc
+    framing.finish()
+    index._points = list(points)
+    index.complete = True
+    return index
+
+
+def _indexed_gzip_points(path: str, spacing: int, framing: _Framing) -> list[WindowPoint]:
+    with _indexed_gzip.IndexedGzipFile(path, spacing=spacing, readbuf_size=_READ_CHUNK) as f:
+        while piece := f.read(_OUT_CHUNK):
+            framing.feed(piece)
+        exported = io.BytesIO()
+        f.export_index(fileobj=exported)
+    return points_from_gzidx(exported.getvalue())

@@ -1,9 +1,11 @@
 """Own an export's files: find the shards and the mixer, locate and decode patches.
 
 :class:`ExportReader` reads the mixer and the first record when it is made, nothing more. A
-record index (shard, offset) is built shard by shard the first time a patch beyond what is
-indexed is asked for, and kept; decoded tiles go through an LRU cache bounded in bytes. A read of
-the whole export streams every shard once instead (:meth:`ExportReader.iter_tiles`).
+record index (shard, offset) is loaded from the export's sidecar when it has a current one
+(:mod:`tfrecord_io.image.indexing`), or else built shard by shard the first time a patch
+beyond what is indexed is asked for, and kept; decoded tiles go through an LRU cache bounded in
+bytes. A read of the whole export streams every shard once instead
+(:meth:`ExportReader.iter_tiles`).
 How records become bands is :mod:`tfrecord_io.image.layout`'s business.
 """
 
@@ -30,6 +32,7 @@ from tfrecord_io.format.index import ShardIndex
 from tfrecord_io.format.records import framed_size, iter_records, stream_size_hint
 from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
+from tfrecord_io.image.indexing import load_saved_indexes
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
 
@@ -117,6 +120,7 @@ class ExportReader:
         self.files = find_export(path)
         self.expected_records: int | None = None  # known once the grid is
         self._indexes: list[ShardIndex] = []
+        self._sidecar_checked = False
         self._index_lock = threading.Lock()
         self._cache = _TileCache(cache_bytes)
         first_where = location(self.files.shards[0], 0)
@@ -190,6 +194,9 @@ class ExportReader:
         the start of a large gzip shard does not wait for the whole shard to be inflated.
         """
         with self._index_lock:
+            if not self._sidecar_checked:  # the saved index, when current, replaces the scan
+                self._sidecar_checked = True
+                self._indexes = load_saved_indexes(self.files) or self._indexes
             shards = self.files.shards
             while True:
                 if not self._indexes or (
