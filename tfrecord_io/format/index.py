@@ -33,6 +33,7 @@ from tfrecord_io.format.records import (
     _check_length,
     _stream_error,
     is_gzip,
+    open_stream,
 )
 from tfrecord_io.format.seekpoints import (
     RestoredStream,
@@ -449,7 +450,7 @@ def index_shard_for_saving(
         index.scan()
         return index
     framing = _Framing(index)
-    errors: tuple[type[Exception], ...] = (EOFError, zlib.error)
+    errors: tuple[type[Exception], ...] = (EOFError, zlib.error, OSError)  # isal: OSError
     try:
         if _indexed_gzip is not None:
             errors += (_indexed_gzip.ZranError,)
@@ -466,9 +467,13 @@ def index_shard_for_saving(
 
 
 def _indexed_gzip_points(path: str, spacing: int, framing: _Framing) -> list[WindowPoint]:
+    # indexed_gzip keeps points only when asked to build its index (reading through it keeps
+    # none for a small file), so the framing is read in a second pass, with isal when present.
     with _indexed_gzip.IndexedGzipFile(path, spacing=spacing, readbuf_size=_READ_CHUNK) as f:
-        while piece := f.read(_OUT_CHUNK):
-            framing.feed(piece)
+        f.build_full_index()
         exported = io.BytesIO()
         f.export_index(fileobj=exported)
+    with open_stream(path) as stream:
+        while piece := stream.read(_OUT_CHUNK):
+            framing.feed(piece)
     return points_from_gzidx(exported.getvalue())

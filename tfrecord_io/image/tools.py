@@ -14,11 +14,13 @@ from typing import Any
 
 from tfrecord_io.errors import (
     MissingShardError,
+    OptionError,
     RecordCountError,
     RecordError,
     TFRecordIOError,
     location,
 )
+from tfrecord_io.format.index import DEFAULT_SPACING
 from tfrecord_io.format.records import scan_records
 from tfrecord_io.format.sidecar import sidecar_path
 from tfrecord_io.image.files import find_export
@@ -29,6 +31,7 @@ from tfrecord_io.image.reader import ExportReader
 __all__ = ["Problem", "ValidationReport", "build_index", "format_info", "info", "validate"]
 
 _MAX_RECORD_PROBLEMS = 1000
+_MIN_SPACING = 64 << 10  # twice the deflate window (indexed_gzip needs more than one window)
 
 
 @dataclass(frozen=True)
@@ -320,7 +323,13 @@ def _gdal_type(dtype: str) -> str:
     )
 
 
-def build_index(path: str | os.PathLike[str], *, overwrite: bool = False, **options: Any) -> str:
+def build_index(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    spacing: int = DEFAULT_SPACING,
+    **options: Any,
+) -> str:
     """Write the export's record index to ``PREFIX-index.tfrindex`` beside its shards.
 
     Every shard is read once. Afterwards :func:`tfrecord_io.open` in any process loads the
@@ -335,6 +344,9 @@ def build_index(path: str | os.PathLike[str], *, overwrite: bool = False, **opti
     overwrite : bool
         Rebuild the sidecar even when the current one still matches the shards (a stale or
         unreadable one is always rebuilt).
+    spacing : int
+        Uncompressed bytes between gzip seek points: a window read inflates up to this much
+        per record; each point costs about 12 KB of sidecar (its 32 KiB window, compressed).
     **options
         Options of :func:`tfrecord_io.open` (``mixer=`` for an export without a mixer, ...).
 
@@ -349,12 +361,16 @@ def build_index(path: str | os.PathLike[str], *, overwrite: bool = False, **opti
         The shards do not hold the mixer grid's number of records.
     ChecksumError, TruncatedRecordError, RecordError
         A shard is broken: nothing is written.
+    OptionError
+        ``spacing`` is under 64 KiB.
     """
+    if spacing < _MIN_SPACING:
+        raise OptionError(f"spacing must be at least {_MIN_SPACING} bytes, not {spacing}")
     reader = ExportReader(path, **options)
     try:
         files = reader.files
         if not overwrite and load_saved_indexes(files, warn=False) is not None:
             return sidecar_path(files.folder, files.prefix)
-        return save_indexes(files, reader.expected_records)
+        return save_indexes(files, reader.expected_records, spacing)
     finally:
         reader.close()
