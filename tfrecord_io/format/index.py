@@ -50,9 +50,18 @@ try:  # optional ("fast" extra): finds deflate block boundaries for saved seek p
 except ImportError:  # pragma: no cover - depends on the environment (QGIS's Python)
     _indexed_gzip = None
 
-__all__ = ["DEFAULT_SPACING", "ShardIndex", "index_shard", "index_shard_for_saving"]
+__all__ = [
+    "DEFAULT_SPACING",
+    "SAVED_SPACING",
+    "ShardIndex",
+    "index_shard",
+    "index_shard_for_saving",
+]
 
 DEFAULT_SPACING = 4 << 20
+# Saved points cost no memory until used (~12 KB of sidecar each): space them closer, so a
+# window read from a sidecar inflates less.
+SAVED_SPACING = 1 << 20
 _READ_CHUNK = 1 << 20  # compressed bytes read at a time
 _OUT_CHUNK = 4 << 20  # at most this much inflated output at a time (bounds memory on zeros)
 
@@ -431,7 +440,7 @@ def _index_raw(index: ShardIndex) -> None:
 
 
 def index_shard_for_saving(
-    path: str | os.PathLike[str], *, first_index: int = 0, spacing: int = DEFAULT_SPACING
+    path: str | os.PathLike[str], *, first_index: int = 0, spacing: int = SAVED_SPACING
 ) -> ShardIndex:
     """Scan a whole shard once, keeping seek points that can be saved to a sidecar.
 

@@ -13,7 +13,7 @@ import warnings
 from typing import IO
 
 from tfrecord_io.errors import RecordCountError, StaleIndexWarning
-from tfrecord_io.format.index import DEFAULT_SPACING, ShardIndex, index_shard_for_saving
+from tfrecord_io.format.index import SAVED_SPACING, ShardIndex, index_shard_for_saving
 from tfrecord_io.format.sidecar import (
     SidecarError,
     read_sidecar,
@@ -65,7 +65,7 @@ def load_saved_indexes(files: ExportFiles, warn: bool = True) -> list[ShardIndex
 
 
 def save_indexes(
-    files: ExportFiles, expected_records: int | None, spacing: int = DEFAULT_SPACING
+    files: ExportFiles, expected_records: int | None, spacing: int = SAVED_SPACING
 ) -> str:
     """Index every shard of the export once and write the sidecar; return its path.
 

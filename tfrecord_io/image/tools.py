@@ -20,7 +20,7 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     location,
 )
-from tfrecord_io.format.index import DEFAULT_SPACING
+from tfrecord_io.format.index import SAVED_SPACING
 from tfrecord_io.format.records import scan_records
 from tfrecord_io.format.sidecar import sidecar_path
 from tfrecord_io.image.files import find_export
@@ -327,7 +327,7 @@ def build_index(
     path: str | os.PathLike[str],
     *,
     overwrite: bool = False,
-    spacing: int = DEFAULT_SPACING,
+    spacing: int = SAVED_SPACING,
     **options: Any,
 ) -> str:
     """Write the export's record index to ``PREFIX-index.tfrindex`` beside its shards.
