@@ -50,6 +50,21 @@ def tf_gzip(tf_export: Any, rng: np.random.Generator) -> Path:
     return folder
 
 
+def _force_pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "_rapidgzip", None)
+    monkeypatch.setattr(index_module, "_indexed_gzip", None)
+
+
+@pytest.fixture(params=["rapidgzip", "indexed_gzip"])
+def builder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Build seek points with rapidgzip, or with indexed_gzip (rapidgzip switched off)."""
+    assert index_module._rapidgzip is not None  # installed: the test fails, never skips
+    assert index_module._indexed_gzip is not None
+    if request.param == "indexed_gzip":
+        monkeypatch.setattr(index_module, "_rapidgzip", None)
+    return str(request.param)
+
+
 def _read(folder: Path, window: Window) -> tuple[np.ndarray, Any]:
     with tfrecord_io.open(folder) as ds:
         data = ds.read(window=window)
@@ -62,7 +77,7 @@ def _last_shard_window(folder: Path) -> Window:
         return Window(ds.width // 2 + 5, ds.height - 40, 40, 30)
 
 
-def test_sidecar_round_trips_offsets_lengths_and_points(tf_gzip: Path) -> None:
+def test_sidecar_round_trips_offsets_lengths_and_points(tf_gzip: Path, builder: str) -> None:
     path = tfrecord_io.build_index(tf_gzip, spacing=SPACING)
     assert os.path.basename(path) == "export-index.tfrindex"
     saved = read_sidecar(functools.partial(open, path, "rb"))
@@ -78,7 +93,9 @@ def test_sidecar_round_trips_offsets_lengths_and_points(tf_gzip: Path) -> None:
         first += len(fresh)
 
 
-def test_window_read_with_sidecar_decodes_the_same_and_indexes_nothing(tf_gzip: Path) -> None:
+def test_window_read_with_sidecar_decodes_the_same_and_indexes_nothing(
+    tf_gzip: Path, builder: str
+) -> None:
     window = _last_shard_window(tf_gzip)
     without, _ = _read(tf_gzip, window)
     tfrecord_io.build_index(tf_gzip, spacing=SPACING)
@@ -92,7 +109,7 @@ def test_window_read_with_sidecar_decodes_the_same_and_indexes_nothing(tf_gzip: 
     assert first_shard.shape == (2, 20, 20)
 
 
-def test_every_saved_point_restores_the_tensorflow_stream(tf_gzip: Path) -> None:
+def test_every_saved_point_restores_the_tensorflow_stream(tf_gzip: Path, builder: str) -> None:
     shard = find_export(tf_gzip).shards[-1]
     points = index_shard_for_saving(shard, spacing=SPACING)._points
     stream = gzip.decompress(Path(shard).read_bytes())
@@ -110,7 +127,7 @@ def test_pure_python_build_finds_our_writers_flush_points(
 ) -> None:
     array = np.cumsum(np.random.default_rng(1).normal(size=(2, 1100, 1100)), axis=2)
     folder = export(array.astype(np.float32), blockxsize=256, blockysize=256)
-    monkeypatch.setattr(index_module, "_indexed_gzip", None)
+    _force_pure_python(monkeypatch)
     window = Window(700, 800, 256, 256)
     without, _ = _read(folder, window)
     tfrecord_io.build_index(folder, spacing=1 << 20)
@@ -126,7 +143,7 @@ def test_pure_python_build_finds_our_writers_flush_points(
 def test_pure_python_build_of_an_unflushed_stream_keeps_only_its_start(
     tf_gzip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(index_module, "_indexed_gzip", None)
+    _force_pure_python(monkeypatch)
     window = _last_shard_window(tf_gzip)
     without, _ = _read(tf_gzip, window)
     tfrecord_io.build_index(tf_gzip, spacing=SPACING)
