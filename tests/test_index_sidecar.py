@@ -7,6 +7,7 @@ import functools
 import gzip
 import os
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.conftest import UTM
 from tfrecord_io.cli import main
 from tfrecord_io.errors import RecordError, StaleIndexWarning
 from tfrecord_io.format import index as index_module
+from tfrecord_io.format import seekpoints
 from tfrecord_io.format.index import index_shard, index_shard_for_saving
 from tfrecord_io.format.records import iter_records
 from tfrecord_io.format.seekpoints import RestoredStream
@@ -109,7 +111,13 @@ def test_window_read_with_sidecar_decodes_the_same_and_indexes_nothing(
     assert first_shard.shape == (2, 20, 20)
 
 
-def test_every_saved_point_restores_the_tensorflow_stream(tf_gzip: Path, builder: str) -> None:
+@pytest.mark.parametrize("inflater", ["isal", "zlib"])
+def test_every_saved_point_restores_the_tensorflow_stream(
+    tf_gzip: Path, builder: str, inflater: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if inflater == "zlib":  # the standard library alone, as in QGIS's Python
+        monkeypatch.setattr(seekpoints, "_inflate", zlib)
+    assert seekpoints._inflate.__name__ == {"isal": "isal.isal_zlib", "zlib": "zlib"}[inflater]
     shard = find_export(tf_gzip).shards[-1]
     points = index_shard_for_saving(shard, spacing=SPACING)._points
     stream = gzip.decompress(Path(shard).read_bytes())

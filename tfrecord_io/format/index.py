@@ -36,6 +36,7 @@ from tfrecord_io.format.records import (
     open_stream,
 )
 from tfrecord_io.format.seekpoints import (
+    INFLATE_ERRORS,
     RestoredStream,
     WindowPoint,
     find_flush_points,
@@ -72,6 +73,8 @@ DEFAULT_SPACING = 4 << 20
 # window read from a sidecar inflates less.
 SAVED_SPACING = 1 << 20
 _READ_CHUNK = 1 << 20  # compressed bytes read at a time
+_RESTORE_CHUNK = 128 << 10  # compressed bytes per piece from a window point: cache-sized
+_READ_ERRORS: tuple[type[Exception], ...] = (EOFError, *INFLATE_ERRORS)
 _OUT_CHUNK = 4 << 20  # at most this much inflated output at a time (bounds memory on zeros)
 
 
@@ -92,7 +95,7 @@ class _Inflater:
         self._cpos = point.compressed
         self._stream: RestoredStream | None = None
         if isinstance(point, WindowPoint):
-            self._stream = RestoredStream(f, point, _READ_CHUNK)
+            self._stream = RestoredStream(f, point, _RESTORE_CHUNK)
             self._d = self._stream.inflater
         else:
             self._d = point.inflater.copy()
@@ -318,7 +321,7 @@ class ShardIndex:
         with self._lock:
             try:
                 raw = self._read_at(offset, length + RECORD_OVERHEAD)
-            except (EOFError, zlib.error) as exc:
+            except _READ_ERRORS as exc:
                 self._cursor = None
                 raise _stream_error(exc, self.path, record, offset) from exc
         if _check_header(raw[:HEADER_SIZE], self.path, record, offset) != length:

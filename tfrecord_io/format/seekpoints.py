@@ -4,7 +4,8 @@ A :class:`WindowPoint` is where a deflate block starts in a gzip shard: its comp
 offset, the bit inside the byte preceding it (deflate blocks need not start on a byte), the
 uncompressed offset it corresponds to, and the 32 KiB of output before it (deflate's window).
 Restoring one is zlib's ``zran`` example in the standard library alone: a raw inflater
-started with the window as its dictionary (``zlib.decompressobj(-15, zdict=window)``). The
+started with the window as its dictionary (``zlib.decompressobj(-15, zdict=window)``; isal's
+``isal_zlib`` takes the same call and is used when installed). The
 standard library has no ``inflatePrime`` for a point inside a byte, so the compressed bytes
 are shifted down by the bit offset before they are fed (deflate reads bits least significant
 first, so the stream is one little-endian integer and the shift is an integer shift, done in C
@@ -24,9 +25,26 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any, cast
 
-__all__ = ["WINDOW_SIZE", "WindowPoint", "find_flush_points", "points_from_gzidx"]
+__all__ = [
+    "INFLATE_ERRORS",
+    "WINDOW_SIZE",
+    "RestoredStream",
+    "WindowPoint",
+    "find_flush_points",
+    "points_from_gzidx",
+]
+
+_inflate: Any = zlib
+INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,)
+try:  # optional ("fast" extra): isal restores a window point too, about 1.5x zlib's speed
+    from isal import isal_zlib
+
+    _inflate = isal_zlib
+    INFLATE_ERRORS = (zlib.error, cast("type[Exception]", isal_zlib.error))
+except ImportError:  # pragma: no cover - depends on the environment (QGIS's Python)
+    pass
 
 WINDOW_SIZE = 32768
 _FLUSH_MARKER = b"\x00\x00\xff\xff"
@@ -92,11 +110,11 @@ class RestoredStream:
         window = point.get_window()
         self.raw = not point.header
         self.inflater = (
-            zlib.decompressobj(31)
+            _inflate.decompressobj(31)
             if point.header
-            else zlib.decompressobj(-zlib.MAX_WBITS, zdict=window)
+            else _inflate.decompressobj(-zlib.MAX_WBITS, zdict=window)
             if window is not None
-            else zlib.decompressobj(-zlib.MAX_WBITS)
+            else _inflate.decompressobj(-zlib.MAX_WBITS)
         )
 
     def read(self) -> bytes:
