@@ -20,9 +20,9 @@ import tfrecord_io
 from tests.conftest import UTM
 from tfrecord_io.cli import main
 from tfrecord_io.errors import RecordError, StaleIndexWarning
-from tfrecord_io.format import index as index_module
-from tfrecord_io.format import seekpoints
-from tfrecord_io.format.index import index_shard, index_shard_for_saving
+from tfrecord_io.format import index_build, seekpoints
+from tfrecord_io.format.index import index_shard
+from tfrecord_io.format.index_build import index_shard_for_saving
 from tfrecord_io.format.records import iter_records
 from tfrecord_io.format.seekpoints import RestoredStream
 from tfrecord_io.format.sidecar import read_sidecar, write_sidecar
@@ -53,17 +53,17 @@ def tf_gzip(tf_export: Any, rng: np.random.Generator) -> Path:
 
 
 def _force_pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_module, "_rapidgzip", None)
-    monkeypatch.setattr(index_module, "_indexed_gzip", None)
+    monkeypatch.setattr(index_build, "_rapidgzip", None)
+    monkeypatch.setattr(index_build, "_indexed_gzip", None)
 
 
 @pytest.fixture(params=["rapidgzip", "indexed_gzip"])
 def builder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Build seek points with rapidgzip, or with indexed_gzip (rapidgzip switched off)."""
-    assert index_module._rapidgzip is not None  # installed: the test fails, never skips
-    assert index_module._indexed_gzip is not None
+    assert index_build._rapidgzip is not None  # installed: the test fails, never skips
+    assert index_build._indexed_gzip is not None
     if request.param == "indexed_gzip":
-        monkeypatch.setattr(index_module, "_rapidgzip", None)
+        monkeypatch.setattr(index_build, "_rapidgzip", None)
     return str(request.param)
 
 

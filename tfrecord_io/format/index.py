@@ -13,12 +13,12 @@ everywhere. Each seek point holds zlib's 32 KiB window and state, so the default
 
 from __future__ import annotations
 
-import io
+import functools
 import os
 import threading
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
@@ -33,40 +33,11 @@ from tfrecord_io.format.records import (
     _check_length,
     _stream_error,
     is_gzip,
-    open_stream,
 )
-from tfrecord_io.format.seekpoints import (
-    INFLATE_ERRORS,
-    RestoredStream,
-    WindowPoint,
-    find_flush_points,
-    points_from_gzidx,
-)
+from tfrecord_io.format.seekpoints import INFLATE_ERRORS, RestoredStream, WindowPoint
 from tfrecord_io.format.sidecar import IndexedShard
 
-# Optional ("fast" extra): inflaters that find deflate block boundaries for saved seek
-# points. rapidgzip is preferred: one pass gives both the index and the framing, at isal's
-# speed; indexed_gzip needs a second pass for the framing.
-try:
-    import rapidgzip
-
-    _rapidgzip: Any = rapidgzip
-except ImportError:  # pragma: no cover - depends on the environment (QGIS's Python)
-    _rapidgzip = None
-try:
-    import indexed_gzip
-
-    _indexed_gzip: Any = indexed_gzip
-except ImportError:  # pragma: no cover - depends on the environment (QGIS's Python)
-    _indexed_gzip = None
-
-__all__ = [
-    "DEFAULT_SPACING",
-    "SAVED_SPACING",
-    "ShardIndex",
-    "index_shard",
-    "index_shard_for_saving",
-]
+__all__ = ["DEFAULT_SPACING", "SAVED_SPACING", "ShardIndex", "index_shard"]
 
 DEFAULT_SPACING = 4 << 20
 # Saved points cost no memory until used (~12 KB of sidecar each): space them closer, so a
@@ -222,6 +193,7 @@ class ShardIndex:
     _buffer_start: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _scanner: _Scanner | None = field(default=None, repr=False)
+    saved: bool = False  # loaded from a sidecar: its points are WindowPoints
 
     @classmethod
     def for_shard(
@@ -243,10 +215,11 @@ class ShardIndex:
             offsets=saved.offsets,
             lengths=saved.lengths,
             _points=list(saved.points),
+            saved=True,
         )
 
     def to_saved(self, name: str, identity: dict[str, Any]) -> IndexedShard:
-        """Return what a sidecar keeps of this complete index (:func:`index_shard_for_saving`)."""
+        """Return what a sidecar keeps of this complete index (``index_shard_for_saving``)."""
         if not self.complete or any(isinstance(p, _SeekPoint) for p in self._points):
             raise ValueError("only a complete index made by index_shard_for_saving can be saved")
         points = cast("list[WindowPoint]", self._points)
@@ -324,6 +297,80 @@ class ShardIndex:
             except _READ_ERRORS as exc:
                 self._cursor = None
                 raise _stream_error(exc, self.path, record, offset) from exc
+        return self._checked(raw, local, verify)
+
+    def split_points(self) -> list[tuple[int, int]]:
+        """Return ``(uncompressed offset, first record)`` of each saved seek point.
+
+        Records from one point's first record up to the next point's are what
+        :meth:`iter_from` reads when started there. Empty unless the index came from a sidecar
+        (only saved points can be restored on several threads at once).
+        """
+        if not self.saved:
+            return []
+        out: list[tuple[int, int]] = []
+        local = 0
+        for point in self._points:
+            while local < len(self.offsets) and self.offsets[local] < point.uncompressed:
+                local += 1
+            if not out or out[-1][1] != local:
+                out.append((point.uncompressed, local))
+        return out
+
+    def iter_from(
+        self, start: int, stop: int, verify: bool = True
+    ) -> Iterator[tuple[int, int, bytes]]:
+        """Yield ``(local, offset, payload)`` for records ``start`` to ``stop - 1``.
+
+        Inflates forwards from the seek point at or before record ``start`` on a private file
+        and inflater, so several ranges of one shard can be read on several threads at once.
+        Each record's header is checked against the index and its data CRC when ``verify``.
+
+        Raises
+        ------
+        ChecksumError, TruncatedRecordError, RecordError
+            The stream or a record is broken, or disagrees with the index.
+        """
+        if start >= stop:
+            return
+        offset = self.offsets[start]
+        with open(self.path, "rb") as f:
+            if self.compressed:
+                cursor = _Inflater(f, self._points[_last_at_or_before(self._points, offset)])
+                next_piece, buffer_start = cursor.inflate, cursor.position
+            else:
+                f.seek(offset)
+                next_piece, buffer_start = functools.partial(f.read, _READ_CHUNK), offset
+            buffer = b""
+            for local in range(start, stop):
+                offset, length = self.offsets[local], self.lengths[local]
+                end = offset + length + RECORD_OVERHEAD
+                have = buffer_start + len(buffer)
+                if have < end:
+                    parts, buffer_start = (
+                        ([buffer[offset - buffer_start :]], offset) if offset < have else ([], have)
+                    )
+                    try:
+                        while have < end:
+                            piece = next_piece()
+                            if not piece:
+                                raise EOFError("the shard ends before the indexed record")
+                            have += len(piece)
+                            if have <= offset:  # wholly before the record: only moves on
+                                buffer_start = have
+                            else:
+                                parts.append(piece)
+                    except _READ_ERRORS as exc:
+                        record = self.first_index + local
+                        raise _stream_error(exc, self.path, record, offset) from exc
+                    buffer = b"".join(parts)
+                raw = buffer[offset - buffer_start : end - buffer_start]
+                yield local, offset, self._checked(raw, local, verify)
+
+    def _checked(self, raw: bytes, local: int, verify: bool) -> bytes:
+        """Return the payload of record ``local`` from its framed bytes, checked."""
+        offset, length = self.offsets[local], self.lengths[local]
+        record = self.first_index + local
         if _check_header(raw[:HEADER_SIZE], self.path, record, offset) != length:
             raise RecordError(
                 f"{location(self.path, record, offset)}: the record's header disagrees with the "
@@ -449,67 +496,3 @@ def _index_raw(index: ShardIndex) -> None:
             index.offsets.append(offset)
             index.lengths.append(length)
             offset += length + RECORD_OVERHEAD
-
-
-def index_shard_for_saving(
-    path: str | os.PathLike[str], *, first_index: int = 0, spacing: int = SAVED_SPACING
-) -> ShardIndex:
-    """Scan a whole shard once, keeping seek points that can be saved to a sidecar.
-
-    With ``rapidgzip`` or ``indexed_gzip`` installed, a seek point is kept about every
-    ``spacing`` uncompressed bytes of any gzip shard (rapidgzip places them at the ends of its
-    chunks). Without either, only the byte-aligned flush points are found
-    (:func:`~tfrecord_io.format.seekpoints.find_flush_points`): our own writer's shards have
-    one every 4 MiB; a shard without flushes gets the start of the file only.
-
-    Raises
-    ------
-    ChecksumError, TruncatedRecordError, RecordError
-        The framing or the gzip stream is broken.
-    """
-    index = ShardIndex.for_shard(path, first_index, spacing)
-    if not index.compressed:
-        index.scan()
-        return index
-    framing = _Framing(index)
-    errors: tuple[type[Exception], ...] = (EOFError, zlib.error, OSError)  # isal: OSError
-    try:
-        if _rapidgzip is not None:
-            errors += (RuntimeError, ValueError)
-            points = _rapidgzip_points(index.path, spacing, framing)
-        elif _indexed_gzip is not None:
-            errors += (_indexed_gzip.ZranError,)
-            points = _indexed_gzip_points(index.path, spacing, framing)
-        else:
-            with open(index.path, "rb") as f:
-                points = find_flush_points(f, spacing, framing.feed)
-    except errors as exc:
-        raise _stream_error(exc, index.path, first_index + len(index), framing.offset) from exc
-    framing.finish()
-    index._points = list(points)
-    index.complete = True
-    return index
-
-
-def _rapidgzip_points(path: str, spacing: int, framing: _Framing) -> list[WindowPoint]:
-    # Its index has a point per chunk, about chunk_size uncompressed bytes apart. One thread:
-    # on this project's two shared cores a second one made the scan slower, not faster.
-    with _rapidgzip.RapidgzipFile(path, parallelization=1, chunk_size=spacing) as f:
-        while piece := f.read(_OUT_CHUNK):
-            framing.feed(piece)
-        exported = io.BytesIO()
-        f.export_index(exported, _rapidgzip.IndexFormat.INDEXED_GZIP)
-    return points_from_gzidx(exported.getvalue())
-
-
-def _indexed_gzip_points(path: str, spacing: int, framing: _Framing) -> list[WindowPoint]:
-    # indexed_gzip keeps points only when asked to build its index (reading through it keeps
-    # none for a small file), so the framing is read in a second pass, with isal when present.
-    with _indexed_gzip.IndexedGzipFile(path, spacing=spacing, readbuf_size=_READ_CHUNK) as f:
-        f.build_full_index()
-        exported = io.BytesIO()
-        f.export_index(fileobj=exported)
-    with open_stream(path) as stream:
-        while piece := stream.read(_OUT_CHUNK):
-            framing.feed(piece)
-    return points_from_gzidx(exported.getvalue())

@@ -13,7 +13,8 @@ import warnings
 from typing import IO
 
 from tfrecord_io.errors import RecordCountError, StaleIndexWarning
-from tfrecord_io.format.index import SAVED_SPACING, ShardIndex, index_shard_for_saving
+from tfrecord_io.format.index import SAVED_SPACING, ShardIndex
+from tfrecord_io.format.index_build import index_shard_for_saving
 from tfrecord_io.format.sidecar import (
     SidecarError,
     read_sidecar,
