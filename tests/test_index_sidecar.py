@@ -291,3 +291,30 @@ def test_records_spanning_gzip_members_read_through_saved_points(
     payloads, raised = _read_every_record(tf_gzip)
     assert raised == 0
     assert payloads == truth
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_full_read_with_sidecar_splits_shards_and_matches_without(
+    tf_export: Any, rng: np.random.Generator, compressed: bool
+) -> None:
+    bands = {"B1": np.cumsum(rng.normal(size=(256, 768)), axis=1).astype(np.float32)}
+    info = tf_export(
+        bands=bands,
+        transform=UTM,
+        crs="EPSG:32610",
+        patch_size=(64, 64),
+        kernel_size=(8, 8),
+        max_file_size=800_000,
+        compressed=compressed,
+    )
+    folder = Path(info.folder)
+    with tfrecord_io.open(folder) as ds:
+        without = ds.read()
+    tfrecord_io.build_index(folder, spacing=SPACING)
+    with tfrecord_io.open(folder) as ds:
+        ranges = ds._reader._saved_ranges(8)
+        with_sidecar = ds.read()
+    assert ranges is not None
+    assert len(ranges) > len(find_export(folder).shards)  # shards are cut into ranges
+    np.testing.assert_array_equal(with_sidecar, without)
+    np.testing.assert_array_equal(without, info.expected)

@@ -1,14 +1,13 @@
 """Random access into shards: where each record starts, and gzip seek points.
 
 A :class:`ShardIndex` records the offset of every record of one shard in its uncompressed
-stream. For a gzip shard, a copy of the zlib inflater (:meth:`zlib.Decompress.copy`) is kept
-every ``spacing`` uncompressed bytes while the shard is scanned, so reading a record later
-inflates at most ``spacing`` bytes instead of the whole shard before it; the scan itself goes
-only as far as the records asked for. ``indexed_gzip`` does the same in C, but it is not
-available in QGIS's Python (Debian 12 ships an old build and no ``isal``), and the standard
-library's inflater copies give the same seek points in a few dozen lines, with one code path
-everywhere. Each seek point holds zlib's 32 KiB window and state, so the default spacing of
-4 MiB costs about 10 MB of memory per GiB of uncompressed shard.
+stream. For a gzip shard scanned in this process, a copy of the zlib inflater
+(:meth:`zlib.Decompress.copy`) is kept every ``spacing`` uncompressed bytes, so reading a
+record later inflates at most ``spacing`` bytes instead of the whole shard before it; the scan
+goes only as far as the records asked for. Each copy holds zlib's 32 KiB window and state:
+about 10 MB of memory per GiB of shard at the default 4 MiB. An index loaded from a sidecar
+(:meth:`ShardIndex.from_saved`) has saved points instead, restored from their windows
+(:mod:`tfrecord_io.format.seekpoints`) and fetched only when used.
 """
 
 from __future__ import annotations
@@ -304,8 +303,11 @@ class ShardIndex:
 
         Records from one point's first record up to the next point's are what
         :meth:`iter_from` reads when started there. Empty unless the index came from a sidecar
-        (only saved points can be restored on several threads at once).
+        (only saved points can be restored on several threads at once); every record of a
+        raw shard.
         """
+        if not self.compressed:
+            return [(self.offsets[n], n) for n in range(len(self.offsets))]
         if not self.saved:
             return []
         out: list[tuple[int, int]] = []

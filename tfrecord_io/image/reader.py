@@ -194,9 +194,7 @@ class ExportReader:
         the start of a large gzip shard does not wait for the whole shard to be inflated.
         """
         with self._index_lock:
-            if not self._sidecar_checked:  # the saved index, when current, replaces the scan
-                self._sidecar_checked = True
-                self._indexes = load_saved_indexes(self.files) or self._indexes
+            self._load_sidecar()
             shards = self.files.shards
             while True:
                 if not self._indexes or (
@@ -214,6 +212,35 @@ class ExportReader:
             total = self._indexed_records()
             if self.expected_records is not None and total != self.expected_records:
                 raise RecordCountError(self._count_message(total, self.expected_records))
+
+    def _load_sidecar(self) -> bool:
+        """Load the saved index once, when current (it replaces the scan); True if loaded."""
+        if not self._sidecar_checked:
+            self._sidecar_checked = True
+            self._indexes = load_saved_indexes(self.files) or self._indexes
+        return bool(self._indexes) and self._indexes[0].saved
+
+    def _saved_ranges(self, pieces: int) -> list[tuple[ShardIndex, int, int]] | None:
+        """Split the records into about ``pieces`` ranges that start at saved seek points.
+
+        None without a current sidecar: then a shard can only be read from its start.
+        """
+        with self._index_lock:
+            if not self._load_sidecar():
+                return None
+        self._index_through(None)  # complete already: checks the count against the grid
+        sizes = [ix.offsets[-1] + ix.lengths[-1] if len(ix) else 0 for ix in self._indexes]
+        target = max(1, sum(sizes) // pieces)
+        ranges = []
+        for ix in self._indexes:
+            start, start_at = 0, 0
+            for at, local in ix.split_points():
+                if at - start_at >= target and local > start:
+                    ranges.append((ix, start, local))
+                    start, start_at = local, at
+            if start < len(ix):
+                ranges.append((ix, start, len(ix)))
+        return ranges
 
     def _indexed_records(self) -> int:
         last = self._indexes[-1] if self._indexes else None
@@ -322,8 +349,10 @@ class ExportReader:
         the gzip trailer's size field and the first record's size (records of an image export
         have one size when no band is int64), then checked against the actual counts; if any
         prediction was wrong the export is read again in order. Within one shard (or when the
-        prediction fails): one thread inflates while the other decodes. ``place`` may be called
-        from several threads and must be safe for distinct indexes.
+        prediction fails): one thread inflates while the other decodes. With a current index
+        sidecar none of this is needed: the records are cut into ranges that start at saved
+        seek points, balanced across the threads, also within a single shard. ``place`` may be
+        called from several threads and must be safe for distinct indexes.
 
         Raises
         ------
@@ -331,6 +360,20 @@ class ExportReader:
             The records do not add up to the mixer's grid.
         """
         parallel = workers > 1 and not self.layout.sequence
+        ranges = self._saved_ranges(4 * workers) if parallel else None
+        if ranges is not None:
+            total = self.grid.total_patches
+
+            def run_range(task: tuple[ShardIndex, int, int]) -> None:
+                ix, start, stop = task
+                for local, offset, payload in ix.iter_from(start, stop):
+                    index = ix.first_index + local
+                    if index < total:
+                        place(index, self.layout.decode(payload, location(ix.path, index, offset)))
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(run_range, ranges))
+            return
         starts = self._predict_starts() if parallel and len(self.files.shards) > 1 else None
         if starts is not None:
             shard_starts = starts
