@@ -35,21 +35,29 @@ SPACING = 64 << 10  # small, so that small test shards get several seek points
 @pytest.fixture
 def tf_gzip(tf_export: Any, rng: np.random.Generator) -> Path:
     """A TensorFlow-written gzip export of 4 shards of smooth-ish float data."""
-    bands = {
-        name: np.cumsum(rng.normal(size=(256, 768)), axis=1).astype(np.float32)
-        for name in ("B1", "B2")
-    }
-    info = tf_export(
+    folder = Path(_make_tf_export(tf_export, rng, ("B1", "B2"), 600_000).folder)
+    assert len(find_export(folder).shards) >= 3
+    return folder
+
+
+def _make_tf_export(
+    tf_export: Any,
+    rng: np.random.Generator,
+    names: tuple[str, ...],
+    max_file_size: int,
+    compressed: bool = True,
+) -> Any:
+    """Random-walk rows (compressible, yet with many deflate blocks), patches of 64, kernel 8."""
+    bands = {n: np.cumsum(rng.normal(size=(256, 768)), axis=1).astype(np.float32) for n in names}
+    return tf_export(
         bands=bands,
         transform=UTM,
         crs="EPSG:32610",
         patch_size=(64, 64),
         kernel_size=(8, 8),
-        max_file_size=600_000,
+        max_file_size=max_file_size,
+        compressed=compressed,
     )
-    folder = Path(info.folder)
-    assert len(find_export(folder).shards) >= 3
-    return folder
 
 
 def _force_pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -297,16 +305,7 @@ def test_records_spanning_gzip_members_read_through_saved_points(
 def test_full_read_with_sidecar_splits_shards_and_matches_without(
     tf_export: Any, rng: np.random.Generator, compressed: bool
 ) -> None:
-    bands = {"B1": np.cumsum(rng.normal(size=(256, 768)), axis=1).astype(np.float32)}
-    info = tf_export(
-        bands=bands,
-        transform=UTM,
-        crs="EPSG:32610",
-        patch_size=(64, 64),
-        kernel_size=(8, 8),
-        max_file_size=800_000,
-        compressed=compressed,
-    )
+    info = _make_tf_export(tf_export, rng, ("B1",), 800_000, compressed)
     folder = Path(info.folder)
     with tfrecord_io.open(folder) as ds:
         without = ds.read()
