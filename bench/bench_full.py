@@ -8,7 +8,9 @@ run (the machine may be shared: the CPU time is the steadier measure of work don
 Bare gunzip is isal's (the fastest inflater installed), two ways: ``igzip.open`` read into a
 16 MiB buffer, and an ``isal_zlib`` decompress object fed 1 MiB pieces; the faster of the two
 is the reference. Two threads of gunzip take the shards from one queue, as the reader does.
-For S, ``rapidgzip`` with two threads inflates the one member in parallel.
+For S, ``rapidgzip`` with two threads inflates the one member in parallel. Each export gets
+an index sidecar; "sidecar" contenders read with it (ranges from saved seek points on both
+threads, also within one shard), the others with it hidden.
 
 Usage: ``python bench/bench_full.py [--quick] [--rounds N] [--out DIR]``.
 """
@@ -31,6 +33,7 @@ sys.path.insert(0, HERE)
 from gen_export import Spec, generate  # noqa: E402 - after the sys.path set-up
 
 import tfrecord_io  # noqa: E402 - after the sys.path set-up
+from tfrecord_io.format.sidecar import sidecar_path  # noqa: E402
 from tfrecord_io.image.files import find_export  # noqa: E402
 
 MiB = 1 << 20
@@ -88,8 +91,23 @@ def on_threads(fn: Callable[[str], int], paths: list[str], threads: int) -> int:
         return sum(pool.map(fn, paths))
 
 
-def ours(folder: str, workers: int) -> np.ndarray:
-    """``ds.read()`` (workers=2), or the same with the reader's parallelism off."""
+def ours(folder: str, workers: int, sidecar: bool = False) -> np.ndarray:
+    """``ds.read()`` (workers=2), or the same with the reader's parallelism off.
+
+    The export's index sidecar is hidden unless ``sidecar``.
+    """
+    files = find_export(folder)
+    path = sidecar_path(files.folder, files.prefix)
+    if sidecar:
+        return _read(folder, workers)
+    os.replace(path, path + ".hidden")
+    try:
+        return _read(folder, workers)
+    finally:
+        os.replace(path + ".hidden", path)
+
+
+def _read(folder: str, workers: int) -> np.ndarray:
     with tfrecord_io.open(folder) as ds:
         if workers == 2:
             return ds.read()
@@ -153,6 +171,8 @@ def main() -> int:
     generate(spec_s, folder_s)
     shards_a = list(find_export(folder_a).shards)
     shards_s = list(find_export(folder_s).shards)
+    for folder in (folder_a, folder_s):
+        tfrecord_io.build_index(folder)
 
     best = run(
         {
@@ -161,6 +181,7 @@ def main() -> int:
             "gunzip igzip.open, 2 threads": lambda: on_threads(gunzip_igzip, shards_a, 2),
             "gunzip isal_zlib, 2 threads": lambda: on_threads(gunzip_isal_zlib, shards_a, 2),
             "ours, workers=2": lambda: ours(folder_a, 2),
+            "ours, workers=2, sidecar": lambda: ours(folder_a, 2, sidecar=True),
             "ours, workers=1": lambda: ours(folder_a, 1),
         },
         args.rounds,
@@ -172,6 +193,7 @@ def main() -> int:
         best,
         [
             ("ours workers=2 / fastest 2-thread gunzip", "ours, workers=2", g2, "<= 1.15"),
+            ("the same with the sidecar", "ours, workers=2, sidecar", g2, "<= 1.15"),
             ("ours workers=1 / fastest 1-thread gunzip", "ours, workers=1", g1, "<= 1.1"),
         ],
     )
@@ -181,6 +203,7 @@ def main() -> int:
             "gunzip isal_zlib, 1 thread": lambda: on_threads(gunzip_isal_zlib, shards_s, 1),
             "gunzip rapidgzip, 2 threads": lambda: gunzip_rapidgzip(shards_s[0], 2),
             "ours, workers=2": lambda: ours(folder_s, 2),
+            "ours, workers=2, sidecar": lambda: ours(folder_s, 2, sidecar=True),
             "ours, workers=1": lambda: ours(folder_s, 1),
         },
         args.rounds,
@@ -190,6 +213,7 @@ def main() -> int:
         best,
         [
             ("ours workers=2 / fastest 1-thread gunzip", "ours, workers=2", g1, "stated"),
+            ("the same with the sidecar", "ours, workers=2, sidecar", g1, "stated"),
             ("ours workers=1 / fastest 1-thread gunzip", "ours, workers=1", g1, "stated"),
             ("rapidgzip 2 threads / 1-thread gunzip", "gunzip rapidgzip, 2 threads", g1, "-"),
         ],

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from rasterio.windows import Window
 
 import tfrecord_io
@@ -317,3 +319,9 @@ def test_full_read_with_sidecar_splits_shards_and_matches_without(
     assert len(ranges) > len(find_export(folder).shards)  # shards are cut into ranges
     np.testing.assert_array_equal(with_sidecar, without)
     np.testing.assert_array_equal(without, info.expected)
+
+
+@given(data=st.binary(min_size=2, max_size=200), shift=st.integers(1, 7))
+def test_shift_down_reads_the_bytes_as_a_bit_stream_from_the_shift(data: bytes, shift: int) -> None:
+    expected = (int.from_bytes(data, "little") >> shift).to_bytes(len(data), "little")[:-1]
+    assert seekpoints.shift_down(data, shift) == expected

@@ -296,7 +296,7 @@ class ShardIndex:
             except _READ_ERRORS as exc:
                 self._cursor = None
                 raise _stream_error(exc, self.path, record, offset) from exc
-        return self._checked(raw, local, verify)
+        return self._checked(raw, 0, local, verify)
 
     def split_points(self) -> list[tuple[int, int]]:
         """Return ``(uncompressed offset, first record)`` of each saved seek point.
@@ -366,14 +366,13 @@ class ShardIndex:
                         record = self.first_index + local
                         raise _stream_error(exc, self.path, record, offset) from exc
                     buffer = b"".join(parts)
-                raw = buffer[offset - buffer_start : end - buffer_start]
-                yield local, offset, self._checked(raw, local, verify)
+                yield local, offset, self._checked(buffer, offset - buffer_start, local, verify)
 
-    def _checked(self, raw: bytes, local: int, verify: bool) -> bytes:
-        """Return the payload of record ``local`` from its framed bytes, checked."""
+    def _checked(self, raw: bytes, at: int, local: int, verify: bool) -> bytes:
+        """Return the payload of record ``local``, framed in ``raw`` from ``at`` on, checked."""
         offset, length = self.offsets[local], self.lengths[local]
         record = self.first_index + local
-        if _check_header(raw[:HEADER_SIZE], self.path, record, offset) != length:
+        if _check_header(raw[at : at + HEADER_SIZE], self.path, record, offset) != length:
             raise RecordError(
                 f"{location(self.path, record, offset)}: the record's header disagrees with the "
                 "record index. The index sidecar is wrong: rebuild it with "
@@ -382,9 +381,10 @@ class ShardIndex:
                 record=record,
                 offset=offset,
             )
-        data = raw[HEADER_SIZE : HEADER_SIZE + length]
+        data = raw[at + HEADER_SIZE : at + HEADER_SIZE + length]
         if verify:
-            _check_data(data, raw[HEADER_SIZE + length :], self.path, record, offset)
+            footer = raw[at + HEADER_SIZE + length : at + length + RECORD_OVERHEAD]
+            _check_data(data, footer, self.path, record, offset)
         return data
 
     def _read_at(self, offset: int, size: int) -> bytes:
