@@ -92,6 +92,7 @@ def _last_shard_window(folder: Path) -> Window:
 def test_sidecar_round_trips_offsets_lengths_and_points(tf_gzip: Path, builder: str) -> None:
     path = tfrecord_io.build_index(tf_gzip, spacing=SPACING)
     assert os.path.basename(path) == "export-index.tfrindex"
+    assert os.stat(path).st_mode & 0o777 == 0o644  # readable by whoever reads the shards
     saved = read_sidecar(functools.partial(open, path, "rb"))
     files = find_export(tf_gzip)
     first = 0

@@ -135,6 +135,7 @@ def write_sidecar(path: str, shards: Sequence[IndexedShard], writer: str) -> Non
             f.write(_PREAMBLE.pack(_MAGIC, VERSION, len(header)))
             f.write(header)
             f.write(body)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the shards' readers need it
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
