@@ -4,7 +4,8 @@ The export is multi-shard gzip, written like Earth Engine's (one zlib stream per
 flushes, so seek points fall inside bytes). The window is 256 x 256, unaligned (it touches
 four patches), in the middle of the last shard. Each run is a new Python process that imports
 tfrecord_io, opens the export and reads the window; runs with and without the sidecar
-alternate, and the medians are compared. Two ratios are given: the whole process (what a
+alternate, and the medians are compared. Last, random windows in one process: a warm in-memory
+index against the sidecar. Two ratios are given: the whole process (what a
 ``rio`` or ``gdal_translate`` command costs) and the open + read inside it (import excluded).
 
 Usage: ``python bench/bench_index.py [--quick] [--rounds N] [--out DIR]``.
@@ -20,13 +21,16 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+from rasterio.windows import Window
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 from gen_export import Spec, generate  # noqa: E402 - after the sys.path set-up
 
-import tfrecord_io  # noqa: E402 - after the sys.path set-up
+import tfrecord_io  # noqa: E402
 from tfrecord_io.format.sidecar import sidecar_path  # noqa: E402
 from tfrecord_io.image.files import find_export  # noqa: E402
 from tfrecord_io.image.indexing import load_saved_indexes  # noqa: E402
@@ -79,6 +83,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a small export for a smoke run")
     ap.add_argument("--rounds", type=int, default=5, help="fresh processes of each kind")
     ap.add_argument("--out", default=os.path.join(HERE, "out"), help="data folder (reused)")
+    ap.add_argument("--windows", type=int, default=30, help="random windows in one process")
     args = ap.parse_args()
 
     s = spec(args.quick)
@@ -131,7 +136,40 @@ def main() -> int:
         print(f"| {label} | {a * 1e3:.0f} ms | {b * 1e3:.0f} ms | **{b / a:.3f}** | <= 0.2 |")
     print(f"| import tfrecord_io (in both) | {med('without', 'import') * 1e3:.0f} ms | | | |")
     assert sidecar_path(files.folder, files.prefix) == path
+
+    # Random windows in one process: the sidecar's points against a warm in-memory index.
+    rng = np.random.default_rng(3)
+    size = s.patch * s.patches_per_row, s.patch * s.patch_rows
+    windows = [
+        (int(rng.integers(1, size[0] - 257)), int(rng.integers(1, size[1] - 257)))
+        for _ in range(args.windows)
+    ]
+    os.replace(path, hidden)
+    try:
+        with tfrecord_io.open(folder, cache_size=0) as ds:
+            ds.build_index()
+            warm = window_latencies(ds, windows)
+    finally:
+        os.replace(hidden, path)
+    with tfrecord_io.open(folder, cache_size=0) as ds:
+        saved = window_latencies(ds, windows)
+    print(f"\n{len(windows)} random unaligned 256 x 256 windows, band 1, cache_size=0:")
+    print("| index | median ms | p90 ms |")
+    print("| --- | --- | --- |")
+    for label, values in (("in memory, warm (zlib copies, 4 MiB)", warm), ("sidecar", saved)):
+        print(f"| {label} | {values[0]:.1f} | {values[1]:.1f} |")
     return 0
+
+
+def window_latencies(ds, windows: list[tuple[int, int]]) -> tuple[float, float]:
+    """Median and 90th percentile, in ms, of reading each window once."""
+    out = []
+    for col, row in windows:
+        t0 = time.perf_counter()
+        ds.read(1, window=Window(col, row, 256, 256))
+        out.append((time.perf_counter() - t0) * 1e3)
+    out.sort()
+    return statistics.median(out), out[min(len(out) - 1, round(0.9 * (len(out) - 1)))]
 
 
 if __name__ == "__main__":
