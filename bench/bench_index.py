@@ -52,9 +52,11 @@ print(json.dumps({"import": t1 - t0, "read": t2 - t1,
 """
 
 
-def spec(quick: bool) -> Spec:
+def spec(quick: bool, big: bool) -> Spec:
     if quick:  # 3 bands x 288^2 x 4 B x 64 patches = 64 MB, 16 MiB shards -> 4 shards
         return Spec("exportI", ("B2", "B3", "B4"), 256, 32, 8, 8, 16 * MiB, "zlib6")
+    if big:  # Earth Engine's default shard size: 1216 patches = 1.21 GB, 1 GiB shards -> 2
+        return Spec("exportJ", ("B2", "B3", "B4"), 256, 32, 32, 38, 1 << 30, "isal")
     # 256 patches = 255 MB of records, 64 MiB shards -> 4 shards
     return Spec("exportI", ("B2", "B3", "B4"), 256, 32, 16, 16, 64 * MiB, "zlib6")
 
@@ -81,12 +83,13 @@ def loadavg() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a small export for a smoke run")
+    ap.add_argument("--big", action="store_true", help="1.2 GB in shards of 1 GiB, as EE cuts")
     ap.add_argument("--rounds", type=int, default=5, help="fresh processes of each kind")
     ap.add_argument("--out", default=os.path.join(HERE, "out"), help="data folder (reused)")
     ap.add_argument("--windows", type=int, default=30, help="random windows in one process")
     args = ap.parse_args()
 
-    s = spec(args.quick)
+    s = spec(args.quick, args.big)
     folder = os.path.join(args.out, s.prefix)
     meta = generate(s, folder)
     files = find_export(folder)

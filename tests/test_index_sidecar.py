@@ -21,7 +21,7 @@ from rasterio.windows import Window
 import tfrecord_io
 from tests.conftest import UTM
 from tfrecord_io.cli import main
-from tfrecord_io.errors import RecordError, StaleIndexWarning
+from tfrecord_io.errors import OptionError, RecordError, StaleIndexWarning
 from tfrecord_io.format import index_build, seekpoints
 from tfrecord_io.format.index import index_shard
 from tfrecord_io.format.index_build import index_shard_for_saving
@@ -326,3 +326,18 @@ def test_full_read_with_sidecar_splits_shards_and_matches_without(
 def test_shift_down_reads_the_bytes_as_a_bit_stream_from_the_shift(data: bytes, shift: int) -> None:
     expected = (int.from_bytes(data, "little") >> shift).to_bytes(len(data), "little")[:-1]
     assert seekpoints.shift_down(data, shift) == expected
+
+
+def test_build_index_refuses_a_spacing_under_64_kib(tf_gzip: Path) -> None:
+    with pytest.raises(OptionError, match="spacing must be at least 65536"):
+        tfrecord_io.build_index(tf_gzip, spacing=32 << 10)
+    assert not (tf_gzip / "export-index.tfrindex").exists()
+
+
+def test_opening_a_shard_loads_the_exports_sidecar(tf_gzip: Path) -> None:
+    tfrecord_io.build_index(tf_gzip, spacing=SPACING)
+    shard = find_export(tf_gzip).shards[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, indexes = _read(Path(shard), Window(0, 0, 10, 10))
+    assert all(index.saved for index in indexes)
