@@ -61,7 +61,7 @@ def _digest(array: np.ndarray) -> str:
     )
 
 
-def _run_in_debian_python(tmp_path: Path) -> dict:
+def _run_in_debian_python(tmp_path: Path, script: str = SCRIPT, export: Path = SAMPLE) -> dict:
     # Only the package (and the test's protobuf reference) go on the path: everything else
     # must come from Debian.
     shutil.copytree(Path(tfrecord_io.__file__).parent, tmp_path / "tfrecord_io")
@@ -71,7 +71,7 @@ def _run_in_debian_python(tmp_path: Path) -> dict:
     }
     env["PYTHONPATH"] = str(tmp_path)
     done = subprocess.run(
-        [DEBIAN_PYTHON, "-c", SCRIPT, str(SAMPLE)],
+        [DEBIAN_PYTHON, "-c", script, str(export)],
         env=env,
         capture_output=True,
         text=True,
@@ -97,3 +97,36 @@ def test_codec_agrees_with_debian_protobuf_321_runtime(tmp_path: Path) -> None:
     result = _run_in_debian_python(tmp_path)
     assert result["protobuf"].split(".")[1] == "21"
     assert result["codec"] is True
+
+
+SIDECAR_SCRIPT = r"""
+import hashlib, json, sys, warnings
+import numpy as np
+from rasterio.windows import Window
+import tfrecord_io
+
+warnings.simplefilter("error")  # a sidecar ignored as stale would fail here
+with tfrecord_io.open(sys.argv[1]) as ds:
+    window = ds.read(window=Window(ds.width - 150, ds.height - 90, 120, 70))
+    indexes = ds._reader._indexes
+    points = [p for index in indexes for p in index._points]
+    result = {
+        "window": window.dtype.name + ":" + hashlib.sha256(window.tobytes()).hexdigest(),
+        "complete": [index.complete for index in indexes],
+        "restored": sum(1 for p in points if getattr(p, "window", None) is not None),
+        "unaligned": sum(1 for p in points if getattr(p, "bits", 0)),
+    }
+print(json.dumps(result))
+"""
+
+
+def test_debian_python_uses_a_sidecar_built_in_the_venv(tmp_path: Path) -> None:
+    sample = Path(shutil.copytree(SAMPLE, tmp_path / "sample"))
+    tfrecord_io.build_index(sample, spacing=64 << 10)
+    result = _run_in_debian_python(tmp_path / "run", SIDECAR_SCRIPT, sample)
+    assert result["complete"] == [True, True, True]  # loaded, not scanned
+    assert result["restored"] > 0  # seek points restored from saved windows...
+    assert result["unaligned"] > 0  # ...some of them inside a byte, by shifting in Python
+    with tfrecord_io.open(sample) as ds:
+        window = ds.read(window=Window(ds.width - 150, ds.height - 90, 120, 70))
+    assert result["window"] == _digest(window)

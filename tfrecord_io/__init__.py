@@ -20,6 +20,7 @@ from tfrecord_io.errors import (
     RecordError,
     SchemaError,
     ShardChangedError,
+    StaleIndexWarning,
     StorageAccessError,
     TableError,
     TFRecordIOError,
@@ -34,7 +35,7 @@ from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.opener import open
 from tfrecord_io.image.predictions import iter_patches, write_predictions
-from tfrecord_io.image.tools import validate
+from tfrecord_io.image.tools import build_index, validate
 from tfrecord_io.image.writer import EETFRecordWriter
 from tfrecord_io.ml import IterablePatchDataset, PatchDataset
 from tfrecord_io.table import open_table, read_table, tf_feature_spec, write_table
@@ -66,6 +67,7 @@ __all__ = [
     "RecordError",
     "SchemaError",
     "ShardChangedError",
+    "StaleIndexWarning",
     "StorageAccessError",
     "TFRecordIOError",
     "TFRecordIOWarning",
@@ -73,6 +75,7 @@ __all__ = [
     "TruncatedRecordError",
     "WindowError",
     "__version__",
+    "build_index",
     "build_overviews",
     "build_vrt",
     "export",

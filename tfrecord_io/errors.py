@@ -29,6 +29,7 @@ __all__ = [
     "RecordError",
     "SchemaError",
     "ShardChangedError",
+    "StaleIndexWarning",
     "StorageAccessError",
     "TFRecordIOError",
     "TFRecordIOWarning",
@@ -170,6 +171,14 @@ class PatchesDroppedWarning(TFRecordIOWarning):
 
 class NoMixerWarning(TFRecordIOWarning):
     """An export was written without ``PREFIX-mixer.json`` (``maskedThreshold`` is not 1)."""
+
+
+class StaleIndexWarning(TFRecordIOWarning):
+    """An export's index sidecar is out of date or unreadable, and is ignored.
+
+    The sidecar is only a cache: the export is read as if it were absent. Rebuild it with
+    ``tfrecord-io index --overwrite EXPORT``.
+    """
 
 
 def location(path: object, record: int | None = None, offset: int | None = None) -> str:

@@ -1,26 +1,27 @@
 """Random access into shards: where each record starts, and gzip seek points.
 
 A :class:`ShardIndex` records the offset of every record of one shard in its uncompressed
-stream. For a gzip shard, a copy of the zlib inflater (:meth:`zlib.Decompress.copy`) is kept
-every ``spacing`` uncompressed bytes while the shard is scanned, so reading a record later
-inflates at most ``spacing`` bytes instead of the whole shard before it; the scan itself goes
-only as far as the records asked for. ``indexed_gzip`` does the same in C, but it is not
-available in QGIS's Python (Debian 12 ships an old build and no ``isal``), and the standard
-library's inflater copies give the same seek points in a few dozen lines, with one code path
-everywhere. Each seek point holds zlib's 32 KiB window and state, so the default spacing of
-4 MiB costs about 10 MB of memory per GiB of uncompressed shard.
+stream. For a gzip shard scanned in this process, a copy of the zlib inflater
+(:meth:`zlib.Decompress.copy`) is kept every ``spacing`` uncompressed bytes, so reading a
+record later inflates at most ``spacing`` bytes instead of the whole shard before it; the scan
+goes only as far as the records asked for. Each copy holds zlib's 32 KiB window and state:
+about 10 MB of memory per GiB of shard at the default 4 MiB. An index loaded from a sidecar
+(:meth:`ShardIndex.from_saved`) has saved points instead, restored from their windows
+(:mod:`tfrecord_io.format.seekpoints`) and fetched only when used.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import zlib
 from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any, cast
 
-from tfrecord_io.errors import TruncatedRecordError, location
+from tfrecord_io.errors import RecordError, TruncatedRecordError, location
 from tfrecord_io.format.records import (
     FOOTER_SIZE,
     GZIP_MAGIC,
@@ -32,12 +33,19 @@ from tfrecord_io.format.records import (
     _stream_error,
     is_gzip,
 )
+from tfrecord_io.format.seekpoints import INFLATE_ERRORS, RestoredStream, WindowPoint
+from tfrecord_io.format.sidecar import IndexedShard
 from tfrecord_io.format.storage import StorageOptions, Store, as_store, is_url, open_input, stat
 
-__all__ = ["DEFAULT_SPACING", "ShardIndex", "index_shard"]
+__all__ = ["DEFAULT_SPACING", "SAVED_SPACING", "ShardIndex", "index_shard"]
 
 DEFAULT_SPACING = 4 << 20
+# Saved points cost no memory until used (~12 KB of sidecar each): space them closer, so a
+# window read from a sidecar inflates less.
+SAVED_SPACING = 1 << 20
 _READ_CHUNK = 1 << 20  # compressed bytes read at a time
+_RESTORE_CHUNK = 128 << 10  # compressed bytes per piece from a window point: cache-sized
+_READ_ERRORS: tuple[type[Exception], ...] = (EOFError, *INFLATE_ERRORS)
 _OUT_CHUNK = 4 << 20  # at most this much inflated output at a time (bounds memory on zeros)
 
 
@@ -53,10 +61,15 @@ class _SeekPoint:
 class _Inflater:
     """Inflate a gzip file forwards from a seek point, keeping unconsumed input."""
 
-    def __init__(self, f: IO[bytes], point: _SeekPoint) -> None:
+    def __init__(self, f: IO[bytes], point: _SeekPoint | WindowPoint) -> None:
         self._f = f
         self._cpos = point.compressed
-        self._d = point.inflater.copy()
+        self._stream: RestoredStream | None = None
+        if isinstance(point, WindowPoint):
+            self._stream = RestoredStream(f, point, _RESTORE_CHUNK)
+            self._d = self._stream.inflater
+        else:
+            self._d = point.inflater.copy()
         self._tail = b""
         self.position = point.uncompressed  # uncompressed offset of the next byte produced
 
@@ -68,6 +81,9 @@ class _Inflater:
         while True:
             if self._d.eof:
                 rest = self._d.unused_data
+                if self._stream is not None:  # a raw member ended: skip its 8-byte trailer
+                    self._cpos, rest = self._stream.member_end(len(rest)) + 8, b""
+                    self._stream = None
                 if not rest:
                     self._f.seek(self._cpos)
                     rest = self._f.read(_READ_CHUNK)
@@ -79,9 +95,12 @@ class _Inflater:
                 self._d = zlib.decompressobj(31)
                 self._tail = rest
             if not self._tail:
-                self._f.seek(self._cpos)
-                self._tail = self._f.read(_READ_CHUNK)
-                self._cpos += len(self._tail)
+                if self._stream is not None:
+                    self._tail = self._stream.read()
+                else:
+                    self._f.seek(self._cpos)
+                    self._tail = self._f.read(_READ_CHUNK)
+                    self._cpos += len(self._tail)
                 if not self._tail:
                     raise EOFError("compressed file ended before the end-of-stream marker")
             out = self._d.decompress(self._tail, _OUT_CHUNK)
@@ -91,15 +110,54 @@ class _Inflater:
                 return out
 
 
-class _Scanner:
-    """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
+class _Framing:
+    """Record framing found in a shard's uncompressed bytes fed piece by piece."""
 
-    def __init__(self, path: str, store: Store | None) -> None:
-        self.file = open_input(path, store, cache="none")  # the inflater reads 1 MiB pieces
-        self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
+    def __init__(self, index: ShardIndex) -> None:
+        self.index = index
         self.header = b""
         self.skip = 0
         self.offset = 0
+
+    def feed(self, piece: bytes) -> None:
+        """Index the records whose headers are in ``piece`` (the bytes after the last fed)."""
+        index, view, p = self.index, memoryview(piece), 0
+        while p < len(piece):
+            if self.skip:
+                step = min(self.skip, len(piece) - p)
+                p, self.skip = p + step, self.skip - step
+                continue
+            take = min(HEADER_SIZE - len(self.header), len(piece) - p)
+            self.header += view[p : p + take]
+            p += take
+            if len(self.header) == HEADER_SIZE:
+                record = index.first_index + len(index.offsets)
+                length = _check_header(self.header, index.path, record, self.offset)
+                index.offsets.append(self.offset)
+                index.lengths.append(length)
+                self.skip, self.header = length + FOOTER_SIZE, b""
+                self.offset += length + RECORD_OVERHEAD
+
+    def finish(self) -> None:
+        """Refuse a stream that ends inside a record."""
+        if self.header or self.skip:
+            record = self.index.first_index + len(self.index.offsets) - (0 if self.header else 1)
+            raise TruncatedRecordError(
+                f"{location(self.index.path, record)}: the shard ends inside a record. "
+                "The file is truncated: download it again.",
+                path=self.index.path,
+                record=record,
+            )
+
+
+class _Scanner:
+    """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
+
+    def __init__(self, index: ShardIndex) -> None:
+        # the inflater reads 1 MiB pieces; closed by ShardIndex._close_scanner
+        self.file = open_input(index.path, index.store, cache="none")
+        self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
+        self.framing = _Framing(index)
 
 
 @dataclass
@@ -123,7 +181,6 @@ class ShardIndex:
         Uncompressed bytes between seek points of a gzip shard.
     store : Store, optional
         Storage options of a shard given by URL, and the identity it had when first opened.
-        A persisted index sidecar is read with ``storage.read_bytes(url, store, missing_ok=True)``.
     """
 
     path: str
@@ -134,12 +191,13 @@ class ShardIndex:
     store: Store | None = None
     offsets: array = field(default_factory=lambda: array("q"))
     lengths: array = field(default_factory=lambda: array("q"))
-    _points: list[_SeekPoint] = field(default_factory=list, repr=False)
+    _points: list[_SeekPoint | WindowPoint] = field(default_factory=list, repr=False)
     _cursor: _Inflater | None = field(default=None, repr=False)
     _buffer: bytes = field(default=b"", repr=False)
     _buffer_start: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _scanner: _Scanner | None = field(default=None, repr=False)
+    saved: bool = False  # loaded from a sidecar: its points are WindowPoints
 
     @classmethod
     def for_shard(
@@ -153,6 +211,30 @@ class ShardIndex:
         path = os.fspath(path)
         store = as_store(storage_options) if is_url(path) else None
         return cls(path, first_index, is_gzip(path, store), spacing=spacing, store=store)
+
+    @classmethod
+    def from_saved(cls, saved: IndexedShard, path: str, first_index: int) -> ShardIndex:
+        """Return the complete index of a shard read from a sidecar."""
+        return cls(
+            path,
+            first_index,
+            saved.compressed,
+            complete=True,
+            spacing=saved.spacing,
+            offsets=saved.offsets,
+            lengths=saved.lengths,
+            _points=list(saved.points),
+            saved=True,
+        )
+
+    def to_saved(self, name: str, identity: dict[str, Any]) -> IndexedShard:
+        """Return what a sidecar keeps of this complete index (``index_shard_for_saving``)."""
+        if not self.complete or any(isinstance(p, _SeekPoint) for p in self._points):
+            raise ValueError("only a complete index made by index_shard_for_saving can be saved")
+        points = cast("list[WindowPoint]", self._points)
+        return IndexedShard(
+            name, identity, self.compressed, self.offsets, self.lengths, points, self.spacing
+        )
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -184,41 +266,20 @@ class ShardIndex:
     def _scan_piece(self) -> None:
         scanner = self._scanner
         if scanner is None:
-            scanner = self._scanner = _Scanner(self.path, self.store)
+            scanner = self._scanner = _Scanner(self)
             self._points.append(scanner.inflater.seek_point())
-        record = self.first_index + len(self.offsets)
+        framing = scanner.framing
         try:
             piece = scanner.inflater.inflate()
         except (EOFError, zlib.error) as exc:
-            raise _stream_error(exc, self.path, record, scanner.offset) from exc
+            record = self.first_index + len(self.offsets)
+            raise _stream_error(exc, self.path, record, framing.offset) from exc
         if not piece:
-            if scanner.header or scanner.skip:
-                record -= 0 if scanner.header else 1
-                raise TruncatedRecordError(
-                    f"{location(self.path, record)}: the shard ends inside a record. "
-                    "The file is truncated: download it again.",
-                    path=self.path,
-                    record=record,
-                )
+            framing.finish()
             self._close_scanner()
             self.complete = True
             return
-        view, p = memoryview(piece), 0
-        while p < len(piece):
-            if scanner.skip:
-                step = min(scanner.skip, len(piece) - p)
-                p, scanner.skip = p + step, scanner.skip - step
-                continue
-            take = min(HEADER_SIZE - len(scanner.header), len(piece) - p)
-            scanner.header += view[p : p + take]
-            p += take
-            if len(scanner.header) == HEADER_SIZE:
-                record = self.first_index + len(self.offsets)
-                length = _check_header(scanner.header, self.path, record, scanner.offset)
-                self.offsets.append(scanner.offset)
-                self.lengths.append(length)
-                scanner.skip, scanner.header = length + FOOTER_SIZE, b""
-                scanner.offset += length + RECORD_OVERHEAD
+        framing.feed(piece)
         if scanner.inflater.position - self._points[-1].uncompressed >= self.spacing:
             self._points.append(scanner.inflater.seek_point())
 
@@ -242,14 +303,100 @@ class ShardIndex:
         with self._lock:
             try:
                 raw = self._read_at(offset, length + RECORD_OVERHEAD)
-            except (EOFError, zlib.error) as exc:
+            except _READ_ERRORS as exc:
                 self._cursor = None
                 self._check_unchanged()
                 raise _stream_error(exc, self.path, record, offset) from exc
-        data = raw[HEADER_SIZE : HEADER_SIZE + length]
+        return self._checked(raw, 0, local, verify)
+
+    def split_points(self) -> list[tuple[int, int]]:
+        """Return ``(uncompressed offset, first record)`` of each saved seek point.
+
+        Records from one point's first record up to the next point's are what
+        :meth:`iter_from` reads when started there. Empty unless the index came from a sidecar
+        (only saved points can be restored on several threads at once); every record of a
+        raw shard.
+        """
+        if not self.compressed:
+            return [(self.offsets[n], n) for n in range(len(self.offsets))]
+        if not self.saved:
+            return []
+        out: list[tuple[int, int]] = []
+        local = 0
+        for point in self._points:
+            while local < len(self.offsets) and self.offsets[local] < point.uncompressed:
+                local += 1
+            if not out or out[-1][1] != local:
+                out.append((point.uncompressed, local))
+        return out
+
+    def iter_from(
+        self, start: int, stop: int, verify: bool = True
+    ) -> Iterator[tuple[int, int, bytes]]:
+        """Yield ``(local, offset, payload)`` for records ``start`` to ``stop - 1``.
+
+        Inflates forwards from the seek point at or before record ``start`` on a private file
+        and inflater, so several ranges of one shard can be read on several threads at once.
+        Each record's header is checked against the index and its data CRC when ``verify``.
+
+        Raises
+        ------
+        ChecksumError, TruncatedRecordError, RecordError
+            The stream or a record is broken, or disagrees with the index.
+        """
+        if start >= stop:
+            return
+        offset = self.offsets[start]
+        with open_input(self.path, self.store, cache="none") as f:
+            if self.compressed:
+                cursor = _Inflater(f, self._points[_last_at_or_before(self._points, offset)])
+                next_piece, buffer_start = cursor.inflate, cursor.position
+            else:
+                f.seek(offset)
+                next_piece, buffer_start = functools.partial(f.read, _READ_CHUNK), offset
+            buffer = b""
+            for local in range(start, stop):
+                offset, length = self.offsets[local], self.lengths[local]
+                end = offset + length + RECORD_OVERHEAD
+                have = buffer_start + len(buffer)
+                if have < end:
+                    parts, buffer_start = (
+                        ([buffer[offset - buffer_start :]], offset) if offset < have else ([], have)
+                    )
+                    try:
+                        while have < end:
+                            piece = next_piece()
+                            if not piece:
+                                raise EOFError("the shard ends before the indexed record")
+                            have += len(piece)
+                            if have <= offset:  # wholly before the record: only moves on
+                                buffer_start = have
+                            else:
+                                parts.append(piece)
+                    except _READ_ERRORS as exc:
+                        record = self.first_index + local
+                        raise _stream_error(exc, self.path, record, offset) from exc
+                    buffer = b"".join(parts)
+                yield local, offset, self._checked(buffer, offset - buffer_start, local, verify)
+
+    def _checked(self, raw: bytes, at: int, local: int, verify: bool) -> bytes:
+        """Return the payload of record ``local``, framed in ``raw`` from ``at`` on, checked."""
+        offset, length = self.offsets[local], self.lengths[local]
+        record = self.first_index + local
+        if _check_header(raw[at : at + HEADER_SIZE], self.path, record, offset) != length:
+            raise RecordError(
+                f"{location(self.path, record, offset)}: the record's header disagrees with the "
+                "record index. The index sidecar is wrong: rebuild it with "
+                "`tfrecord-io index --overwrite`.",
+                path=self.path,
+                record=record,
+                offset=offset,
+            )
+        data = raw[at + HEADER_SIZE : at + HEADER_SIZE + length]
         if verify:
+            footer = raw[at + HEADER_SIZE + length : at + length + RECORD_OVERHEAD]
             try:
-                _check_data(data, raw[HEADER_SIZE + length :], self.path, record, offset)
+                _check_data(data, footer, self.path, record, offset)
             except ValueError:
                 self._check_unchanged()
                 raise
@@ -316,7 +463,7 @@ class ShardIndex:
             self._buffer = b""
 
 
-def _last_at_or_before(points: list[_SeekPoint], offset: int) -> int:
+def _last_at_or_before(points: Sequence[_SeekPoint | WindowPoint], offset: int) -> int:
     lo, hi = 0, len(points)
     while hi - lo > 1:
         mid = (lo + hi) // 2

@@ -1,9 +1,11 @@
 """Own an export's files: find the shards and the mixer, locate and decode patches.
 
 :class:`ExportReader` reads the mixer and the first record when it is made, nothing more. A
-record index (shard, offset) is built shard by shard the first time a patch beyond what is
-indexed is asked for, and kept; decoded tiles go through an LRU cache bounded in bytes. A read of
-the whole export streams every shard once instead (:meth:`ExportReader.iter_tiles`).
+record index (shard, offset) is loaded from the export's sidecar when it has a current one
+(:mod:`tfrecord_io.image.indexing`), or else built shard by shard the first time a patch
+beyond what is indexed is asked for, and kept; decoded tiles go through an LRU cache bounded in
+bytes. A read of the whole export streams every shard once instead
+(:meth:`ExportReader.iter_tiles`).
 How records become bands is :mod:`tfrecord_io.image.layout`'s business.
 """
 
@@ -30,6 +32,7 @@ from tfrecord_io.format.records import framed_size, iter_records, stream_size_hi
 from tfrecord_io.format.storage import StorageOptions, as_store, basename
 from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
+from tfrecord_io.image.indexing import load_saved_indexes
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.prefetch import Ahead, prefetched
@@ -124,6 +127,7 @@ class ExportReader:
         self.files = find_export(path, storage_options=self.store)
         self.expected_records: int | None = None  # known once the grid is
         self._indexes: list[ShardIndex] = []
+        self._sidecar_checked = False
         self._index_lock = threading.Lock()
         self._cache = _TileCache(cache_bytes)
         first_where = location(self.files.shards[0], 0)
@@ -197,6 +201,7 @@ class ExportReader:
         the start of a large gzip shard does not wait for the whole shard to be inflated.
         """
         with self._index_lock:
+            self._load_sidecar()
             shards = self.files.shards
             while True:
                 if not self._indexes or (
@@ -218,6 +223,35 @@ class ExportReader:
             total = self._indexed_records()
             if self.expected_records is not None and total != self.expected_records:
                 raise RecordCountError(self._count_message(total, self.expected_records))
+
+    def _load_sidecar(self) -> bool:
+        """Load the saved index once, when current (it replaces the scan); True if loaded."""
+        if not self._sidecar_checked:
+            self._sidecar_checked = True
+            self._indexes = load_saved_indexes(self.files) or self._indexes
+        return bool(self._indexes) and self._indexes[0].saved
+
+    def _saved_ranges(self, pieces: int) -> list[tuple[ShardIndex, int, int]] | None:
+        """Split the records into about ``pieces`` ranges that start at saved seek points.
+
+        None without a current sidecar: then a shard can only be read from its start.
+        """
+        with self._index_lock:
+            if not self._load_sidecar():
+                return None
+        self._index_through(None)  # complete already: checks the count against the grid
+        sizes = [ix.offsets[-1] + ix.lengths[-1] if len(ix) else 0 for ix in self._indexes]
+        target = max(1, sum(sizes) // pieces)
+        ranges = []
+        for ix in self._indexes:
+            start, start_at = 0, 0
+            for at, local in ix.split_points():
+                if at - start_at >= target and local > start:
+                    ranges.append((ix, start, local))
+                    start, start_at = local, at
+            if start < len(ix):
+                ranges.append((ix, start, len(ix)))
+        return ranges
 
     def _indexed_records(self) -> int:
         last = self._indexes[-1] if self._indexes else None
@@ -395,8 +429,10 @@ class ExportReader:
         the gzip trailer's size field and the first record's size (records of an image export
         have one size when no band is int64), then checked against the actual counts; if any
         prediction was wrong the export is read again in order. Within one shard (or when the
-        prediction fails): one thread inflates while the other decodes. ``place`` may be called
-        from several threads and must be safe for distinct indexes.
+        prediction fails): one thread inflates while the other decodes. With a current index
+        sidecar none of this is needed: the records are cut into ranges that start at saved
+        seek points, balanced across the threads, also within a single shard. ``place`` may be
+        called from several threads and must be safe for distinct indexes.
 
         Raises
         ------
@@ -404,6 +440,20 @@ class ExportReader:
             The records do not add up to the mixer's grid.
         """
         parallel = workers > 1 and not self.layout.sequence
+        ranges = self._saved_ranges(4 * workers) if parallel else None
+        if ranges is not None:
+            total = self.grid.total_patches
+
+            def run_range(task: tuple[ShardIndex, int, int]) -> None:
+                ix, start, stop = task
+                for local, offset, payload in ix.iter_from(start, stop):
+                    index = ix.first_index + local
+                    if index < total:
+                        place(index, self.layout.decode(payload, location(ix.path, index, offset)))
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(run_range, ranges))
+            return
         starts = self._predict_starts() if parallel and len(self.files.shards) > 1 else None
         if starts is not None:
             shard_starts = starts
