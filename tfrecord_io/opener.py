@@ -26,13 +26,14 @@ _READ_DEFAULTS: dict[str, Any] = {
     "band_order": None,
     "array_layout": "depth_major",
     "cache_size": 256 << 20,
+    "allow_missing": False,
 }
 _SHARED = ("kernel_size", "nodata", "sequence_data")
 
 
 @overload
 def open(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     mode: Literal["r"] = "r",
     *,
     kernel_size: int | tuple[int, int] | None = None,
@@ -42,6 +43,7 @@ def open(
     array_layout: ArrayLayout = "depth_major",
     sequence_data: bool | None = None,
     cache_size: int = 256 << 20,
+    allow_missing: bool = False,
 ) -> EETFRecordDataset: ...
 
 
@@ -58,7 +60,9 @@ def open(
 
 
 def open(
-    path: str | os.PathLike[str], mode: str = "r", **options: Any
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    mode: str = "r",
+    **options: Any,
 ) -> EETFRecordDataset | EETFRecordWriter:
     """Open an Earth Engine TFRecord image export as a lazy, georeferenced dataset.
 
@@ -70,8 +74,10 @@ def open(
 
     Parameters
     ----------
-    path : path-like
-        The export's folder, its ``PREFIX-mixer.json``, or one of its shards.
+    path : path-like or sequence of path-like
+        The export's folder, its ``PREFIX-mixer.json``, or one of its shards; under Earth
+        Engine's names or any other (a folder of renamed files holding one mixer JSON, a shard
+        with ``mixer=`` given); or a list of shards in export order.
     mode : {"r", "w"}
         Open for reading, or create an export (``"w"``).
     kernel_size : int or (int, int), optional
@@ -89,6 +95,9 @@ def open(
         Read as one SequenceExample per pixel; detected from the first record when not given.
     cache_size : int
         Bytes of decoded patches kept in the LRU cache.
+    allow_missing : bool
+        Open a partial export (shards missing from the numbering): patches of the missing
+        shards read as nodata (masked), when the positions of the others are certain.
     **options
         The keyword arguments above; with ``mode="w"``, the writer's instead.
 
@@ -106,6 +115,8 @@ def open(
         An argument is invalid.
     """
     if mode == "w":
+        if not isinstance(path, str | os.PathLike):
+            raise OptionError("mode='w' takes one destination folder, not a list")
         return _open_writer(path, **options)
     if mode != "r":
         raise OptionError(f"mode must be 'r' or 'w', not {mode!r}")
@@ -115,8 +126,9 @@ def open(
     cache_size = options.pop("cache_size", _READ_DEFAULTS["cache_size"])
     if cache_size < 0:
         raise OptionError(f"cache_size must be >= 0, not {cache_size}")
-    if not os.path.exists(path):
-        raise MissingShardError(f"'{os.fspath(path)}' does not exist")
+    for name in [path] if isinstance(path, str | os.PathLike) else path:
+        if not os.path.exists(name):
+            raise MissingShardError(f"'{os.fspath(name)}' does not exist")
     return EETFRecordDataset(path, cache_bytes=cache_size, **options)
 
 

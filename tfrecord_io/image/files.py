@@ -1,101 +1,265 @@
-"""Find an export's files: its shards in order and its mixer, from any one of them.
+"""Find an export's files: its shards in order and its mixer, as Earth Engine named them or not.
 
-Shards are ``PREFIX-NNNNN.tfrecord[.gz]`` with five-digit numbers, so sorting the names gives
-the order, and a gap in the numbers is a lost shard; the mixer is ``PREFIX-mixer.json`` (the
-``-`` is added even when the prefix ends in ``_``).
+Earth Engine names shards ``PREFIX-NNNNN.tfrecord[.gz]`` with five-digit numbers, so sorting the
+names gives the order and a gap in the numbers is a lost shard; the mixer is
+``PREFIX-mixer.json`` (the ``-`` is added even when the prefix ends in ``_``). Shards named
+without the hyphen (``PREFIX00000.tfrecord``) are read the same way.
+
+Users rename their files once they leave Earth Engine [seen], so other names are accepted too:
+a shard or a list of shards in the order given, with the mixer named by the caller or found
+beside them; or a folder holding one JSON file with the mixer's keys and TFRecord files under
+other names, ordered by their trailing number, else by name. :attr:`ExportFiles.order` says
+which order was used.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tfrecord_io.errors import MissingShardError, OptionError
 
-__all__ = ["ExportFiles", "find_export"]
+__all__ = ["ORDERS", "ExportFiles", "find_export", "is_mixer_file"]
 
-_SHARD = re.compile(r"^(?P<prefix>.*)-(?P<number>\d{5})\.tfrecord(?:\.gz)?$")
+_SHARD = re.compile(r"^(?P<prefix>.*?)(?P<sep>-?)(?P<number>\d{5})\.tfrecord(?:\.gz)?$")
+_TFRECORD = re.compile(r"\.(?:tfrecords?|tfr)(?:\.gz)?$|\.gz$", re.IGNORECASE)
+_TRAILING_NUMBER = re.compile(r"(\d+)\D*$")
 _MIXER_SUFFIX = "-mixer.json"
+_MAX_MIXER_BYTES = 1 << 20
+
+#: The orders :func:`find_export` can give the shards, as :attr:`ExportFiles.order` names them.
+ORDERS = ("shard-number", "given", "trailing-number", "name")
+
+PathArg = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
 class ExportFiles:
-    """The files of one export: its shards in order and its mixer, if any."""
+    """The files of one export: its shards in order and its mixer, if any.
+
+    Attributes
+    ----------
+    folder : str
+        The folder of the (first) shard.
+    prefix : str
+        The export's name: ``PREFIX`` of Earth Engine's names, else the stem of the mixer or of
+        the first shard.
+    shards : tuple of str
+        Absolute paths of the shards present, in export order.
+    mixer : str or None
+        The mixer's path, None when there is none.
+    missing : tuple of str
+        Names of the shards missing from a gap in the shard numbers (``strict=False``).
+    order : str
+        How the order of ``shards`` was found: ``"shard-number"`` (Earth Engine's names),
+        ``"given"`` (as the caller listed them), ``"trailing-number"`` or ``"name"``.
+    numbers : tuple of int
+        Earth Engine's shard number of each shard (with ``order="shard-number"``), else
+        ``0, 1, ...``.
+    """
 
     folder: str
     prefix: str
     shards: tuple[str, ...]
     mixer: str | None
     missing: tuple[str, ...] = ()
+    order: str = "shard-number"
+    numbers: tuple[int, ...] = ()
 
 
-def find_export(path: str | os.PathLike[str], strict: bool = True) -> ExportFiles:
-    """Find an export's shards and mixer from its folder, its mixer or one of its shards.
+def is_mixer_file(path: PathArg) -> bool:
+    """Return True if ``path`` is a small JSON file holding a mixer's keys.
+
+    The keys are ``projection`` (with ``crs`` and ``affine``), ``patchDimensions``,
+    ``patchesPerRow`` and ``totalPatches``. Nothing is raised: an unreadable or malformed file is
+    simply not a mixer.
+    """
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > _MAX_MIXER_BYTES:
+            return False
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return (
+        isinstance(data, dict)
+        and {"projection", "patchDimensions", "patchesPerRow", "totalPatches"} <= set(data)
+        and isinstance(data["projection"], dict)
+        and {"crs", "affine"} <= set(data["projection"])
+    )
+
+
+def find_export(
+    path: PathArg | Sequence[PathArg], strict: bool = True, mixer: Any = None
+) -> ExportFiles:
+    """Find an export's shards and mixer from its folder, its mixer, a shard or a list of shards.
 
     Parameters
     ----------
-    path : path-like
-        A folder holding one export, ``PREFIX-mixer.json``, or a ``PREFIX-NNNNN.tfrecord[.gz]``.
+    path : path-like or sequence of path-like
+        A folder holding one export; ``PREFIX-mixer.json`` or any mixer JSON; a shard under any
+        name; or a list of shards in export order.
     strict : bool
         Raise on a gap in the shard numbers; otherwise list the missing names in ``missing``.
+    mixer : path-like or object, optional
+        The mixer the caller gives (its path is reported as :attr:`ExportFiles.mixer`).
 
     Raises
     ------
     MissingShardError
-        No shard found, or the shard numbers have a gap (a lost download).
+        No shard found, a file named does not exist, or the shard numbers have a gap.
     OptionError
-        A folder holds several exports: name one by its mixer or a shard.
+        A folder holds several exports or several mixers: name one.
     """
+    given = os.path.abspath(os.fspath(mixer)) if isinstance(mixer, str | os.PathLike) else None
+    if not isinstance(path, str | os.PathLike):
+        return _listed([os.path.abspath(os.fspath(p)) for p in path], given)
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
-        folder, prefix = path, None
-    else:
-        folder, name = os.path.split(path)
-        match = _SHARD.match(name)
-        if match:
-            prefix = match["prefix"]
-        elif name.endswith(_MIXER_SUFFIX):
-            prefix = name[: -len(_MIXER_SUFFIX)]
-        else:
-            raise MissingShardError(
-                f"'{path}' is neither an export folder, a PREFIX-mixer.json nor a "
-                "PREFIX-NNNNN.tfrecord[.gz] shard"
-            )
-        if not os.path.exists(path):
-            raise MissingShardError(f"'{path}' does not exist")
-    numbers: dict[str, dict[int, str]] = {}
+        return _folder(path, None, strict, given)
+    if not os.path.lexists(path):
+        raise MissingShardError(f"'{path}' does not exist")
+    folder, name = os.path.split(path)
+    match = _SHARD.match(name)
+    if match:
+        return _folder(folder, (match["prefix"], match["sep"]), strict, given)
+    if name.endswith(_MIXER_SUFFIX):
+        return _folder(folder, (name[: -len(_MIXER_SUFFIX)], "-"), strict, given)
+    if name.lower().endswith(".json"):
+        return _loose(folder, given or path, strict)
+    return _listed([path], given)
+
+
+def _listed(shards: list[str], mixer: str | None) -> ExportFiles:
+    """Return the shards the caller listed, in that order."""
+    if not shards:
+        raise MissingShardError("no shard was given: name at least one TFRecord file")
+    for shard in shards:
+        if not os.path.lexists(shard):
+            raise MissingShardError(f"'{shard}' does not exist")
+    folder = os.path.dirname(shards[0])
+    stem = _stem(shards[0])
+    if mixer is None:
+        beside = os.path.join(folder, stem + ".json")
+        mixer = beside if is_mixer_file(beside) else _single_mixer(folder)
+    return ExportFiles(
+        folder=folder,
+        prefix=_stem(mixer) if mixer else stem,
+        shards=tuple(shards),
+        mixer=mixer,
+        order="given",
+        numbers=tuple(range(len(shards))),
+    )
+
+
+def _folder(
+    folder: str, named: tuple[str, str] | None, strict: bool, given: str | None
+) -> ExportFiles:
+    """Shards with Earth Engine's names (hyphen or not), or a folder's TFRecord files."""
+    numbers: dict[tuple[str, str], dict[int, str]] = {}
     for entry in sorted(os.listdir(folder)):
         match = _SHARD.match(entry)
-        if match and (prefix is None or match["prefix"] == prefix):
-            numbers.setdefault(match["prefix"], {})[int(match["number"])] = entry
-    if prefix is None:
-        mixers = [e[: -len(_MIXER_SUFFIX)] for e in os.listdir(folder) if e.endswith(_MIXER_SUFFIX)]
-        prefixes = sorted(set(numbers) | set(mixers))
+        key = (match["prefix"], match["sep"]) if match else None
+        if key is not None and (named is None or key[0] == named[0]):
+            numbers.setdefault(key, {})[int(match["number"])] = entry  # type: ignore[index]
+    if named is None:
+        mixers = {e[: -len(_MIXER_SUFFIX)] for e in os.listdir(folder) if e.endswith(_MIXER_SUFFIX)}
+        prefixes = sorted({p for p, _ in numbers} | mixers)
         if len(prefixes) > 1:
             raise OptionError(
                 f"'{folder}' holds several exports ({', '.join(prefixes)}): open one by its "
                 "PREFIX-mixer.json or one of its shards"
             )
-        prefix = prefixes[0] if prefixes else ""
-    found = numbers.get(prefix, {})
+        if not numbers:
+            return _loose(folder, given, strict)
+        key = next(iter(numbers))
+    else:
+        key = named if named in numbers else next(iter(numbers), named)
+    prefix, sep = key
+    found = numbers.get(key, {})
     if not found:
         raise MissingShardError(f"'{folder}' holds no shard named {prefix}-NNNNN.tfrecord[.gz]")
     missing = tuple(
-        f"{prefix}-{n:05d}.tfrecord[.gz]" for n in range(max(found) + 1) if n not in found
+        f"{prefix}{sep}{n:05d}.tfrecord[.gz]" for n in range(max(found) + 1) if n not in found
     )
     if missing and strict:
         names = ", ".join(missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise MissingShardError(
             f"'{folder}': shard(s) {names}{more} are missing, so every later patch would be "
-            "shifted. Download the missing shard(s) again."
+            "shifted. Download the missing shard(s) again, or open with allow_missing=True to "
+            "read the patches that are present."
         )
-    mixer = os.path.join(folder, prefix + _MIXER_SUFFIX)
+    mixer = given
+    for candidate in (prefix + _MIXER_SUFFIX, prefix + "mixer.json"):
+        if mixer is None and os.path.exists(os.path.join(folder, candidate)):
+            mixer = os.path.join(folder, candidate)
     return ExportFiles(
         folder=folder,
         prefix=prefix,
         shards=tuple(os.path.join(folder, found[n]) for n in sorted(found)),
-        mixer=mixer if os.path.exists(mixer) else None,
+        mixer=mixer,
         missing=missing,
+        order="shard-number",
+        numbers=tuple(sorted(found)),
     )
+
+
+def _loose(folder: str, mixer: str | None, strict: bool) -> ExportFiles:
+    """Return a folder's renamed TFRecord files: by trailing number, else by name."""
+    del strict  # no numbers, so no gap to detect
+    names = sorted(
+        e
+        for e in os.listdir(folder)
+        if not e.startswith(".") and _TFRECORD.search(e) and os.path.isfile(os.path.join(folder, e))
+    )
+    if not names:
+        raise MissingShardError(
+            f"'{folder}' holds no TFRecord file (*.tfrecord, *.tfrecord.gz, *.tfrecords, *.gz)"
+        )
+    if mixer is None:
+        mixer = _single_mixer(folder)
+    trailing = [_TRAILING_NUMBER.search(_stem(n)) for n in names]
+    numbers = [int(m.group(1)) if m else None for m in trailing]
+    if None not in numbers and len(set(numbers)) == len(numbers):
+        order = "trailing-number"
+        names = [n for _, n in sorted(zip(numbers, names, strict=True))]
+    else:
+        order = "name"
+    return ExportFiles(
+        folder=folder,
+        prefix=_stem(mixer) if mixer else _stem(names[0]),
+        shards=tuple(os.path.join(folder, n) for n in names),
+        mixer=mixer,
+        order=order,
+        numbers=tuple(range(len(names))),
+    )
+
+
+def _single_mixer(folder: str) -> str | None:
+    """Return the one JSON file of ``folder`` holding a mixer's keys (None if none)."""
+    candidates = sorted(
+        os.path.join(folder, e)
+        for e in os.listdir(folder)
+        if e.lower().endswith(".json") and is_mixer_file(os.path.join(folder, e))
+    )
+    if len(candidates) > 1:
+        raise OptionError(
+            f"'{folder}' holds several mixer JSON files "
+            f"({', '.join(map(os.path.basename, candidates))}): name the one to use with mixer="
+        )
+    return candidates[0] if candidates else None
+
+
+def _stem(path: str) -> str:
+    """Return a file's name without its folder, ``.gz`` and last extension."""
+    name = os.path.basename(path)
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
+    if name.endswith("-mixer.json"):
+        return name[: -len("-mixer.json")]
+    return os.path.splitext(name)[0]
