@@ -241,21 +241,36 @@ class PatchGrid:
             For each patch touched, its tile's rows and columns and the output's.
         """
         ph, pw = self.patch_height, self.patch_width
-        inside_rows = (rows >= 0) & (rows < self.height)
-        inside_cols = (cols >= 0) & (cols < self.width)
-        for prow in np.unique(rows[inside_rows] // ph):
-            out_rows = np.flatnonzero(inside_rows & (rows // ph == prow))
-            tile_rows = rows[out_rows] - prow * ph + self.margin_y
-            for pcol in np.unique(cols[inside_cols] // pw):
-                out_cols = np.flatnonzero(inside_cols & (cols // pw == pcol))
-                tile_cols = cols[out_cols] - pcol * pw + self.margin_x
+        # One pass over the rows and one over the columns: the samples are non-decreasing, so
+        # each patch row (column) is one run of them.
+        col_runs = [
+            (pcol, as_index(cols[out] - pcol * pw + self.margin_x), as_index(out))
+            for pcol, out in _runs(cols, (cols >= 0) & (cols < self.width), pw)
+        ]
+        for prow, out_rows in _runs(rows, (rows >= 0) & (rows < self.height), ph):
+            tile_rows = as_index(rows[out_rows] - prow * ph + self.margin_y)
+            out_rows_index = as_index(out_rows)
+            for pcol, tile_cols, out_cols in col_runs:
                 yield PatchSample(
-                    index=self.patch_index(int(prow), int(pcol)),
-                    tile_rows=as_index(tile_rows),
-                    tile_cols=as_index(tile_cols),
-                    out_rows=as_index(out_rows),
-                    out_cols=as_index(out_cols),
+                    index=self.patch_index(prow, pcol),
+                    tile_rows=tile_rows,
+                    tile_cols=tile_cols,
+                    out_rows=out_rows_index,
+                    out_cols=out_cols,
                 )
+
+
+def _runs(values: np.ndarray, inside: np.ndarray, size: int) -> list[tuple[int, np.ndarray]]:
+    """Return ``(cell, positions)`` for each run of non-decreasing ``values // size`` inside."""
+    positions = np.flatnonzero(inside)
+    if not positions.size:
+        return []
+    cells = values[positions] // size
+    starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+    ends = np.r_[starts[1:], positions.size]
+    return [
+        (int(cells[start]), positions[start:end]) for start, end in zip(starts, ends, strict=True)
+    ]
 
 
 def to_int_window(
