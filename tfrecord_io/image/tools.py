@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tfrecord_io.errors import (
     MissingShardError,
+    OptionError,
     RecordCountError,
     RecordError,
     TFRecordIOError,
     location,
 )
 from tfrecord_io.format.records import scan_records
-from tfrecord_io.image.files import find_export
+from tfrecord_io.image.files import ExportFiles, find_export
+from tfrecord_io.image.layout import BandLayout
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.reader import ExportReader
 
@@ -82,9 +85,9 @@ class ValidationReport:
     problems: tuple[Problem, ...]
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str], **options: Any) -> ValidationReport:
+    def from_path(cls, path: Any, **options: Any) -> ValidationReport:
         """Validate the export at ``path`` (see :func:`validate` for ``options``)."""
-        return cls(os.fspath(path), tuple(validate(path, **options)))
+        return cls(_name(path), tuple(validate(path, **options)))
 
     @property
     def valid(self) -> bool:
@@ -116,50 +119,145 @@ def _problem(path: str, exc: TFRecordIOError, record: int | None = None) -> Prob
     return Problem(path, record, type(exc).__name__, str(exc))
 
 
-def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
+_OPEN_OPTIONS = (
+    "kernel_size",
+    "mixer",
+    "band_order",
+    "nodata",
+    "array_layout",
+    "sequence_data",
+    "cache_size",
+    "allow_missing",
+)
+
+
+def _name(path: Any) -> str:
+    """Return a path, or a list of shards, as text for a report."""
+    if isinstance(path, str | os.PathLike):
+        return os.fspath(path)
+    return ", ".join(os.fspath(p) for p in path)
+
+
+def _ranges(indexes: Iterable[int]) -> str:
+    """Return ``0-9, 12-14`` for the sorted indexes 0..9, 12, 13, 14."""
+    runs: list[list[int]] = []
+    for index in sorted(indexes):
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def validate(path: Any, **options: Any) -> list[Problem]:
     """Check a whole export and return every problem found (an empty list when it is sound).
 
-    Checks: gaps in the shard numbers; the mixer (present, well formed); the framing and
-    CRC-32C of every record of every shard; the gzip streams; every record decoded against the
-    first record's bands and the grid; the record count against ``totalPatches``.
+    Checks: gaps in the shard numbers (with ``allow_missing``, the patches they leave out);
+    the mixer (present, well formed, a CRS GDAL knows); the framing and CRC-32C of every record
+    of every shard; the gzip streams; every record decoded against the first record's bands and
+    the grid; the record count against ``totalPatches``.
 
     Parameters
     ----------
-    path : path-like
-        The export folder, its mixer, or one of its shards.
+    path : path-like or sequence of path-like
+        What :func:`tfrecord_io.open` takes: the export folder, its mixer, a shard, or a list of
+        shards.
     **options
-        Passed to :class:`~tfrecord_io.image.reader.ExportReader` (``kernel_size``, ``mixer``, ...).
+        Every option :func:`tfrecord_io.open` takes for reading (``kernel_size``, ``mixer``,
+        ``nodata``, ``cache_size``, ``allow_missing``, ...).
 
     Returns
     -------
     list of Problem
         In the order found.
+
+    Raises
+    ------
+    OptionError
+        An option is not one :func:`tfrecord_io.open` takes.
     """
+    unknown = sorted(set(options) - set(_OPEN_OPTIONS))
+    if unknown:
+        raise OptionError(f"unknown argument(s) for validate: {', '.join(unknown)}")
+    allow_missing = bool(options.pop("allow_missing", False))
+    options.pop("nodata", None)  # changes no check
+    cache_size = options.pop("cache_size", None)
+    if cache_size is not None:
+        options["cache_bytes"] = cache_size
     problems: list[Problem] = []
     try:
-        files = find_export(path, strict=False)
+        files = find_export(path, strict=False, mixer=options.get("mixer"))
     except TFRecordIOError as exc:
-        return [_problem(os.fspath(path), exc)]
-    for name in files.missing:
+        return [_problem(_name(path), exc)]
+    if not allow_missing:
+        for name in files.missing:
+            problems.append(
+                Problem(
+                    os.path.join(files.folder, name),
+                    None,
+                    MissingShardError.__name__,
+                    f"'{os.path.join(files.folder, name)}' is missing, so every later patch "
+                    "would be shifted. Download it again, or validate with allow_missing=True.",
+                )
+            )
+    reader: ExportReader | None = None
+    opened: TFRecordIOError | None = None
+    if allow_missing or not files.missing:
+        try:
+            reader = ExportReader(path, allow_missing=allow_missing, **options)
+        except TFRecordIOError as exc:
+            opened = exc
+    if reader is not None and reader.missing_patches:
         problems.append(
             Problem(
-                os.path.join(files.folder, name),
+                files.folder,
                 None,
-                MissingShardError.__name__,
-                f"'{os.path.join(files.folder, name)}' is missing, so every later patch would "
-                "be shifted. Download it again.",
+                "MissingPatches",
+                f"'{files.folder}': patches {_ranges(reader.missing_patches)} are in missing "
+                f"shards ({len(reader.missing_patches)} of {reader.grid.total_patches}); they "
+                "read as nodata.",
             )
         )
-    layout, expected = None, None
-    if not files.missing:
-        try:
-            reader = ExportReader(path, **options)
-            layout, expected = reader.layout, reader.expected_records
-        except RecordError:
-            pass  # the scan below reports it with its shard and record
-        except TFRecordIOError as exc:
-            problems.append(_problem(files.mixer or files.folder, exc))
-            expected = _mixer_total(files.mixer)
+    if opened is not None and not isinstance(opened, RecordError | MissingShardError):
+        problems.append(_problem(files.mixer or files.folder, opened))
+    if reader is not None:
+        reader.close()
+    layout = reader.layout if reader is not None else None
+    expected = (
+        reader.expected_records
+        if reader is not None
+        else _mixer_total(options.get("mixer") or files.mixer)
+    )
+    found_before = len(problems)
+    total = _scan(files, layout, problems)
+    if isinstance(opened, RecordError):
+        # Opening reads the first record; one that framing passes but that does not decode is
+        # reported here, since the scan had no layout to decode with.
+        record = 0 if opened.record is None else opened.record
+        if not any(p.record == record for p in problems[found_before:]):
+            problems.append(_problem(opened.path or files.shards[0], opened, record))
+    if isinstance(opened, MissingShardError) and allow_missing:
+        problems.append(_problem(files.folder, opened))
+    if expected is not None and not files.missing and total != expected:
+        hint = (
+            "A shard may be missing at the end: download it."
+            if total < expected
+            else "Shards of another export may be mixed in."
+        )
+        problems.append(
+            Problem(
+                files.folder,
+                None,
+                RecordCountError.__name__,
+                f"'{files.folder}' holds {total} records in {len(files.shards)} shard(s), but "
+                f"the mixer's grid needs {expected}. {hint}",
+            )
+        )
+    return problems
+
+
+def _scan(files: ExportFiles, layout: BandLayout | None, problems: list[Problem]) -> int:
+    """Check the framing (and with a layout, the decoding) of every record; return the count."""
     total = 0
     record_problems = 0
 
@@ -194,27 +292,12 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
                 f"{record_problems - _MAX_RECORD_PROBLEMS} more record problems not listed",
             )
         )
-    if expected is not None and not files.missing and total != expected:
-        hint = (
-            "A shard may be missing at the end: download it."
-            if total < expected
-            else "Shards of another export may be mixed in."
-        )
-        problems.append(
-            Problem(
-                files.folder,
-                None,
-                RecordCountError.__name__,
-                f"'{files.folder}' holds {total} records in {len(files.shards)} shard(s), but "
-                f"the mixer's grid needs {expected}. {hint}",
-            )
-        )
-    return problems
+    return total
 
 
-def _mixer_total(path: str | None) -> int | None:
-    """Return the mixer's totalPatches, or None when there is no readable mixer."""
-    if path is None:
+def _mixer_total(path: Any) -> int | None:
+    """Return the mixer's totalPatches, or None when there is no readable mixer file."""
+    if not isinstance(path, str | os.PathLike):
         return None
     try:
         return Mixer.from_file(path).total_patches
