@@ -29,6 +29,7 @@ __all__ = [
     "TFRecordIOWarning",
     "TruncatedRecordError",
     "WindowError",
+    "WriteError",
     "location",
 ]
 
@@ -118,6 +119,10 @@ class OptionError(TFRecordIOError, ValueError):
 
 class ExportExistsError(TFRecordIOError, FileExistsError):
     """The destination of a write already exists and overwriting was not asked for."""
+
+
+class WriteError(TFRecordIOError, OSError):
+    """Writing an output failed: a full disk, or an error the writer (GDAL) reported."""
 
 
 class TFRecordIOWarning(UserWarning):
