@@ -8,45 +8,114 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
+import rasterio.errors
 
 from tfrecord_io.errors import OptionError, TFRecordIOError
 from tfrecord_io.gdal import translate, vrt
+from tfrecord_io.gdal.cpl import gdal_errors
 from tfrecord_io.image import tools
 from tfrecord_io.image.options import parse_kernel_size
 
 __all__ = ["main"]
 
 
+class _Stderr:
+    """The process's stderr (file descriptor 2) captured into a file while a command runs.
+
+    GDAL and libtiff print their messages straight to descriptor 2 (``ERROR 1: PROJ: ...``,
+    ``_tiffWriteProc: No space left on device.``); capturing it lets an error be one line with
+    their message folded in. What was captured is passed on when the command succeeds.
+    """
+
+    def __init__(self) -> None:
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by restore(), not a block)
+        os.dup2(self._file.fileno(), 2)
+        #: The user's stderr when it is a terminal (for a progress bar), else None.
+        #: Set when what was captured is not to be passed on (the command reported it).
+        self.discarded = False
+        self.terminal: Any = os.fdopen(os.dup(self._saved), "w") if os.isatty(self._saved) else None
+
+    def captured(self) -> str:
+        """Return the text captured so far."""
+        sys.stderr.flush()
+        self._file.seek(0)
+        return self._file.read().decode("utf-8", "replace")
+
+    def restore(self) -> str:
+        """Put stderr back and return the text captured."""
+        text = self.captured()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.close()
+        if self.terminal is not None:
+            self.terminal.close()
+        return text
+
+
 @contextmanager
-def _reported() -> Iterator[None]:
-    """Turn library errors into click's one-line error and exit status 1."""
+def _reported() -> Iterator[_Stderr]:
+    """Turn errors into click's one-line error and exit status 1, GDAL's message folded in."""
+    stderr = _Stderr()
+    failed = True
     try:
-        yield
-    except TFRecordIOError as exc:
-        raise click.ClickException(str(exc)) from exc
+        with gdal_errors() as gdal:
+            try:
+                yield stderr
+                failed = False
+            except (TFRecordIOError, OSError, rasterio.errors.RasterioError, MemoryError) as exc:
+                message = str(exc) or type(exc).__name__
+                printed = [
+                    re.sub(r"^(ERROR|Warning) \d+: ", "", line.strip())
+                    for line in stderr.captured().splitlines()
+                    if line.strip()
+                ]
+                for extra in (gdal.failure(), printed[-1] if printed else None):
+                    if extra and extra not in message:
+                        message += f" (GDAL: {extra})"
+                        break
+                raise click.ClickException(" ".join(message.split())) from exc
+    finally:
+        text = stderr.restore()
+        if not failed and not stderr.discarded and text:
+            sys.stderr.write(text)
 
 
 @contextmanager
-def _progress(quiet: bool, label: str) -> Iterator[Callable[[float], None] | None]:
-    if quiet:
+def _progress(quiet: bool, label: str, stderr: _Stderr) -> Iterator[Callable[[float], None] | None]:
+    """Show a progress bar on a terminal's stderr (never when stderr is a file or a pipe).
+
+    On an error the bar's line is erased, so that the error is the only line left.
+    """
+    stream = stderr.terminal
+    if quiet or stream is None:
         yield None
         return
-    bar: Any = click.progressbar(length=1000, label=label, file=click.get_text_stream("stderr"))  # type: ignore[operator]
-    with bar:
-        done = [0]
+    bar: Any = click.progressbar(length=1000, label=label, file=stream)  # type: ignore[operator]
+    try:
+        with bar:
+            done = [0]
 
-        def update(fraction: float) -> None:
-            step = int(fraction * 1000) - done[0]
-            if step > 0:
-                bar.update(step)
-                done[0] += step
+            def update(fraction: float) -> None:
+                step = int(fraction * 1000) - done[0]
+                if step > 0:
+                    bar.update(step)
+                    done[0] += step
 
-        yield update
+            yield update
+    except BaseException:
+        stream.write("\r\033[K")
+        stream.flush()
+        raise
 
 
 _kernel_option = click.option(
@@ -57,12 +126,39 @@ _kernel_option = click.option(
 )
 
 
-def _open_options(kernel_size: str | None) -> dict[str, Any]:
+_mixer_option = click.option(
+    "--mixer",
+    "mixer",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The mixer JSON, when the export's files are renamed or it has none.",
+)
+_missing_option = click.option(
+    "--allow-missing",
+    "allow_missing",
+    is_flag=True,
+    help="Read a partial export: patches of missing shards are nodata.",
+)
+
+
+def _open_options(
+    kernel_size: str | None, mixer: str | None = None, allow_missing: bool = False
+) -> dict[str, Any]:
     try:
         kernel = parse_kernel_size(kernel_size)
     except OptionError as exc:
         raise click.BadParameter(str(exc), param_hint="--kernel-size") from None
-    return {} if kernel is None else {"kernel_size": kernel}
+    options: dict[str, Any] = {} if kernel is None else {"kernel_size": kernel}
+    if mixer is not None:
+        options["mixer"] = mixer
+    if allow_missing:
+        options["allow_missing"] = True
+    return options
+
+
+def _export_arg(paths: tuple[str, ...]) -> str | list[str]:
+    """One path as given, several as a list of shards in export order."""
+    return paths[0] if len(paths) == 1 else list(paths)
 
 
 @click.group("tfrecord", context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,13 +168,23 @@ def main() -> None:
 
 
 @main.command("info")
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, like gdalinfo -json.")
 @_kernel_option
-def info_command(path: str, as_json: bool, kernel_size: str | None) -> None:
-    """Describe an export (its folder, mixer or a shard), like gdalinfo."""
+@_mixer_option
+@_missing_option
+def info_command(
+    paths: tuple[str, ...],
+    as_json: bool,
+    kernel_size: str | None,
+    mixer: str | None,
+    allow_missing: bool,
+) -> None:
+    """Describe an export (its folder, mixer, a shard or its shards in order), like gdalinfo."""
     with _reported():
-        description = tools.info(path, **_open_options(kernel_size))
+        description = tools.info(
+            _export_arg(paths), **_open_options(kernel_size, mixer, allow_missing)
+        )
     if as_json:
         click.echo(json.dumps(description, indent=2))
     else:
@@ -145,6 +251,8 @@ def _parse_creation_options(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_kernel_option
+@_mixer_option
+@_missing_option
 def translate_command(
     src: str,
     dst: str,
@@ -159,6 +267,8 @@ def translate_command(
     overwrite: bool,
     quiet: bool,
     kernel_size: str | None,
+    mixer: str | None,
+    allow_missing: bool,
 ) -> None:
     """Convert an export or a raster, like gdal_translate (-of EETFRecord writes an export)."""
     subset = translate.Subset(
@@ -169,7 +279,7 @@ def translate_command(
         dtype=out_type,
         nodata=nodata,
     )
-    with _reported(), _progress(quiet, f"Writing {dst}") as progress:
+    with _reported() as stderr, _progress(quiet, f"Writing {dst}", stderr) as progress:
         translate.translate(
             src,
             dst,
@@ -178,7 +288,7 @@ def translate_command(
             subset=subset,
             overwrite=overwrite,
             progress=progress,
-            **_open_options(kernel_size),
+            **_open_options(kernel_size, mixer, allow_missing),
         )
 
 
@@ -187,7 +297,16 @@ def translate_command(
 @click.argument("dst", type=click.Path(), required=False)
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @_kernel_option
-def vrt_command(src: str, dst: str | None, overwrite: bool, kernel_size: str | None) -> None:
+@_mixer_option
+@_missing_option
+def vrt_command(
+    src: str,
+    dst: str | None,
+    overwrite: bool,
+    kernel_size: str | None,
+    mixer: str | None,
+    allow_missing: bool,
+) -> None:
     """Write a GDAL VRT for an export (PREFIX.vrt beside it by default).
 
     GDAL, rasterio and QGIS then read the export through tfrecord_io's pixel function, with the
@@ -196,7 +315,7 @@ def vrt_command(src: str, dst: str | None, overwrite: bool, kernel_size: str | N
     with _reported():
         if dst is not None and os.path.exists(dst) and not overwrite:
             raise click.ClickException(f"'{dst}' exists: pass --overwrite to replace it")
-        path = vrt.build_vrt(src, dst, **_open_options(kernel_size))
+        path = vrt.build_vrt(src, dst, **_open_options(kernel_size, mixer, allow_missing))
     click.echo(path)
 
 
@@ -215,12 +334,25 @@ def doctor_command() -> None:
 
 
 @main.command("validate")
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_kernel_option
-def validate_command(path: str, as_json: bool, kernel_size: str | None) -> None:
+@_mixer_option
+@_missing_option
+def validate_command(
+    paths: tuple[str, ...],
+    as_json: bool,
+    kernel_size: str | None,
+    mixer: str | None,
+    allow_missing: bool,
+) -> None:
     """Check every record of an export; exit status 1 when there is any problem."""
-    report = tools.ValidationReport.from_path(path, **_open_options(kernel_size))
+    with _reported() as stderr:
+        report = tools.ValidationReport.from_path(
+            _export_arg(paths), **_open_options(kernel_size, mixer, allow_missing)
+        )
+        # GDAL's own lines about a problem (an unknown CRS) are in the report already.
+        stderr.discarded = not report.valid
     click.echo(report.to_json() if as_json else report.to_text())
     if not report.valid:
         raise SystemExit(1)
