@@ -11,6 +11,7 @@ a few at a time. Errors propagate: GDAL reports them as read failures, never as 
 from __future__ import annotations
 
 import atexit
+import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -53,6 +54,8 @@ def _options(args: dict[str, str]) -> dict[str, Any]:
         options["sequence_data"] = args["sequence_data"] == "true"
     if args.get("nodata"):
         options["nodata"] = float(args["nodata"])
+    if args.get("allow_missing") == "true":
+        options["allow_missing"] = True
     return options
 
 
@@ -63,7 +66,9 @@ def _dataset(args: dict[str, str]) -> EETFRecordDataset:
         if ds is not None:
             _open.move_to_end(key)
             return ds
-    ds = open_export(args["export"], **_options(args))
+    # A VRT of renamed or listed files carries its shards as a JSON list, in export order.
+    export = json.loads(args["shards"]) if args.get("shards") else args["export"]
+    ds = open_export(export, **_options(args))
     with _lock:
         _open[key] = ds
         while len(_open) > _MAX_OPEN:

@@ -9,8 +9,10 @@ only with the configuration :func:`gdal_env` returns, which trusts that one modu
 
 from __future__ import annotations
 
+import json
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from typing import Any
 
 from tfrecord_io.errors import ExportExistsError, OptionError
@@ -72,7 +74,7 @@ def gdal_pythonpath(folder: str | os.PathLike[str] | None = None) -> str:
 
 
 def build_vrt(
-    export: str | os.PathLike[str],
+    export: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     dst: str | os.PathLike[str] | None = None,
     *,
     overwrite: bool = True,
@@ -82,8 +84,10 @@ def build_vrt(
 
     Parameters
     ----------
-    export : path-like
-        The export folder, its mixer, or one of its shards.
+    export : path-like or sequence of path-like
+        What :func:`tfrecord_io.open` takes: the export folder, its mixer, a shard (under any
+        name), or a list of shards in export order. The VRT records the shards and the mixer
+        found, so GDAL reopens exactly those files.
     dst : path-like, optional
         Where to write the VRT; ``PREFIX.vrt`` beside the export by default.
     overwrite : bool
@@ -108,7 +112,7 @@ def build_vrt(
     mixer = options.get("mixer")
     if mixer is not None and not isinstance(mixer, str | os.PathLike):
         raise OptionError("build_vrt needs the mixer as a file path, so GDAL can open it too")
-    with open_export(export, **options) as ds:
+    with open_export(export, **options) as ds:  # type: ignore[call-overload]
         files = ds.export_files
         path = os.path.abspath(
             os.fspath(dst) if dst is not None else os.path.join(files.folder, files.prefix + ".vrt")
@@ -150,11 +154,20 @@ def build_vrt(
 def _arguments(ds: Any, options: dict[str, Any]) -> dict[str, str]:
     """Return the open() options as PixelFunctionArguments: strings, with absolute paths."""
     kernel_x, kernel_y = ds.kernel_size
+    files = ds.export_files
     arguments = {
-        "export": os.path.abspath(ds.export_files.shards[0]),
+        "export": os.path.abspath(files.shards[0]),
         "kernel_x": str(kernel_x),
         "kernel_y": str(kernel_y),
     }
+    if files.order != "shard-number":
+        # Renamed or listed files: record the list, so the pixel function opens those shards
+        # in that order, not what the first shard's name would find.
+        arguments["shards"] = json.dumps([os.path.abspath(s) for s in files.shards])
+    if files.mixer and not options.get("mixer"):
+        arguments["mixer"] = os.path.abspath(files.mixer)
+    if options.get("allow_missing"):
+        arguments["allow_missing"] = "true"
     if options.get("band_order"):
         arguments["band_order"] = ",".join(options["band_order"])
     if options.get("mixer"):
