@@ -6,6 +6,7 @@ from the library become a one-line message and a non-zero exit status.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -156,6 +157,18 @@ def _open_options(
     return options
 
 
+def _with_open_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command --kernel-size, --mixer and --allow-missing, passed as ``options``."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any, kernel_size: str | None, mixer: str | None, allow_missing: bool, **kwargs: Any
+    ) -> None:
+        command(*args, options=_open_options(kernel_size, mixer, allow_missing), **kwargs)
+
+    return _kernel_option(_mixer_option(_missing_option(wrapper)))
+
+
 def _export_arg(paths: tuple[str, ...]) -> str | list[str]:
     """One path as given, several as a list of shards in export order."""
     return paths[0] if len(paths) == 1 else list(paths)
@@ -170,21 +183,11 @@ def main() -> None:
 @main.command("info")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, like gdalinfo -json.")
-@_kernel_option
-@_mixer_option
-@_missing_option
-def info_command(
-    paths: tuple[str, ...],
-    as_json: bool,
-    kernel_size: str | None,
-    mixer: str | None,
-    allow_missing: bool,
-) -> None:
+@_with_open_options
+def info_command(paths: tuple[str, ...], as_json: bool, options: dict[str, Any]) -> None:
     """Describe an export (its folder, mixer, a shard or its shards in order), like gdalinfo."""
     with _reported():
-        description = tools.info(
-            _export_arg(paths), **_open_options(kernel_size, mixer, allow_missing)
-        )
+        description = tools.info(_export_arg(paths), **options)
     if as_json:
         click.echo(json.dumps(description, indent=2))
     else:
@@ -250,9 +253,7 @@ def _parse_creation_options(items: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@_kernel_option
-@_mixer_option
-@_missing_option
+@_with_open_options
 def translate_command(
     src: str,
     dst: str,
@@ -266,9 +267,7 @@ def translate_command(
     outsize: tuple[str, str] | None,
     overwrite: bool,
     quiet: bool,
-    kernel_size: str | None,
-    mixer: str | None,
-    allow_missing: bool,
+    options: dict[str, Any],
 ) -> None:
     """Convert an export or a raster, like gdal_translate (-of EETFRecord writes an export)."""
     subset = translate.Subset(
@@ -288,7 +287,7 @@ def translate_command(
             subset=subset,
             overwrite=overwrite,
             progress=progress,
-            **_open_options(kernel_size, mixer, allow_missing),
+            **options,
         )
 
 
@@ -296,17 +295,8 @@ def translate_command(
 @click.argument("src", type=click.Path(exists=True))
 @click.argument("dst", type=click.Path(), required=False)
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
-@_kernel_option
-@_mixer_option
-@_missing_option
-def vrt_command(
-    src: str,
-    dst: str | None,
-    overwrite: bool,
-    kernel_size: str | None,
-    mixer: str | None,
-    allow_missing: bool,
-) -> None:
+@_with_open_options
+def vrt_command(src: str, dst: str | None, overwrite: bool, options: dict[str, Any]) -> None:
     """Write a GDAL VRT for an export (PREFIX.vrt beside it by default).
 
     GDAL, rasterio and QGIS then read the export through tfrecord_io's pixel function, with the
@@ -315,7 +305,7 @@ def vrt_command(
     with _reported():
         if dst is not None and os.path.exists(dst) and not overwrite:
             raise click.ClickException(f"'{dst}' exists: pass --overwrite to replace it")
-        path = vrt.build_vrt(src, dst, **_open_options(kernel_size, mixer, allow_missing))
+        path = vrt.build_vrt(src, dst, **options)
     click.echo(path)
 
 
@@ -336,21 +326,11 @@ def doctor_command() -> None:
 @main.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_kernel_option
-@_mixer_option
-@_missing_option
-def validate_command(
-    paths: tuple[str, ...],
-    as_json: bool,
-    kernel_size: str | None,
-    mixer: str | None,
-    allow_missing: bool,
-) -> None:
+@_with_open_options
+def validate_command(paths: tuple[str, ...], as_json: bool, options: dict[str, Any]) -> None:
     """Check every record of an export; exit status 1 when there is any problem."""
     with _reported() as stderr:
-        report = tools.ValidationReport.from_path(
-            _export_arg(paths), **_open_options(kernel_size, mixer, allow_missing)
-        )
+        report = tools.ValidationReport.from_path(_export_arg(paths), **options)
         # GDAL's own lines about a problem (an unknown CRS) are in the report already.
         stderr.discarded = not report.valid
     click.echo(report.to_json() if as_json else report.to_text())
