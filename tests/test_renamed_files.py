@@ -178,3 +178,42 @@ def test_positions_of_records_of_several_sizes_are_refused() -> None:
 
 def test_positions_of_a_complete_shard_before_another_are_placed() -> None:
     assert place_shards([1, 3], [4, 2], {100}, 14, "x") == [4, 12]
+
+
+def _margin_mismatches(path: Path) -> list[tuple[int | None, str]]:
+    return [(p.record, p.error) for p in tfrecord_io.validate(path) if p.error == "MarginMismatch"]
+
+
+def test_validate_reports_swapped_shards_by_their_margins(tmp_path: Path) -> None:
+    folder = _renamed(
+        tmp_path,
+        ["sample-00001.tfrecord.gz", "sample-00000.tfrecord.gz", "sample-00002.tfrecord.gz"],
+        mixer="sample-mixer.json",
+    )
+    with tfrecord_io.open(folder) as ds:
+        ds.read()  # reads without error: only the margins tell
+    mismatches = _margin_mismatches(folder)
+    assert mismatches
+    assert mismatches[0] == (3, "MarginMismatch")  # record 2 (was 11) then 3 (was 12)
+
+
+def test_validate_reports_a_dropped_record_next_to_a_duplicated_one(tmp_path: Path) -> None:
+    import gzip
+
+    from tfrecord_io.format.records import frame_record, iter_records
+
+    folder = Path(shutil.copytree(SAMPLE, tmp_path / "sample"))
+    shard = folder / "sample-00000.tfrecord.gz"
+    payloads = [p for _, p in iter_records(shard)]
+    changed = [*payloads[:4], payloads[3], *payloads[5:]]  # record 4 dropped, 3 duplicated
+    with gzip.open(shard, "wb") as f:
+        for data in changed:
+            f.write(frame_record(data))
+    assert tfrecord_io.validate(folder)[0].record == 4
+    assert {error for _, error in _margin_mismatches(folder)} == {"MarginMismatch"}
+
+
+def test_neighbouring_records_of_the_real_partial_export_agree_in_their_margins() -> None:
+    folder = require_real_exports() / "phen-asynch-shard5"
+    errors = [p.error for p in tfrecord_io.validate(folder, allow_missing=True)]
+    assert errors == ["MissingPatches"]  # records 10 and 11 overlap by 60 columns, and agree

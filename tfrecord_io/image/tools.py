@@ -25,6 +25,7 @@ from tfrecord_io.format.records import scan_records
 from tfrecord_io.image.files import ExportFiles, find_export
 from tfrecord_io.image.layout import BandLayout
 from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.neighbours import iter_disagreements
 from tfrecord_io.image.reader import ExportReader
 
 __all__ = ["Problem", "ValidationReport", "format_info", "info", "validate"]
@@ -155,7 +156,9 @@ def validate(path: Any, **options: Any) -> list[Problem]:
     Checks: gaps in the shard numbers (with ``allow_missing``, the patches they leave out);
     the mixer (present, well formed, a CRS GDAL knows); the framing and CRC-32C of every record
     of every shard; the gzip streams; every record decoded against the first record's bands and
-    the grid; the record count against ``totalPatches``.
+    the grid; the record count against ``totalPatches``; and, with a kernel above 1, that
+    neighbouring tiles agree where their margins overlap (``MarginMismatch``: records swapped,
+    dropped next to a duplicate, or shards out of order).
 
     Parameters
     ----------
@@ -220,8 +223,6 @@ def validate(path: Any, **options: Any) -> list[Problem]:
         )
     if opened is not None and not isinstance(opened, RecordError | MissingShardError):
         problems.append(_problem(files.mixer or files.folder, opened))
-    if reader is not None:
-        reader.close()
     layout = reader.layout if reader is not None else None
     expected = (
         reader.expected_records
@@ -238,6 +239,11 @@ def validate(path: Any, **options: Any) -> list[Problem]:
             problems.append(_problem(opened.path or files.shards[0], opened, record))
     if isinstance(opened, MissingShardError) and allow_missing:
         problems.append(_problem(files.folder, opened))
+    if reader is not None:
+        sound = len(problems) == found_before and (files.missing or total == expected)
+        if sound and not reader.layout.sequence:
+            problems.extend(_margin_problems(reader))
+        reader.close()
     if expected is not None and not files.missing and total != expected:
         hint = (
             "A shard may be missing at the end: download it."
@@ -253,6 +259,30 @@ def validate(path: Any, **options: Any) -> list[Problem]:
                 f"the mixer's grid needs {expected}. {hint}",
             )
         )
+    return problems
+
+
+def _margin_problems(reader: ExportReader) -> list[Problem]:
+    """Report neighbours whose overlapping kernel margins differ: records out of place."""
+    problems = []
+    try:
+        for found in iter_disagreements(reader.grid, reader.iter_tiles(prefetch=True)):
+            problems.append(
+                Problem(
+                    reader.files.folder,
+                    found.second,
+                    "MarginMismatch",
+                    f"records {found.first} and {found.second} (the patch "
+                    f"{'below' if found.side == 'below' else 'to the right of'} it) do not "
+                    "agree where their kernel margins overlap: records are swapped, "
+                    "dropped or duplicated, or shards are out of order. Download the export "
+                    "again, or check the order of renamed shards.",
+                )
+            )
+            if len(problems) >= _MAX_RECORD_PROBLEMS:
+                break
+    except TFRecordIOError as exc:
+        problems.append(_problem(reader.files.folder, exc))
     return problems
 
 
@@ -305,13 +335,14 @@ def _mixer_total(path: Any) -> int | None:
         return None
 
 
-def info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+def info(path: Any, **options: Any) -> dict[str, Any]:
     """Describe an export as ``gdalinfo -json`` describes a raster (a subset of its keys).
 
     Parameters
     ----------
-    path : path-like
-        The export folder, its mixer, or one of its shards.
+    path : path-like or sequence of path-like
+        What :func:`tfrecord_io.open` takes: the export folder, its mixer, a shard, or a list
+        of shards.
     **options
         Passed to :func:`tfrecord_io.open`.
 
