@@ -70,8 +70,14 @@ class Mixer:
             raise MixerError(f"the affine transform is degenerate: {self.transform!r}")
         # NaN, infinities, or a scale so large that the grid's corners overflow would make a
         # raster with a meaningless georeferencing.
-        width = float(self.patch_width * self.patches_per_row)
-        height = float(self.patch_height * self.patch_rows)
+        try:
+            width = float(self.patch_width * self.patches_per_row)
+            height = float(self.patch_height * self.patch_rows)
+        except OverflowError:
+            raise MixerError(
+                f"the grid ({self.patches_per_row} patches per row, {self.total_patches} in "
+                "all) is too large to place in any coordinate system"
+            ) from None
         a, b, c, d, e, f = self.transform[:6]
         corner = (a * width + b * height + c, d * width + e * height + f)
         if not all(math.isfinite(v) for v in (*self.transform[:6], *corner)) or not math.isfinite(
