@@ -217,3 +217,18 @@ def test_neighbouring_records_of_the_real_partial_export_agree_in_their_margins(
     folder = require_real_exports() / "phen-asynch-shard5"
     errors = [p.error for p in tfrecord_io.validate(folder, allow_missing=True)]
     assert errors == ["MissingPatches"]  # records 10 and 11 overlap by 60 columns, and agree
+
+
+def test_predictions_of_a_renamed_real_export_carry_its_mixer_text(
+    real_exports: Path, tmp_path: Path
+) -> None:
+    folder = real_exports / "servir-aces-image"
+    shard = folder / "image_2021.tfrecord.gz"
+    patches = [
+        (i, w, a[:1])
+        for i, w, a in tfrecord_io.iter_patches([shard], mixer=folder / "image_2021.json")
+    ]
+    files = tfrecord_io.write_predictions(shard, tmp_path / "pred", patches, ["red_before"])
+    assert Path(files[-1]).read_bytes() == (folder / "image_2021.json").read_bytes()
+    with tfrecord_io.open(tmp_path / "pred") as pred, tfrecord_io.open(shard) as ds:
+        np.testing.assert_array_equal(pred.read(1), ds.read(1))
