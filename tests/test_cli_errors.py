@@ -201,3 +201,12 @@ def test_vrt_of_a_partial_real_export_reads_the_present_patches() -> None:
             got = src.read(1, window=((768, 1024), (256, 768)))
     with tfrecord_io.open(folder, allow_missing=True) as ds:
         np.testing.assert_array_equal(got, ds.read(1, window=((768, 1024), (256, 768))))
+
+
+def test_d13_translate_of_a_nan_affine_fails_and_writes_no_geotiff(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    text = (folder / "sample-mixer.json").read_text()
+    (folder / "sample-mixer.json").write_text(text.replace("[30.0,", "[NaN,"))
+    out = tmp_path / "out.tif"
+    _assert_one_line_error(_cli("translate", folder, out, "-q"), "not finite")
+    assert not out.exists()
