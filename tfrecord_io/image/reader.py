@@ -307,13 +307,15 @@ class ExportReader:
     def _record_bound(self) -> int:
         """Return an upper bound of the records the shards can hold, from their sizes alone.
 
-        A record holds at least one byte per value of each feature. A gzip shard inflates to at
+        A record holds at least one byte per value of each feature (one pixel's values in a
+        sequence export, a tile's otherwise). A gzip shard inflates to at
         most 1032 times its size (deflate's limit); when that is under 4 GiB its trailer's ISIZE
         is the exact size of a one-member stream, and a tighter bound (a wrong ISIZE only makes
         the caller index the records to be sure).
         """
         if self._bound is None:
-            smallest = framed_size(self.grid.tile_pixels * len(self.layout.features))
+            values = 1 if self.layout.sequence else self.grid.tile_pixels  # per feature
+            smallest = framed_size(values * len(self.layout.features))
             records = 0
             for shard in self.files.shards:
                 try:
