@@ -23,7 +23,7 @@ from typing import Any
 
 from tfrecord_io.errors import MissingShardError, OptionError
 
-__all__ = ["ORDERS", "ExportFiles", "find_export", "is_mixer_file"]
+__all__ = ["ORDERS", "ExportFiles", "find_export", "is_mixer_file", "is_tfrecord_name"]
 
 _SHARD = re.compile(r"^(?P<prefix>.*?)(?P<sep>-?)(?P<number>\d{5})\.tfrecord(?:\.gz)?$")
 _TFRECORD = re.compile(r"\.(?:tfrecords?|tfr)(?:\.gz)?$|\.gz$", re.IGNORECASE)
@@ -69,6 +69,11 @@ class ExportFiles:
     missing: tuple[str, ...] = ()
     order: str = "shard-number"
     numbers: tuple[int, ...] = ()
+
+
+def is_tfrecord_name(path: PathArg) -> bool:
+    """Return True if a name ends as TFRecord files do (``.tfrecord[s]``, ``.tfr``, ``.gz``)."""
+    return bool(_TFRECORD.search(os.fspath(path)))
 
 
 def is_mixer_file(path: PathArg) -> bool:
