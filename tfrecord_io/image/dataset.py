@@ -251,7 +251,10 @@ class EETFRecordDataset(DatasetBase):
         )
         if fill_value is None:
             fill_value = self._nodata if self._nodata is not None else 0
-        self._require_records(win)
+        # The output is sized from the mixer's claim: check the records exist first (D8).
+        last = self._reader.grid.last_patch(win)
+        if last is not None:
+            self._reader.require_patch(last)
         data = np.empty((len(bands), *size), dtype=dtype)
         inside = self._fill(data, bands, win, fill_value)
         if masked:
@@ -294,21 +297,6 @@ class EETFRecordDataset(DatasetBase):
             window = window.crop(self.height, self.width)
         return window
 
-    def _require_records(self, win: Window) -> None:
-        """Check that the records of the last patch a window touches exist, before allocating.
-
-        A mixer may claim any number of patches; the output array is sized from it, so the
-        claim is checked against the records first (indexing as far as that patch).
-        """
-        grid = self._reader.grid
-        row_end = min(win.row_off + win.height, self.height)
-        col_end = min(win.col_off + win.width, self.width)
-        if row_end <= max(win.row_off, 0) or col_end <= max(win.col_off, 0):
-            return
-        last_row = (int(np.ceil(row_end)) - 1) // grid.patch_height
-        last_col = (int(np.ceil(col_end)) - 1) // grid.patch_width
-        self._reader.require_patch(grid.patch_index(last_row, last_col))
-
     def _fill(self, data: np.ndarray, bands: list[int], win: Window, fill: float) -> np.ndarray:
         """Fill ``data`` (bands, rows, cols) from window ``win``; return the inside mask."""
         rows, cols = data.shape[1:]
@@ -326,9 +314,8 @@ class EETFRecordDataset(DatasetBase):
         missing = self._reader.missing_patches
         if missing:
             for part in (p for p in parts if p.index in missing):
-                out_index = self._out_index(part)
-                data[(slice(None), *out_index)] = fill
-                inside[out_index] = False
+                data[(slice(None), *part.out_index)] = fill
+                inside[part.out_index] = False
             parts = [p for p in parts if p.index not in missing]
         elif len(parts) == grid.total_patches and not self._reader.is_cached(
             part.index for part in parts
@@ -346,22 +333,10 @@ class EETFRecordDataset(DatasetBase):
         self, data: np.ndarray, bands: list[int], tile: tuple[np.ndarray, ...], part: PatchSample
     ) -> None:
         """Copy the pixels ``part`` says a tile gives into ``data`` (bands, rows, cols)."""
-        out_index = self._out_index(part)
-        tile_index: Any = (
-            (part.tile_rows, part.tile_cols)
-            if part.is_block
-            else np.ix_(_indices(part.tile_rows), _indices(part.tile_cols))
-        )
+        out_index, tile_index = part.out_index, part.tile_index
         for k, band in enumerate(bands):
             feature, depth = self._bands[band]
             data[k][out_index] = tile[feature][depth][tile_index]
-
-    @staticmethod
-    def _out_index(part: PatchSample) -> Any:
-        """Index of the output pixels ``part`` fills: slices for a block, else numpy.ix_."""
-        if part.is_block:  # every unscaled read: plain slicing, no fancy indexing
-            return (part.out_rows, part.out_cols)
-        return np.ix_(_indices(part.out_rows), _indices(part.out_cols))
 
     def _strip_part(self, index: int) -> PatchSample:
         """Where patch ``index`` goes in a strip one row of patches high (unpadded)."""
@@ -516,10 +491,3 @@ def _with_gaps(tiles: Iterator[tuple[int, Any]], total: int) -> Iterator[tuple[i
             following = next(tiles, None)
         else:
             yield index, None
-
-
-def _indices(index: slice | np.ndarray) -> np.ndarray:
-    """Return an index as an array (for :func:`numpy.ix_`)."""
-    if isinstance(index, slice):
-        return np.arange(index.start, index.stop)
-    return index

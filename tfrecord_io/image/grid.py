@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from affine import Affine
@@ -75,6 +75,27 @@ class PatchSample:
             isinstance(i, slice)
             for i in (self.tile_rows, self.tile_cols, self.out_rows, self.out_cols)
         )
+
+    @property
+    def out_index(self) -> Any:
+        """Index of the output pixels: a pair of slices for a block, else :func:`numpy.ix_`."""
+        if self.is_block:  # every unscaled read: plain slicing, no fancy indexing
+            return (self.out_rows, self.out_cols)
+        return np.ix_(_indices(self.out_rows), _indices(self.out_cols))
+
+    @property
+    def tile_index(self) -> Any:
+        """Index of the tile pixels, as :attr:`out_index`."""
+        if self.is_block:
+            return (self.tile_rows, self.tile_cols)
+        return np.ix_(_indices(self.tile_rows), _indices(self.tile_cols))
+
+
+def _indices(index: slice | np.ndarray) -> np.ndarray:
+    """Return an index as an array (for :func:`numpy.ix_`)."""
+    if isinstance(index, slice):
+        return np.arange(index.start, index.stop)
+    return index
 
 
 def sample(offset: float, length: float, size: int) -> np.ndarray:
@@ -225,6 +246,16 @@ class PatchGrid:
         return Window(
             col * self.patch_width, row * self.patch_height, self.patch_width, self.patch_height
         )
+
+    def last_patch(self, window: Window) -> int | None:
+        """Return the index of the last patch a window touches (None if it touches none)."""
+        row_end = min(window.row_off + window.height, self.height)
+        col_end = min(window.col_off + window.width, self.width)
+        if row_end <= max(window.row_off, 0) or col_end <= max(window.col_off, 0):
+            return None
+        last_row = (math.ceil(row_end) - 1) // self.patch_height
+        last_col = (math.ceil(col_end) - 1) // self.patch_width
+        return self.patch_index(last_row, last_col)
 
     def iter_samples(self, rows: np.ndarray, cols: np.ndarray) -> Iterator[PatchSample]:
         """Yield, in export order, which output pixels each patch fills.

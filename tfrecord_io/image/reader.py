@@ -10,7 +10,6 @@ How records become bands is :mod:`tfrecord_io.image.layout`'s business.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,6 +35,8 @@ from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.partial import place_shards
+from tfrecord_io.image.prefetch import closing as _closing
+from tfrecord_io.image.prefetch import prefetched as _prefetched
 
 __all__ = ["ExportReader"]
 
@@ -487,69 +488,3 @@ def _pair(value: Any, name: str) -> tuple[int, int]:
         return int(x), int(y)
     except (TypeError, ValueError):
         raise OptionError(f"{name} must be an int or an (x, y) pair, not {value!r}") from None
-
-
-def _prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
-    """Run an iterator on a background thread, at most ``depth`` items ahead of the consumer.
-
-    Errors raised by the iterator are raised to the consumer in order; abandoning the iteration
-    stops the thread.
-    """
-    done = object()
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry: tuple[Any, BaseException | None]) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((done, None))
-        except BaseException as exc:  # handed to the consumer
-            put((done, exc))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, name="tfrecord_io-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = buffer.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                buffer.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
-
-
-class _closing:
-    """Close a generator on exit (contextlib.closing without the typing noise)."""
-
-    def __init__(self, gen: Iterator[Any]) -> None:
-        self.gen = gen
-
-    def __enter__(self) -> Iterator[Any]:
-        return self.gen
-
-    def __exit__(self, *exc: object) -> None:
-        close: Callable[[], None] | None = getattr(self.gen, "close", None)
-        if close is not None:
-            close()
