@@ -10,7 +10,7 @@ import pytest
 
 import tfrecord_io
 from tests.real_exports import require_real_exports
-from tfrecord_io.errors import MissingShardError
+from tfrecord_io.errors import MissingShardError, OptionError
 from tfrecord_io.image.partial import place_shards
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -232,3 +232,12 @@ def test_predictions_of_a_renamed_real_export_carry_its_mixer_text(
     assert Path(files[-1]).read_bytes() == (folder / "image_2021.json").read_bytes()
     with tfrecord_io.open(tmp_path / "pred") as pred, tfrecord_io.open(shard) as ds:
         np.testing.assert_array_equal(pred.read(1), ds.read(1))
+
+
+def test_folder_of_renamed_shards_with_two_mixer_jsons_asks_which(tmp_path: Path) -> None:
+    folder = _renamed(tmp_path, ["a.tfrecord.gz", "b.tfrecord.gz", "c.tfrecord.gz"])
+    shutil.copy(folder / "grid.json", folder / "other.json")
+    with pytest.raises(OptionError, match=r"grid\.json, other\.json"):
+        tfrecord_io.open(folder)
+    with tfrecord_io.open(folder, mixer=folder / "other.json") as ds:
+        assert ds.export_files.mixer == str(folder / "other.json")
