@@ -210,3 +210,15 @@ def test_d13_translate_of_a_nan_affine_fails_and_writes_no_geotiff(tmp_path: Pat
     out = tmp_path / "out.tif"
     _assert_one_line_error(_cli("translate", folder, out, "-q"), "not finite")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("driver", ["GTiff", "EETFRecord"])
+def test_translate_blames_a_source_shard_it_cannot_read_not_the_output(
+    tmp_path: Path, driver: str
+) -> None:
+    folder = _copy(tmp_path)
+    (folder / "sample-00001.tfrecord.gz").unlink()
+    (folder / "sample-00001.tfrecord.gz").mkdir()
+    result = _cli("translate", folder, tmp_path / "out", "-q", "-of", driver)
+    _assert_one_line_error(result, "sample-00001.tfrecord.gz")
+    assert "writing" not in result.stderr

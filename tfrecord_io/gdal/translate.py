@@ -337,6 +337,8 @@ def translate(
             raise
         except OSError as exc:
             _remove(tmp)
+            if getattr(exc, "filename", None) not in (None, tmp, dst):
+                raise  # reading the source failed, not writing
             raise WriteError(
                 f"'{dst}': writing the output failed ({exc}). Free some space or choose "
                 "another destination."
@@ -422,6 +424,10 @@ def _export_output(
     except TFRecordIOError:
         raise
     except OSError as exc:  # a full disk, a read-only folder (D21)
+        culprit = getattr(exc, "filename", None)
+        sources = {os.path.abspath(f) for f in getattr(src, "files", None) or []}
+        if culprit is not None and os.path.abspath(os.fsdecode(culprit)) in sources:
+            raise  # reading the source failed, not writing
         raise WriteError(
             f"'{dst}': writing the export failed ({exc.strerror or exc}). Free some space or "
             "choose another destination."
