@@ -651,3 +651,32 @@ def test_export_error_is_the_library_message(qgis_env, source_tif, tmp_path):
         OUTPUT=tmp_path / "qgis",
     )
     assert str(raised.value) in output
+
+
+# Files as users hold them (issue 9) -----------------------------------------------------------
+
+
+def test_qgis_process_load_of_renamed_real_files_given_the_mixer(qgis_env, tmp_path):
+    from tests.real_exports import require_real_exports
+
+    folder = require_real_exports() / "servir-aces-image"
+    results = _qgis_process(
+        qgis_env,
+        "tfrecordio:load",
+        INPUT=folder / "image_2021.tfrecord.gz",
+        MIXER=folder / "image_2021.json",
+        OUTPUT_VRT=tmp_path / "renamed.vrt",
+    )["results"]
+    data, _ = _read_raster(results["OUTPUT"])
+    np.testing.assert_array_equal(data, _library_read(folder))
+
+
+def test_qgis_process_validate_of_a_partial_real_export_lists_the_missing_patches(qgis_env):
+    from tests.real_exports import require_real_exports
+
+    folder = require_real_exports() / "phen-asynch-shard5"
+    results = _qgis_process(
+        qgis_env, "tfrecordio:validate", INPUT=folder, ALLOW_MISSING="true"
+    )["results"]
+    problems = json.loads(results["REPORT"])["problems"]
+    assert [p["error"] for p in problems] == ["MissingPatches"]

@@ -6,17 +6,23 @@ from the library become a one-line message and a non-zero exit status.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
+import rasterio.errors
 
 from tfrecord_io.errors import OptionError, TFRecordIOError
 from tfrecord_io.format import storage
 from tfrecord_io.gdal import translate, vrt
+from tfrecord_io.gdal.cpl import gdal_errors
 from tfrecord_io.gdal.overviews import build_overviews
 from tfrecord_io.image import tools
 from tfrecord_io.image.options import parse_kernel_size
@@ -24,31 +30,95 @@ from tfrecord_io.image.options import parse_kernel_size
 __all__ = ["main"]
 
 
+class _Stderr:
+    """The process's stderr (file descriptor 2) captured into a file while a command runs.
+
+    GDAL and libtiff print their messages straight to descriptor 2 (``ERROR 1: PROJ: ...``,
+    ``_tiffWriteProc: No space left on device.``); capturing it lets an error be one line with
+    their message folded in. What was captured is passed on when the command succeeds.
+    """
+
+    def __init__(self) -> None:
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by restore(), not a block)
+        os.dup2(self._file.fileno(), 2)
+        #: The user's stderr when it is a terminal (for a progress bar), else None.
+        #: Set when what was captured is not to be passed on (the command reported it).
+        self.discarded = False
+        self.terminal: Any = os.fdopen(os.dup(self._saved), "w") if os.isatty(self._saved) else None
+
+    def captured(self) -> str:
+        """Return the text captured so far."""
+        sys.stderr.flush()
+        self._file.seek(0)
+        return self._file.read().decode("utf-8", "replace")
+
+    def restore(self) -> str:
+        """Put stderr back and return the text captured."""
+        text = self.captured()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.close()
+        if self.terminal is not None:
+            self.terminal.close()
+        return text
+
+
 @contextmanager
-def _reported() -> Iterator[None]:
-    """Turn library errors into click's one-line error and exit status 1."""
+def _reported() -> Iterator[_Stderr]:
+    """Turn errors into click's one-line error and exit status 1, GDAL's message folded in."""
+    stderr = _Stderr()
+    failed = True
     try:
-        yield
-    except TFRecordIOError as exc:
-        raise click.ClickException(str(exc)) from exc
+        with gdal_errors() as gdal:
+            try:
+                yield stderr
+                failed = False
+            except (TFRecordIOError, OSError, rasterio.errors.RasterioError, MemoryError) as exc:
+                message = str(exc) or type(exc).__name__
+                printed = [
+                    re.sub(r"^(ERROR|Warning) \d+: ", "", line.strip())
+                    for line in stderr.captured().splitlines()
+                    if line.strip()
+                ]
+                for extra in (gdal.failure(), printed[-1] if printed else None):
+                    if extra and extra not in message:
+                        message += f" (GDAL: {extra})"
+                        break
+                raise click.ClickException(" ".join(message.split())) from exc
+    finally:
+        text = stderr.restore()
+        if not failed and not stderr.discarded and text:
+            sys.stderr.write(text)
 
 
 @contextmanager
-def _progress(quiet: bool, label: str) -> Iterator[Callable[[float], None] | None]:
-    if quiet:
+def _progress(quiet: bool, label: str, stderr: _Stderr) -> Iterator[Callable[[float], None] | None]:
+    """Show a progress bar on a terminal's stderr (never when stderr is a file or a pipe).
+
+    On an error the bar's line is erased, so that the error is the only line left.
+    """
+    stream = stderr.terminal
+    if quiet or stream is None:
         yield None
         return
-    bar: Any = click.progressbar(length=1000, label=label, file=click.get_text_stream("stderr"))  # type: ignore[operator]
-    with bar:
-        done = [0]
+    bar: Any = click.progressbar(length=1000, label=label, file=stream)  # type: ignore[operator]
+    try:
+        with bar:
+            done = [0]
 
-        def update(fraction: float) -> None:
-            step = int(fraction * 1000) - done[0]
-            if step > 0:
-                bar.update(step)
-                done[0] += step
+            def update(fraction: float) -> None:
+                step = int(fraction * 1000) - done[0]
+                if step > 0:
+                    bar.update(step)
+                    done[0] += step
 
-        yield update
+            yield update
+    except BaseException:
+        stream.write("\r\033[K")
+        stream.flush()
+        raise
 
 
 _kernel_option = click.option(
@@ -100,15 +170,62 @@ def _storage_options(items: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-def _open_options(kernel_size: str | None, storage_items: tuple[str, ...] = ()) -> dict[str, Any]:
+_mixer_option = click.option(
+    "--mixer",
+    "mixer",
+    type=_PATH_OR_URL,
+    default=None,
+    help="The mixer JSON, when the export's files are renamed or it has none.",
+)
+_missing_option = click.option(
+    "--allow-missing",
+    "allow_missing",
+    is_flag=True,
+    help="Read a partial export: patches of missing shards are nodata.",
+)
+
+
+def _open_options(
+    kernel_size: str | None,
+    mixer: str | None = None,
+    allow_missing: bool = False,
+    storage_items: tuple[str, ...] = (),
+) -> dict[str, Any]:
     try:
         kernel = parse_kernel_size(kernel_size)
     except OptionError as exc:
         raise click.BadParameter(str(exc), param_hint="--kernel-size") from None
     options: dict[str, Any] = {} if kernel is None else {"kernel_size": kernel}
+    if mixer is not None:
+        options["mixer"] = mixer
+    if allow_missing:
+        options["allow_missing"] = True
     if storage_items:
         options["storage_options"] = _storage_options(storage_items)
     return options
+
+
+def _with_open_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command --kernel-size, --mixer, --allow-missing and --storage-option."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        kernel_size: str | None,
+        mixer: str | None,
+        allow_missing: bool,
+        storage_items: tuple[str, ...],
+        **kwargs: Any,
+    ) -> None:
+        options = _open_options(kernel_size, mixer, allow_missing, storage_items)
+        command(*args, options=options, **kwargs)
+
+    return _kernel_option(_mixer_option(_missing_option(_storage_option(wrapper))))
+
+
+def _export_arg(paths: tuple[str, ...]) -> str | list[str]:
+    """One path as given, several as a list of shards in export order."""
+    return paths[0] if len(paths) == 1 else list(paths)
 
 
 @click.group("tfrecord", context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,16 +235,13 @@ def main() -> None:
 
 
 @main.command("info")
-@click.argument("path", type=_PATH_OR_URL)
+@click.argument("paths", nargs=-1, required=True, type=_PATH_OR_URL)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, like gdalinfo -json.")
-@_kernel_option
-@_storage_option
-def info_command(
-    path: str, as_json: bool, kernel_size: str | None, storage_items: tuple[str, ...]
-) -> None:
-    """Describe an export (its folder, mixer or a shard; a path or a URL), like gdalinfo."""
+@_with_open_options
+def info_command(paths: tuple[str, ...], as_json: bool, options: dict[str, Any]) -> None:
+    """Describe an export (its folder, mixer, a shard or its shards in order; paths or URLs)."""
     with _reported():
-        description = tools.info(path, **_open_options(kernel_size, storage_items))
+        description = tools.info(_export_arg(paths), **options)
     if as_json:
         click.echo(json.dumps(description, indent=2))
     else:
@@ -193,8 +307,7 @@ def _parse_creation_options(items: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@_kernel_option
-@_storage_option
+@_with_open_options
 def translate_command(
     src: str,
     dst: str,
@@ -208,8 +321,7 @@ def translate_command(
     outsize: tuple[str, str] | None,
     overwrite: bool,
     quiet: bool,
-    kernel_size: str | None,
-    storage_items: tuple[str, ...],
+    options: dict[str, Any],
 ) -> None:
     """Convert an export or a raster, like gdal_translate (-of EETFRecord writes an export)."""
     subset = translate.Subset(
@@ -220,7 +332,7 @@ def translate_command(
         dtype=out_type,
         nodata=nodata,
     )
-    with _reported(), _progress(quiet, f"Writing {dst}") as progress:
+    with _reported() as stderr, _progress(quiet, f"Writing {dst}", stderr) as progress:
         translate.translate(
             src,
             dst,
@@ -229,7 +341,7 @@ def translate_command(
             subset=subset,
             overwrite=overwrite,
             progress=progress,
-            **_open_options(kernel_size, storage_items),
+            **options,
         )
 
 
@@ -249,16 +361,14 @@ def translate_command(
     show_default=True,
     help="How overview pixels are made.",
 )
-@_kernel_option
-@_storage_option
+@_with_open_options
 def vrt_command(
     src: str,
     dst: str | None,
     overwrite: bool,
     overviews: bool,
     resampling: str,
-    kernel_size: str | None,
-    storage_items: tuple[str, ...],
+    options: dict[str, Any],
 ) -> None:
     """Write a GDAL VRT for an export (PREFIX.vrt beside it by default; DST for a URL).
 
@@ -268,7 +378,7 @@ def vrt_command(
     with _reported():
         if dst is not None and os.path.exists(dst) and not overwrite:
             raise click.ClickException(f"'{dst}' exists: pass --overwrite to replace it")
-        path = vrt.build_vrt(src, dst, **_open_options(kernel_size, storage_items))
+        path = vrt.build_vrt(src, dst, **options)
         if overviews:
             click.echo(build_overviews(path, resampling=resampling))  # type: ignore[arg-type]
     click.echo(path)
@@ -289,15 +399,15 @@ def doctor_command() -> None:
 
 
 @main.command("validate")
-@click.argument("path", type=_PATH_OR_URL)
+@click.argument("paths", nargs=-1, required=True, type=_PATH_OR_URL)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_kernel_option
-@_storage_option
-def validate_command(
-    path: str, as_json: bool, kernel_size: str | None, storage_items: tuple[str, ...]
-) -> None:
-    """Check every record of an export (a path or a URL); exit status 1 on any problem."""
-    report = tools.ValidationReport.from_path(path, **_open_options(kernel_size, storage_items))
+@_with_open_options
+def validate_command(paths: tuple[str, ...], as_json: bool, options: dict[str, Any]) -> None:
+    """Check every record of an export (paths or URLs); exit status 1 on any problem."""
+    with _reported() as stderr:
+        report = tools.ValidationReport.from_path(_export_arg(paths), **options)
+        # GDAL's own lines about a problem (an unknown CRS) are in the report already.
+        stderr.discarded = not report.valid
     click.echo(report.to_json() if as_json else report.to_text())
     if not report.valid:
         raise SystemExit(1)
@@ -356,7 +466,7 @@ def table_convert_command(
     """
     from tfrecord_io.table import convert
 
-    with _reported(), _progress(quiet, f"Writing {dst}") as progress:
+    with _reported() as stderr, _progress(quiet, f"Writing {dst}", stderr) as progress:
         convert.convert_table(
             src,
             dst,

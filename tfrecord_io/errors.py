@@ -36,6 +36,7 @@ __all__ = [
     "TableError",
     "TruncatedRecordError",
     "WindowError",
+    "WriteError",
     "location",
 ]
 
@@ -159,6 +160,10 @@ class ExportKindError(TFRecordIOError, ValueError):
 
 class MissingExtraError(TFRecordIOError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+class WriteError(TFRecordIOError, OSError):
+    """Writing an output failed: a full disk, or an error the writer (GDAL) reported."""
 
 
 class TFRecordIOWarning(UserWarning):

@@ -65,6 +65,8 @@ def options_from_arguments(args: dict[str, str]) -> dict[str, Any]:
         options["nodata"] = float(args["nodata"])
     if args.get("storage_options"):
         options["storage_options"] = json.loads(args["storage_options"])
+    if args.get("allow_missing") == "true":
+        options["allow_missing"] = True
     return options
 
 
@@ -75,7 +77,9 @@ def _dataset(args: dict[str, str]) -> tuple[EETFRecordDataset, RowStream, Decima
         if entry is not None:
             _open.move_to_end(key)
             return entry
-    ds = open_export(args["export"], **options_from_arguments(args))
+    # A VRT of renamed or listed files carries its shards as a JSON list, in export order.
+    export = json.loads(args["shards"]) if args.get("shards") else args["export"]
+    ds = open_export(export, **options_from_arguments(args))
     entry = (ds, RowStream(ds), DecimatedReads(ds))
     with _lock:
         _open[key] = entry

@@ -21,10 +21,18 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window, from_bounds
 
-from tfrecord_io.errors import ExportExistsError, OptionError, WindowError
+from tfrecord_io.errors import (
+    ExportExistsError,
+    OptionError,
+    TFRecordIOError,
+    WindowError,
+    WriteError,
+)
 from tfrecord_io.format import storage
+from tfrecord_io.gdal.cpl import gdal_errors
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.export import export
+from tfrecord_io.image.files import is_mixer_file, is_tfrecord_name
 from tfrecord_io.image.grid import to_int_window
 from tfrecord_io.image.opener import open as open_export
 
@@ -46,15 +54,22 @@ _GDAL_TO_NUMPY = {
 }
 
 
-def is_export_path(path: str | os.PathLike[str]) -> bool:
-    """Return True if ``path`` names an export (a folder, a mixer or a shard), not a raster."""
+def is_export_path(path: Any) -> bool:
+    """Return True if ``path`` names an export (a folder, a mixer, shards), not a raster."""
+    if not isinstance(path, str | os.PathLike):
+        return True  # a list of shards
     name = os.fspath(path)
     if storage.is_url(name) and "." not in storage.basename(name):
         return True  # a folder URL (prefix): gs://bucket/exports/run1
-    return os.path.isdir(name) or name.endswith(("-mixer.json", ".tfrecord", ".tfrecord.gz"))
+    return (
+        os.path.isdir(name)
+        or name.endswith("-mixer.json")
+        or is_tfrecord_name(name)
+        or (name.lower().endswith(".json") and is_mixer_file(name))
+    )
 
 
-def open_any(path: str | os.PathLike[str], **options: Any) -> Any:
+def open_any(path: Any, **options: Any) -> Any:
     """Open an export with :func:`tfrecord_io.open`, or any other raster with rasterio."""
     if is_export_path(path):
         return open_export(path, **options)
@@ -280,7 +295,7 @@ def translate(
         folder, name = os.path.split(os.path.abspath(dst))
         tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}")
         try:
-            with rasterio.open(tmp, "w", **profile) as out:
+            with gdal_errors() as gdal, rasterio.open(tmp, "w", **profile) as out:
                 for k, band in enumerate(bands, start=1):
                     description = ds.descriptions[band - 1]
                     if description:
@@ -312,12 +327,36 @@ def translate(
                         out.write(_cast(data, dtype), window=Window(0, row, out_w, height))
                         if progress is not None:
                             progress((n + 1) / len(strips))
+            # GDAL reports a full disk only in its error state: rasterio's write and close
+            # return normally, leaving an unreadable file (D20).
+            failure = gdal.failure()
+            if failure is not None:
+                raise WriteError(
+                    f"'{dst}': GDAL could not write the output ({failure}). Free some space "
+                    "or choose another destination."
+                )
             os.replace(tmp, dst)
-        except BaseException:
-            for leftover in (tmp, tmp + ".aux.xml"):
-                if os.path.exists(leftover):
-                    os.remove(leftover)
+        except TFRecordIOError:
+            _remove(tmp)
             raise
+        except OSError as exc:
+            _remove(tmp)
+            if getattr(exc, "filename", None) not in (None, tmp, dst):
+                raise  # reading the source failed, not writing
+            raise WriteError(
+                f"'{dst}': writing the output failed ({exc}). Free some space or choose "
+                "another destination."
+            ) from exc
+        except BaseException:
+            _remove(tmp)
+            raise
+
+
+def _remove(tmp: str) -> None:
+    """Remove a temporary output and its GDAL sidecar, if they exist."""
+    for leftover in (tmp, tmp + ".aux.xml"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
 
 
 # Creation options of the EETFRecord output that are not formatOptions keys.
@@ -378,12 +417,24 @@ def _export_output(
             writer_options[_WRITER_OPTIONS[name]] = parsed
         else:
             format_options[name] = parsed
-    export(
-        src,
-        dst,
-        format_options=format_options,
-        progress=None if progress is None else (lambda done, total: progress(done / total)),
-        overwrite=overwrite,
-        storage_options=storage_options,
-        **writer_options,
-    )
+    try:
+        export(
+            src,
+            dst,
+            format_options=format_options,
+            progress=None if progress is None else (lambda done, total: progress(done / total)),
+            overwrite=overwrite,
+            storage_options=storage_options,
+            **writer_options,
+        )
+    except TFRecordIOError:
+        raise
+    except OSError as exc:  # a full disk, a read-only folder (D21)
+        culprit = getattr(exc, "filename", None)
+        sources = {os.path.abspath(f) for f in getattr(src, "files", None) or []}
+        if culprit is not None and os.path.abspath(os.fsdecode(culprit)) in sources:
+            raise  # reading the source failed, not writing
+        raise WriteError(
+            f"'{dst}': writing the export failed ({exc.strerror or exc}). Free some space or "
+            "choose another destination."
+        ) from exc

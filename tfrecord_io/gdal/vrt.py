@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from typing import Any
 
 from tfrecord_io.errors import ExportExistsError, OptionError
@@ -74,7 +75,7 @@ def gdal_pythonpath(folder: str | os.PathLike[str] | None = None) -> str:
 
 
 def build_vrt(
-    export: str | os.PathLike[str],
+    export: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     dst: str | os.PathLike[str] | None = None,
     *,
     overwrite: bool = True,
@@ -84,9 +85,11 @@ def build_vrt(
 
     Parameters
     ----------
-    export : path-like or str
-        The export folder, its mixer, or one of its shards; a path or a URL (the VRT then
-        records the URL and ``storage_options``, and the pixel function reads through fsspec).
+    export : path-like, str or sequence of path-like
+        What :func:`tfrecord_io.open` takes: the export folder, its mixer, a shard (under any
+        name), or a list of shards in export order; a path or a URL (the VRT then records the
+        URL and ``storage_options``, and the pixel function reads through fsspec). The VRT
+        records the shards and the mixer found, so GDAL reopens exactly those files.
     dst : path-like, optional
         Where to write the VRT (a local file); ``PREFIX.vrt`` beside a local export by
         default, required for a URL.
@@ -114,9 +117,9 @@ def build_vrt(
     mixer = options.get("mixer")
     if mixer is not None and not isinstance(mixer, str | os.PathLike):
         raise OptionError("build_vrt needs the mixer as a file path, so GDAL can open it too")
-    if dst is None and storage.is_url(os.fspath(export)):
+    if dst is None and isinstance(export, str | os.PathLike) and storage.is_url(os.fspath(export)):
         raise OptionError(f"'{os.fspath(export)}' is a URL: pass dst, a local path for the VRT")
-    with open_export(export, **options) as ds:
+    with open_export(export, **options) as ds:  # type: ignore[call-overload]
         files = ds.export_files
         path = os.path.abspath(
             os.fspath(dst) if dst is not None else os.path.join(files.folder, files.prefix + ".vrt")
@@ -158,11 +161,20 @@ def build_vrt(
 def _arguments(ds: Any, options: dict[str, Any]) -> dict[str, str]:
     """Return the open() options as PixelFunctionArguments: strings, with absolute paths."""
     kernel_x, kernel_y = ds.kernel_size
+    files = ds.export_files
     arguments = {
-        "export": storage.abspath(ds.export_files.shards[0]),
+        "export": storage.abspath(files.shards[0]),
         "kernel_x": str(kernel_x),
         "kernel_y": str(kernel_y),
     }
+    if files.order != "shard-number":
+        # Renamed or listed files: record the list, so the pixel function opens those shards
+        # in that order, not what the first shard's name would find.
+        arguments["shards"] = json.dumps([storage.abspath(s) for s in files.shards])
+    if files.mixer and not options.get("mixer"):
+        arguments["mixer"] = storage.abspath(files.mixer)
+    if options.get("allow_missing"):
+        arguments["allow_missing"] = "true"
     if options.get("band_order"):
         arguments["band_order"] = ",".join(options["band_order"])
     if options.get("mixer"):

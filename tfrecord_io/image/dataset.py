@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
@@ -37,9 +36,17 @@ class EETFRecordDataset(DatasetBase):
     mode = "r"
 
     def __init__(
-        self, path: str | os.PathLike[str], *, nodata: float | None = None, **options: Any
+        self,
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        nodata: float | None = None,
+        **options: Any,
     ):
-        self.name = os.fspath(path)
+        self.name = (
+            os.fspath(path)
+            if isinstance(path, str | os.PathLike)
+            else ", ".join(os.fspath(p) for p in path)
+        )
         self._reader = ExportReader(path, **options)
         self._closed = False
         layout = self._reader.layout
@@ -47,22 +54,26 @@ class EETFRecordDataset(DatasetBase):
             (f, d) for f, feature in enumerate(layout.features) for d in range(feature.depth)
         ]
         self._count = len(self._bands)
+        # Computed once: a per-band lookup into a tuple rebuilt each time made reads quadratic
+        # in the band count.
+        self._dtypes = layout.dtypes
+        self._descriptions = layout.names
         self._width, self._height = self._reader.grid.width, self._reader.grid.height
         self._transform = self._reader.grid.transform
         self._nodata = nodata
-        self._crs = _crs_from_mixer(self._reader.mixer)
+        self._crs = self._reader.crs
 
     # -- descriptive properties -----------------------------------------------------------
 
     @property
     def dtypes(self) -> tuple[str, ...]:
         """Band dtypes: float32 for float lists, int64 for int64 lists, uint8 for bytes."""
-        return self._reader.layout.dtypes
+        return self._dtypes
 
     @property
     def descriptions(self) -> tuple[str, ...]:
         """Band names: feature names in wire order (array bands as ``NAME_i``)."""
-        return self._reader.layout.names
+        return self._descriptions
 
     @property
     def block_shapes(self) -> list[tuple[int, int]]:
@@ -92,6 +103,11 @@ class EETFRecordDataset(DatasetBase):
     def store(self) -> Store:
         """Where the export's files are read from: fsspec's storage options for a URL."""
         return self._reader.store
+
+    @property
+    def missing_patches(self) -> frozenset[int]:
+        """Patches of a partial export (``allow_missing=True``) whose shard is missing."""
+        return self._reader.missing_patches
 
     @property
     def kernel_size(self) -> tuple[int, int]:
@@ -136,6 +152,8 @@ class EETFRecordDataset(DatasetBase):
             "TOTAL_PATCHES": str(grid.total_patches),
             "SHARDS": str(len(files.shards)),
             "PREFIX": files.prefix,
+            "SHARD_ORDER": files.order,
+            "MISSING_PATCHES": str(len(self._reader.missing_patches)),
             "SEQUENCE_DATA": str(self._reader.layout.sequence).upper(),
         }
 
@@ -239,6 +257,10 @@ class EETFRecordDataset(DatasetBase):
         )
         if fill_value is None:
             fill_value = self._nodata if self._nodata is not None else 0
+        # The output is sized from the mixer's claim: check the records exist first (D8).
+        last = self._reader.grid.last_patch(win)
+        if last is not None:
+            self._reader.require_patch(last)
         data = np.empty((len(bands), *size), dtype=dtype)
         inside = self._fill(data, bands, win, fill_value)
         if masked:
@@ -295,7 +317,13 @@ class EETFRecordDataset(DatasetBase):
         if not inside.any():
             return inside
         parts = list(grid.iter_samples(src_rows, src_cols))
-        if len(parts) == grid.total_patches and not self._reader.is_cached(
+        missing = self._reader.missing_patches
+        if missing:
+            for part in (p for p in parts if p.index in missing):
+                data[(slice(None), *part.out_index)] = fill
+                inside[part.out_index] = False
+            parts = [p for p in parts if p.index not in missing]
+        elif len(parts) == grid.total_patches and not self._reader.is_cached(
             part.index for part in parts
         ):
             # Every patch is needed (a whole read, a thumbnail) and not all are cached: stream
@@ -311,12 +339,7 @@ class EETFRecordDataset(DatasetBase):
         self, data: np.ndarray, bands: list[int], tile: tuple[np.ndarray, ...], part: PatchSample
     ) -> None:
         """Copy the pixels ``part`` says a tile gives into ``data`` (bands, rows, cols)."""
-        if part.is_block:  # every unscaled read: plain slicing, no fancy indexing
-            out_index: Any = (part.out_rows, part.out_cols)
-            tile_index: Any = (part.tile_rows, part.tile_cols)
-        else:
-            out_index = np.ix_(_indices(part.out_rows), _indices(part.out_cols))
-            tile_index = np.ix_(_indices(part.tile_rows), _indices(part.tile_cols))
+        out_index, tile_index = part.out_index, part.tile_index
         for k, band in enumerate(bands):
             feature, depth = self._bands[band]
             data[k][out_index] = tile[feature][depth][tile_index]
@@ -373,9 +396,17 @@ class EETFRecordDataset(DatasetBase):
         dtype = self._dtype_for(bands, out_dtype)
         grid = self._reader.grid
         strip = np.empty((len(bands), grid.patch_height, self.width), dtype)
-        for index, tile in self._reader.iter_tiles(prefetch=True):
+        tiles: Iterator[tuple[int, Any]] = self._reader.iter_tiles(prefetch=True)
+        if self._reader.missing_patches:
+            tiles = _with_gaps(tiles, grid.total_patches)
+        fill = self._nodata if self._nodata is not None else 0
+        for index, tile in tiles:
             prow, pcol = divmod(index, grid.patches_per_row)
-            self._copy(strip, bands, tile, self._strip_part(index))
+            part = self._strip_part(index)
+            if tile is None:
+                strip[:, part.out_rows, part.out_cols] = fill
+            else:
+                self._copy(strip, bands, tile, part)
             if pcol == grid.patches_per_row - 1:
                 yield Window(0, prow * grid.patch_height, self.width, grid.patch_height), strip
                 strip = np.empty_like(strip)
@@ -401,7 +432,7 @@ class EETFRecordDataset(DatasetBase):
             out_shape=out_shape,
             boundless=boundless,
             resampling=resampling,
-            out_dtype=np.result_type(*(self.dtypes[b] for b in bands)),
+            out_dtype=np.result_type(*{self._dtypes[b] for b in bands}),
         )
         masks = np.where(np.ma.getmaskarray(data), 0, 255).astype(np.uint8)
         if out is not None:
@@ -447,7 +478,8 @@ class EETFRecordDataset(DatasetBase):
     def _dtype_for(self, bands: list[int], out_dtype: Any) -> np.dtype:
         if out_dtype is not None:
             return np.dtype(out_dtype)
-        kinds = {self.dtypes[b] for b in bands}
+        dtypes = self._dtypes
+        kinds = {dtypes[b] for b in bands}
         if len(kinds) > 1:
             raise OptionError(
                 f"the bands read have different dtypes ({', '.join(sorted(kinds))}): read them "
@@ -456,15 +488,12 @@ class EETFRecordDataset(DatasetBase):
         return np.dtype(kinds.pop())
 
 
-def _indices(index: slice | np.ndarray) -> np.ndarray:
-    """Return an index as an array (for :func:`numpy.ix_`)."""
-    if isinstance(index, slice):
-        return np.arange(index.start, index.stop)
-    return index
-
-
-def _crs_from_mixer(mixer: Mixer) -> CRS:
-    try:
-        return CRS.from_user_input(mixer.crs)
-    except Exception as exc:  # rasterio's CRSError, or GDAL's
-        raise OptionError(f"the mixer's crs {mixer.crs!r} is not understood: {exc}") from exc
+def _with_gaps(tiles: Iterator[tuple[int, Any]], total: int) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, tile)`` for every patch, ``(index, None)`` where a patch is missing."""
+    following = next(tiles, None)
+    for index in range(total):
+        if following is not None and following[0] == index:
+            yield following
+            following = next(tiles, None)
+        else:
+            yield index, None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from affine import Affine
@@ -75,6 +75,27 @@ class PatchSample:
             isinstance(i, slice)
             for i in (self.tile_rows, self.tile_cols, self.out_rows, self.out_cols)
         )
+
+    @property
+    def out_index(self) -> Any:
+        """Index of the output pixels: a pair of slices for a block, else :func:`numpy.ix_`."""
+        if self.is_block:  # every unscaled read: plain slicing, no fancy indexing
+            return (self.out_rows, self.out_cols)
+        return np.ix_(_indices(self.out_rows), _indices(self.out_cols))
+
+    @property
+    def tile_index(self) -> Any:
+        """Index of the tile pixels, as :attr:`out_index`."""
+        if self.is_block:
+            return (self.tile_rows, self.tile_cols)
+        return np.ix_(_indices(self.tile_rows), _indices(self.tile_cols))
+
+
+def _indices(index: slice | np.ndarray) -> np.ndarray:
+    """Return an index as an array (for :func:`numpy.ix_`)."""
+    if isinstance(index, slice):
+        return np.arange(index.start, index.stop)
+    return index
 
 
 def sample(offset: float, length: float, size: int) -> np.ndarray:
@@ -226,6 +247,16 @@ class PatchGrid:
             col * self.patch_width, row * self.patch_height, self.patch_width, self.patch_height
         )
 
+    def last_patch(self, window: Window) -> int | None:
+        """Return the index of the last patch a window touches (None if it touches none)."""
+        row_end = min(window.row_off + window.height, self.height)
+        col_end = min(window.col_off + window.width, self.width)
+        if row_end <= max(window.row_off, 0) or col_end <= max(window.col_off, 0):
+            return None
+        last_row = (math.ceil(row_end) - 1) // self.patch_height
+        last_col = (math.ceil(col_end) - 1) // self.patch_width
+        return self.patch_index(last_row, last_col)
+
     def iter_samples(self, rows: np.ndarray, cols: np.ndarray) -> Iterator[PatchSample]:
         """Yield, in export order, which output pixels each patch fills.
 
@@ -241,21 +272,36 @@ class PatchGrid:
             For each patch touched, its tile's rows and columns and the output's.
         """
         ph, pw = self.patch_height, self.patch_width
-        inside_rows = (rows >= 0) & (rows < self.height)
-        inside_cols = (cols >= 0) & (cols < self.width)
-        for prow in np.unique(rows[inside_rows] // ph):
-            out_rows = np.flatnonzero(inside_rows & (rows // ph == prow))
-            tile_rows = rows[out_rows] - prow * ph + self.margin_y
-            for pcol in np.unique(cols[inside_cols] // pw):
-                out_cols = np.flatnonzero(inside_cols & (cols // pw == pcol))
-                tile_cols = cols[out_cols] - pcol * pw + self.margin_x
+        # One pass over the rows and one over the columns: the samples are non-decreasing, so
+        # each patch row (column) is one run of them.
+        col_runs = [
+            (pcol, as_index(cols[out] - pcol * pw + self.margin_x), as_index(out))
+            for pcol, out in _runs(cols, (cols >= 0) & (cols < self.width), pw)
+        ]
+        for prow, out_rows in _runs(rows, (rows >= 0) & (rows < self.height), ph):
+            tile_rows = as_index(rows[out_rows] - prow * ph + self.margin_y)
+            out_rows_index = as_index(out_rows)
+            for pcol, tile_cols, out_cols in col_runs:
                 yield PatchSample(
-                    index=self.patch_index(int(prow), int(pcol)),
-                    tile_rows=as_index(tile_rows),
-                    tile_cols=as_index(tile_cols),
-                    out_rows=as_index(out_rows),
-                    out_cols=as_index(out_cols),
+                    index=self.patch_index(prow, pcol),
+                    tile_rows=tile_rows,
+                    tile_cols=tile_cols,
+                    out_rows=out_rows_index,
+                    out_cols=out_cols,
                 )
+
+
+def _runs(values: np.ndarray, inside: np.ndarray, size: int) -> list[tuple[int, np.ndarray]]:
+    """Return ``(cell, positions)`` for each run of non-decreasing ``values // size`` inside."""
+    positions = np.flatnonzero(inside)
+    if not positions.size:
+        return []
+    cells = values[positions] // size
+    starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+    ends = np.r_[starts[1:], positions.size]
+    return [
+        (int(cells[start]), positions[start:end]) for start, end in zip(starts, ends, strict=True)
+    ]
 
 
 def to_int_window(

@@ -9,15 +9,17 @@ files (see the format notes, section 2); ``_java_double`` is the one place it is
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from affine import Affine
 
-from tfrecord_io.errors import MixerError, OptionError, TFRecordIOError
-from tfrecord_io.format.storage import StorageOptions, read_text
+from tfrecord_io.errors import MissingMixerError, MixerError, OptionError, TFRecordIOError
+from tfrecord_io.format.storage import StorageOptions, is_url, read_text
 
 __all__ = ["Mixer", "mixer_path_for"]
 
@@ -67,6 +69,25 @@ class Mixer:
             )
         if not isinstance(self.transform, Affine) or self.transform.determinant == 0:
             raise MixerError(f"the affine transform is degenerate: {self.transform!r}")
+        # NaN, infinities, or a scale so large that the grid's corners overflow would make a
+        # raster with a meaningless georeferencing.
+        try:
+            width = float(self.patch_width * self.patches_per_row)
+            height = float(self.patch_height * self.patch_rows)
+        except OverflowError:
+            raise MixerError(
+                f"the grid ({self.patches_per_row} patches per row, {self.total_patches} in "
+                "all) is too large to place in any coordinate system"
+            ) from None
+        a, b, c, d, e, f = self.transform[:6]
+        corner = (a * width + b * height + c, d * width + e * height + f)
+        if not all(math.isfinite(v) for v in (*self.transform[:6], *corner)) or not math.isfinite(
+            self.transform.determinant
+        ):
+            raise MixerError(
+                f"the affine transform {list(self.transform)[:6]} is not finite over the grid "
+                "(NaN, Infinity, or a scale whose corners overflow)"
+            )
 
     @property
     def patch_rows(self) -> int:
@@ -118,13 +139,19 @@ class Mixer:
                 f"{source}: 'projection.affine.doubleMatrix' must be a list of six numbers "
                 "[scaleX, shearX, translateX, shearY, scaleY, translateY]"
             )
+        try:
+            coefficients = [float(v) for v in matrix]
+        except OverflowError:
+            raise MixerError(
+                f"{source}: 'projection.affine.doubleMatrix' holds a number too large for a double"
+            ) from None
         dims = get(data, "patchDimensions", "patchDimensions")
         if not isinstance(dims, list) or len(dims) != 2:
             raise MixerError(f"{source}: 'patchDimensions' must be [width, height]")
         try:
             return cls(
                 crs=crs,
-                transform=Affine(*(float(v) for v in matrix)),
+                transform=Affine(*coefficients),
                 patch_width=integer(dims[0], "patchDimensions[0]"),
                 patch_height=integer(dims[1], "patchDimensions[1]"),
                 patches_per_row=integer(
@@ -157,6 +184,8 @@ class Mixer:
             data = json.loads(text)
         except ValueError as exc:
             raise MixerError(f"{source}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise MixerError(f"{source}: the JSON is nested too deeply to be a mixer") from None
         return cls.from_dict(data, source)
 
     @classmethod
@@ -167,10 +196,37 @@ class Mixer:
 
         Raises
         ------
+        MissingMixerError
+            The file does not exist (or is a dangling symbolic link).
         MixerError
-            The file is malformed; the message names the file and the key.
+            The file is not a readable regular file, not UTF-8, or malformed; the message names
+            the file and the key.
         """
-        return cls.from_json(read_text(path, storage_options), source=f"'{os.fspath(path)}'")
+        source = f"'{os.fspath(path)}'"
+        if is_url(path):
+            return cls.from_json(read_text(path, storage_options), source=source)
+        try:
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):
+                # Checked before opening: a FIFO would block open() forever.
+                raise MixerError(f"{source} is not a regular file: name the mixer JSON file")
+            with open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            raise MissingMixerError(
+                f"{source} does not exist (or is a broken link): name the mixer JSON file"
+            ) from None
+        except OSError as exc:
+            raise MixerError(
+                f"{source} cannot be read ({exc.strerror or exc}): check its permissions"
+            ) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MixerError(
+                f"{source} is not UTF-8 text (byte {exc.start}): it is not a mixer"
+            ) from None
+        return cls.from_json(text, source=source)
 
     @classmethod
     def from_grid(cls, grid: dict[str, Any], total_patches: int | None = None) -> Mixer:
@@ -223,7 +279,7 @@ class Mixer:
         }
 
     def to_json(self) -> str:
-        """Return the mixer in Earth Engine's exact text layout (ending in a newline)."""
+        """Return the mixer in Earth Engine's exact text layout (no newline after the ``}``)."""
         matrix = ", ".join(_java_double(v) for v in list(self.transform)[:6])
         return (
             "{\n"
@@ -236,7 +292,7 @@ class Mixer:
             f'  "patchDimensions": [{self.patch_width}, {self.patch_height}],\n'
             f'  "patchesPerRow": {self.patches_per_row},\n'
             f'  "totalPatches": {self.total_patches}\n'
-            "}\n"
+            "}"
         )
 
 

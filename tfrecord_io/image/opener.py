@@ -28,13 +28,14 @@ _READ_DEFAULTS: dict[str, Any] = {
     "band_order": None,
     "array_layout": "depth_major",
     "cache_size": 256 << 20,
+    "allow_missing": False,
 }
 _SHARED = ("kernel_size", "nodata", "sequence_data", "storage_options")
 
 
 @overload
 def open(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     mode: Literal["r"] = "r",
     *,
     kernel_size: int | tuple[int, int] | None = None,
@@ -45,6 +46,7 @@ def open(
     sequence_data: bool | None = None,
     cache_size: int = 256 << 20,
     storage_options: dict[str, Any] | None = None,
+    allow_missing: bool = False,
 ) -> EETFRecordDataset: ...
 
 
@@ -61,7 +63,9 @@ def open(
 
 
 def open(
-    path: str | os.PathLike[str], mode: str = "r", **options: Any
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    mode: str = "r",
+    **options: Any,
 ) -> EETFRecordDataset | EETFRecordWriter:
     """Open an Earth Engine TFRecord image export as a lazy, georeferenced dataset.
 
@@ -73,10 +77,12 @@ def open(
 
     Parameters
     ----------
-    path : path-like or str
-        The export's folder, its ``PREFIX-mixer.json``, or one of its shards: a local path, or
-        a URL (``gs://bucket/prefix/``, ``s3://...``, ``https://...`` for reading,
-        ``memory://...``) read through fsspec (the ``tfrecord_io[cloud]`` extra).
+    path : path-like, str or sequence of path-like
+        The export's folder, its ``PREFIX-mixer.json``, or one of its shards; under Earth
+        Engine's names or any other (a folder of renamed files holding one mixer JSON, a shard
+        with ``mixer=`` given); or a list of shards in export order. A local path, or a URL
+        (``gs://bucket/prefix/``, ``s3://...``, ``https://...`` for reading, ``memory://...``)
+        read through fsspec (the ``tfrecord_io[cloud]`` extra).
     mode : {"r", "w"}
         Open for reading, or create an export (``"w"``).
     kernel_size : int or (int, int), optional
@@ -97,6 +103,9 @@ def open(
     storage_options : dict, optional
         Passed to fsspec when ``path`` is a URL (``token``, ``anon``, ``key``/``secret``,
         ``endpoint_url``, ...); for both modes.
+    allow_missing : bool
+        Open a partial export (shards missing from the numbering): patches of the missing
+        shards read as nodata (masked), when the positions of the others are certain.
     **options
         The keyword arguments above; with ``mode="w"``, the writer's instead.
 
@@ -116,6 +125,8 @@ def open(
         An argument is invalid.
     """
     if mode == "w":
+        if not isinstance(path, str | os.PathLike):
+            raise OptionError("mode='w' takes one destination folder, not a list")
         return _open_writer(path, **options)
     if mode != "r":
         raise OptionError(f"mode must be 'r' or 'w', not {mode!r}")
@@ -125,12 +136,14 @@ def open(
     cache_size = options.pop("cache_size", _READ_DEFAULTS["cache_size"])
     if cache_size < 0:
         raise OptionError(f"cache_size must be >= 0, not {cache_size}")
-    if not storage.exists(path, options.get("storage_options")):
-        raise MissingShardError(f"'{os.fspath(path)}' does not exist")
+    for name in [path] if isinstance(path, str | os.PathLike) else path:
+        if not storage.exists(name, options.get("storage_options")):
+            raise MissingShardError(f"'{os.fspath(name)}' does not exist")
     try:
         return EETFRecordDataset(path, cache_bytes=cache_size, **options)
     except (MissingShardError, MissingMixerError) as exc:
-        refuse_table(path, exc)  # a table export: say so and name open_table
+        if isinstance(path, str | os.PathLike):
+            refuse_table(path, exc)  # a table export: say so and name open_table
         raise
 
 

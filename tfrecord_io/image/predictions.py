@@ -39,7 +39,10 @@ __all__ = ["iter_patches", "write_predictions"]
 
 
 def iter_patches(
-    export: str | os.PathLike[str] | EETFRecordDataset, *, trim: bool = False, **options: Any
+    export: str | os.PathLike[str] | Sequence[str] | EETFRecordDataset,
+    *,
+    trim: bool = False,
+    **options: Any,
 ) -> Iterator[tuple[int, Window, np.ndarray]]:
     """Yield ``(index, window, array)`` for every patch of an export, in export order.
 
@@ -95,14 +98,21 @@ def _mixer_of(
     if isinstance(source, Mixer):
         return source, None, None
     if isinstance(source, EETFRecordDataset):
-        path = source.export_files.mixer
-        text = storage.read_text(path, source.store) if path else None
+        mixer_path = source.export_files.mixer
+        text = storage.read_text(mixer_path, source.store) if mixer_path else None
         return source.mixer, text, (source.grid.margin_x, source.grid.margin_y)
-    path = os.fspath(source)
-    if path.endswith(".json") and storage.exists(path, store) and not storage.isdir(path, store):
+    path: str | list[str] = (
+        os.fspath(source) if isinstance(source, str | os.PathLike) else list(source)
+    )
+    if (
+        isinstance(path, str)
+        and path.endswith(".json")
+        and storage.exists(path, store)
+        and not storage.isdir(path, store)
+    ):
         text = storage.read_text(path, store)
         return Mixer.from_json(text, f"'{path}'"), text, None
-    files = find_export(path, storage_options=store)
+    files = find_export(path, storage_options=store)  # a folder, a shard, or a list of shards
     if files.mixer is None:
         raise MissingMixerError(
             f"'{files.folder}' has no {files.prefix}-mixer.json, so predictions cannot be placed: "
@@ -131,7 +141,7 @@ def _patch_array(item: Any, position: int) -> np.ndarray:
 
 
 def write_predictions(
-    export_or_mixer: str | os.PathLike[str] | EETFRecordDataset | Mixer,
+    export_or_mixer: str | os.PathLike[str] | Sequence[str] | EETFRecordDataset | Mixer,
     dst: str | os.PathLike[str],
     patches: Iterable[Any],
     band_names: Sequence[str],
@@ -148,9 +158,9 @@ def write_predictions(
 
     Parameters
     ----------
-    export_or_mixer : path-like, EETFRecordDataset or Mixer
-        The export the patches came from (folder, shard or open dataset), its mixer file, or
-        a Mixer.
+    export_or_mixer : path-like, sequence of path-like, EETFRecordDataset or Mixer
+        The export the patches came from (folder, shard under any name, list of shards, or
+        open dataset), its mixer file (any name), or a Mixer.
     dst : path-like
         The folder to write (it may exist and hold other files).
     patches : iterable or dask array

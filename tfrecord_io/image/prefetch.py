@@ -1,4 +1,4 @@
-"""Background iteration for the reader: an iterator run ahead on another thread.
+"""Iterators for the reader: one run ahead on another thread, and closing one on exit.
 
 zlib and isal release the GIL while they inflate, so reading and inflating records on a second
 thread overlaps with decoding them on the first; two shards read at once use both cores.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Ahead", "prefetched"]
+__all__ = ["Ahead", "closing", "prefetched"]
 
 
 def prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
@@ -79,3 +79,18 @@ class Ahead:
                 self._buffer.get_nowait()
             except queue.Empty:
                 self._thread.join(0.05)
+
+
+class closing:
+    """Close a generator on exit (contextlib.closing without the typing noise)."""
+
+    def __init__(self, gen: Iterator[Any]) -> None:
+        self.gen = gen
+
+    def __enter__(self) -> Iterator[Any]:
+        return self.gen
+
+    def __exit__(self, *exc: object) -> None:
+        close: Callable[[], None] | None = getattr(self.gen, "close", None)
+        if close is not None:
+            close()

@@ -19,11 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from rasterio.crs import CRS
 
 from tfrecord_io.errors import (
     MissingMixerError,
+    MixerError,
     OptionError,
     RecordCountError,
+    TFRecordIOError,
     location,
 )
 from tfrecord_io.format import example as wire
@@ -35,7 +38,9 @@ from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.indexing import load_saved_indexes
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.partial import place_shards
 from tfrecord_io.image.prefetch import Ahead, prefetched
+from tfrecord_io.image.prefetch import closing as _closing
 
 _AHEAD_BYTES = 128 << 20  # records a second inflater may hold while the shard before is read
 
@@ -103,11 +108,15 @@ class ExportReader:
         Bound of the decoded-tile cache.
     storage_options : dict or Store, optional
         fsspec options when ``path`` is a URL (``gs://``, ``s3://``, ``https://``, ...).
+    allow_missing : bool
+        Read a partial export (shards missing from the numbering): the present shards' records
+        are placed when their positions are certain, every other patch is missing
+        (:attr:`missing_patches`).
     """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         kernel_size: tuple[int, int] | None = None,
         mixer: str | os.PathLike[str] | Mixer | dict[str, Any] | None = None,
@@ -116,6 +125,7 @@ class ExportReader:
         sequence_data: bool | None = None,
         cache_bytes: int = 256 << 20,
         storage_options: StorageOptions = None,
+        allow_missing: bool = False,
     ) -> None:
         if array_layout not in ("depth_major", "pixel_major"):
             raise OptionError(
@@ -124,8 +134,14 @@ class ExportReader:
         if kernel_size is not None:
             kernel_size = _pair(kernel_size, "kernel_size")
         self.store = as_store(storage_options)
-        self.files = find_export(path, storage_options=self.store)
+        self.files = find_export(
+            path, strict=not allow_missing, mixer=mixer, storage_options=self.store
+        )
         self.expected_records: int | None = None  # known once the grid is
+        #: Patches of a partial export whose shard is missing (read as nodata).
+        self.missing_patches: frozenset[int] = frozenset()
+        self._partial = False
+        self._bound: int | None = None
         self._indexes: list[ShardIndex] = []
         self._sidecar_checked = False
         self._index_lock = threading.Lock()
@@ -138,6 +154,11 @@ class ExportReader:
         payload = first[1]
         sequence = wire.is_sequence_example(payload) if sequence_data is None else sequence_data
         self.mixer = self._load_mixer(mixer, sequence)
+        self.crs = _crs_of(
+            self.mixer,
+            self._mixer_source(mixer),
+            OptionError if isinstance(mixer, dict) else MixerError,
+        )
         records_per_patch = None
         if sequence and kernel_size is None:
             count = self.record_count()
@@ -160,6 +181,33 @@ class ExportReader:
         self.grid = PatchGrid.from_mixer(self.mixer, mx, my)
         self.records_per_patch = self.grid.tile_pixels if sequence else 1
         self.expected_records = self.grid.total_patches * self.records_per_patch
+        if self.files.missing:
+            self._place_partial()
+
+    def _place_partial(self) -> None:
+        """Index every shard present and place it in the grid (a partial export)."""
+        if self.layout.sequence:
+            raise OptionError(
+                f"'{self.files.folder}': a sequence export with missing shards cannot be placed. "
+                "Download the missing shards."
+            )
+        indexes = [ShardIndex.for_shard(shard) for shard in self.files.shards]
+        for index in indexes:
+            index.scan(None)
+        starts = place_shards(
+            self.files.numbers,
+            [len(index) for index in indexes],
+            {size for index in indexes for size in index.lengths},
+            self.grid.total_patches,
+            self.files.folder,
+        )
+        present: set[int] = set()
+        for index, start in zip(indexes, starts, strict=True):
+            index.first_index = start
+            present.update(range(start, start + len(index)))
+        self._indexes = indexes
+        self._partial = True
+        self.missing_patches = frozenset(range(self.grid.total_patches)) - present
 
     def _load_mixer(self, mixer: Any, sequence: bool) -> Mixer:
         if isinstance(mixer, Mixer):
@@ -192,6 +240,13 @@ class ExportReader:
             )
         return Mixer.from_file(self.files.mixer, self.store)
 
+    def _mixer_source(self, mixer: Any) -> str:
+        if isinstance(mixer, str | os.PathLike):
+            return f"'{os.fspath(mixer)}'"
+        if mixer is None and self.files.mixer:
+            return f"'{self.files.mixer}'"
+        return "the mixer given"
+
     # -- the record index ------------------------------------------------------------------
 
     def _index_through(self, record: int | None) -> None:
@@ -200,6 +255,8 @@ class ExportReader:
         Shards are indexed in order, and the last one only as far as needed, so a window near
         the start of a large gzip shard does not wait for the whole shard to be inflated.
         """
+        if self._partial:
+            return  # every shard present was indexed and placed when opened
         with self._index_lock:
             self._load_sidecar()
             shards = self.files.shards
@@ -278,7 +335,48 @@ class ExportReader:
             Once the grid is known, when the count does not match it.
         """
         self._index_through(None)
+        if self._partial:
+            return sum(len(index) for index in self._indexes)
         return self._indexed_records()
+
+    def require_patch(self, index: int) -> None:
+        """Check that the records of patch ``index`` exist (indexing as far as them).
+
+        Raises
+        ------
+        RecordCountError
+            The export holds fewer records than the mixer's grid needs.
+        """
+        needed = (index + 1) * self.records_per_patch
+        if self._partial or needed <= self._indexed_records() or needed <= self._record_bound():
+            return
+        self._index_through(needed - 1)
+
+    def _record_bound(self) -> int:
+        """Return an upper bound of the records the shards can hold, from their sizes alone.
+
+        A record holds at least one byte per value of each feature (one pixel's values in a
+        sequence export, a tile's otherwise). A gzip shard inflates to at
+        most 1032 times its size (deflate's limit); when that is under 4 GiB its trailer's ISIZE
+        is the exact size of a one-member stream, and a tighter bound (a wrong ISIZE only makes
+        the caller index the records to be sure).
+        """
+        if self._bound is None:
+            values = 1 if self.layout.sequence else self.grid.tile_pixels  # per feature
+            smallest = framed_size(values * len(self.layout.features))
+            records = 0
+            for shard in self.files.shards:
+                try:
+                    size = os.path.getsize(shard)
+                    hint = stream_size_hint(shard)
+                except (OSError, TFRecordIOError):
+                    size, hint = 0, 0
+                limit = size * 1032 if hint != size else size
+                if limit < 1 << 32:
+                    limit = min(limit, hint)
+                records += limit // smallest
+            self._bound = records
+        return self._bound
 
     def _read_record(self, record: int) -> tuple[bytes, str]:
         self._index_through(record)
@@ -327,6 +425,11 @@ class ExportReader:
         RecordCountError
             The records do not add up to the mixer's grid.
         """
+        if self._partial:
+            for index in range(self.grid.total_patches):
+                if index not in self.missing_patches:
+                    yield index, self.tile(index)
+            return
         if self.layout.sequence:  # one queue item per patch, not per pixel record
             batches = self._iter_sequence_batches()
             with _closing(prefetched(batches, depth=2) if prefetch else batches) as items:
@@ -439,7 +542,7 @@ class ExportReader:
         RecordCountError
             The records do not add up to the mixer's grid.
         """
-        parallel = workers > 1 and not self.layout.sequence
+        parallel = workers > 1 and not self.layout.sequence and not self._partial
         ranges = self._saved_ranges(4 * workers) if parallel else None
         if ranges is not None:
             total = self.grid.total_patches
@@ -503,6 +606,17 @@ class ExportReader:
         self._cache.clear()
 
 
+def _crs_of(mixer: Mixer, source: str, error: type[Exception]) -> CRS:
+    """Return the mixer's CRS as rasterio understands it; ``error`` when it does not."""
+    try:
+        return CRS.from_user_input(mixer.crs)
+    except Exception as exc:  # rasterio's CRSError, or GDAL's
+        raise error(
+            f"{source}: the crs {mixer.crs!r} is not one GDAL knows ({exc}). Fix the mixer's "
+            "projection.crs, or pass the grid by hand with a known crs."
+        ) from None
+
+
 def _pair(value: Any, name: str) -> tuple[int, int]:
     if isinstance(value, int):
         return value, value
@@ -511,18 +625,3 @@ def _pair(value: Any, name: str) -> tuple[int, int]:
         return int(x), int(y)
     except (TypeError, ValueError):
         raise OptionError(f"{name} must be an int or an (x, y) pair, not {value!r}") from None
-
-
-class _closing:
-    """Close a generator on exit (contextlib.closing without the typing noise)."""
-
-    def __init__(self, gen: Iterator[Any]) -> None:
-        self.gen = gen
-
-    def __enter__(self) -> Iterator[Any]:
-        return self.gen
-
-    def __exit__(self, *exc: object) -> None:
-        close: Callable[[], None] | None = getattr(self.gen, "close", None)
-        if close is not None:
-            close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +25,11 @@ from tfrecord_io.format import storage
 from tfrecord_io.format.index import SAVED_SPACING
 from tfrecord_io.format.records import scan_records
 from tfrecord_io.format.sidecar import sidecar_path
-from tfrecord_io.image.files import find_export
+from tfrecord_io.image.files import ExportFiles, find_export
 from tfrecord_io.image.indexing import load_saved_indexes, save_indexes
+from tfrecord_io.image.layout import BandLayout
 from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.neighbours import iter_disagreements
 from tfrecord_io.image.opener import open as open_export
 from tfrecord_io.image.reader import ExportReader
 
@@ -89,9 +92,9 @@ class ValidationReport:
     problems: tuple[Problem, ...]
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str], **options: Any) -> ValidationReport:
+    def from_path(cls, path: Any, **options: Any) -> ValidationReport:
         """Validate the export at ``path`` (see :func:`validate` for ``options``)."""
-        return cls(os.fspath(path), tuple(validate(path, **options)))
+        return cls(_name(path), tuple(validate(path, **options)))
 
     @property
     def valid(self) -> bool:
@@ -123,52 +126,183 @@ def _problem(path: str, exc: TFRecordIOError, record: int | None = None) -> Prob
     return Problem(path, record, type(exc).__name__, str(exc))
 
 
-def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
+_OPEN_OPTIONS = (
+    "kernel_size",
+    "mixer",
+    "band_order",
+    "nodata",
+    "array_layout",
+    "sequence_data",
+    "cache_size",
+    "allow_missing",
+    "storage_options",
+)
+
+
+def _name(path: Any) -> str:
+    """Return a path, or a list of shards, as text for a report."""
+    if isinstance(path, str | os.PathLike):
+        return os.fspath(path)
+    return ", ".join(os.fspath(p) for p in path)
+
+
+def _ranges(indexes: Iterable[int]) -> str:
+    """Return ``0-9, 12-14`` for the sorted indexes 0..9, 12, 13, 14."""
+    runs: list[list[int]] = []
+    for index in sorted(indexes):
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def validate(path: Any, **options: Any) -> list[Problem]:
     """Check a whole export and return every problem found (an empty list when it is sound).
 
-    Checks: gaps in the shard numbers; the mixer (present, well formed); the framing and
-    CRC-32C of every record of every shard; the gzip streams; every record decoded against the
-    first record's bands and the grid; the record count against ``totalPatches``.
+    Checks: gaps in the shard numbers (with ``allow_missing``, the patches they leave out);
+    the mixer (present, well formed, a CRS GDAL knows); the framing and CRC-32C of every record
+    of every shard; the gzip streams; every record decoded against the first record's bands and
+    the grid; the record count against ``totalPatches``; and, with a kernel above 1, that
+    neighbouring tiles agree where their margins overlap (``MarginMismatch``: records swapped,
+    dropped next to a duplicate, or shards out of order).
 
     Parameters
     ----------
-    path : path-like or str
-        The export folder, its mixer, or one of its shards; a path or a URL.
+    path : path-like or sequence of path-like
+        What :func:`tfrecord_io.open` takes: the export folder, its mixer, a shard, or a list of
+        shards.
     **options
-        Passed to :class:`~tfrecord_io.image.reader.ExportReader` (``kernel_size``, ``mixer``,
-        ``storage_options``, ...).
+        Every option :func:`tfrecord_io.open` takes for reading (``kernel_size``, ``mixer``,
+        ``nodata``, ``cache_size``, ``allow_missing``, ...).
 
     Returns
     -------
     list of Problem
         In the order found.
+
+    Raises
+    ------
+    OptionError
+        An option is not one :func:`tfrecord_io.open` takes.
     """
-    problems: list[Problem] = []
+    unknown = sorted(set(options) - set(_OPEN_OPTIONS))
+    if unknown:
+        raise OptionError(f"unknown argument(s) for validate: {', '.join(unknown)}")
+    allow_missing = bool(options.pop("allow_missing", False))
     store = storage.as_store(options.pop("storage_options", None))
+    options.pop("nodata", None)  # changes no check
+    cache_size = options.pop("cache_size", None)
+    if cache_size is not None:
+        options["cache_bytes"] = cache_size
+    problems: list[Problem] = []
     try:
-        files = find_export(path, strict=False, storage_options=store)
+        files = find_export(path, strict=False, mixer=options.get("mixer"), storage_options=store)
     except TFRecordIOError as exc:
-        return [_problem(os.fspath(path), exc)]
-    for name in files.missing:
+        return [_problem(_name(path), exc)]
+    if not allow_missing:
+        for name in files.missing:
+            problems.append(
+                Problem(
+                    storage.join(files.folder, name),
+                    None,
+                    MissingShardError.__name__,
+                    f"'{storage.join(files.folder, name)}' is missing, so every later patch "
+                    "would be shifted. Download it again, or validate with allow_missing=True.",
+                )
+            )
+    reader: ExportReader | None = None
+    opened: TFRecordIOError | None = None
+    if allow_missing or not files.missing:
+        try:
+            reader = ExportReader(
+                path, allow_missing=allow_missing, storage_options=store, **options
+            )
+        except TFRecordIOError as exc:
+            opened = exc
+    if reader is not None and reader.missing_patches:
         problems.append(
             Problem(
-                storage.join(files.folder, name),
+                files.folder,
                 None,
-                MissingShardError.__name__,
-                f"'{storage.join(files.folder, name)}' is missing, so every later patch would "
-                "be shifted. Download it again.",
+                "MissingPatches",
+                f"'{files.folder}': patches {_ranges(reader.missing_patches)} are in missing "
+                f"shards ({len(reader.missing_patches)} of {reader.grid.total_patches}); they "
+                "read as nodata.",
             )
         )
-    layout, expected = None, None
-    if not files.missing:
-        try:
-            reader = ExportReader(path, storage_options=store, **options)
-            layout, expected = reader.layout, reader.expected_records
-        except RecordError:
-            pass  # the scan below reports it with its shard and record
-        except TFRecordIOError as exc:
-            problems.append(_problem(files.mixer or files.folder, exc))
-            expected = _mixer_total(files.mixer, store)
+    if opened is not None and not isinstance(opened, RecordError | MissingShardError):
+        problems.append(_problem(files.mixer or files.folder, opened))
+    layout = reader.layout if reader is not None else None
+    expected = (
+        reader.expected_records
+        if reader is not None
+        else _mixer_total(options.get("mixer") or files.mixer, store)
+    )
+    found_before = len(problems)
+    total = _scan(files, layout, problems, store)
+    if isinstance(opened, RecordError):
+        # Opening reads the first record; one that framing passes but that does not decode is
+        # reported here, since the scan had no layout to decode with.
+        record = 0 if opened.record is None else opened.record
+        if not any(p.record == record for p in problems[found_before:]):
+            problems.append(_problem(opened.path or files.shards[0], opened, record))
+    if isinstance(opened, MissingShardError) and allow_missing:
+        problems.append(_problem(files.folder, opened))
+    if reader is not None:
+        sound = len(problems) == found_before and (files.missing or total == expected)
+        if sound and not reader.layout.sequence:
+            problems.extend(_margin_problems(reader))
+        reader.close()
+    if expected is not None and not files.missing and total != expected:
+        hint = (
+            "A shard may be missing at the end: download it."
+            if total < expected
+            else "Shards of another export may be mixed in."
+        )
+        problems.append(
+            Problem(
+                files.folder,
+                None,
+                RecordCountError.__name__,
+                f"'{files.folder}' holds {total} records in {len(files.shards)} shard(s), but "
+                f"the mixer's grid needs {expected}. {hint}",
+            )
+        )
+    return problems
+
+
+def _margin_problems(reader: ExportReader) -> list[Problem]:
+    """Report neighbours whose overlapping kernel margins differ: records out of place."""
+    problems = []
+    try:
+        for found in iter_disagreements(reader.grid, reader.iter_tiles(prefetch=True)):
+            problems.append(
+                Problem(
+                    reader.files.folder,
+                    found.second,
+                    "MarginMismatch",
+                    f"records {found.first} and {found.second} (the patch "
+                    f"{'below' if found.side == 'below' else 'to the right of'} it) do not "
+                    "agree where their kernel margins overlap: records are swapped, "
+                    "dropped or duplicated, or shards are out of order. Download the export "
+                    "again, or check the order of renamed shards.",
+                )
+            )
+            if len(problems) >= _MAX_RECORD_PROBLEMS:
+                break
+    except TFRecordIOError as exc:
+        problems.append(_problem(reader.files.folder, exc))
+    return problems
+
+
+def _scan(
+    files: ExportFiles,
+    layout: BandLayout | None,
+    problems: list[Problem],
+    store: storage.Store | None = None,
+) -> int:
+    """Check the framing (and with a layout, the decoding) of every record; return the count."""
     total = 0
     record_problems = 0
 
@@ -205,27 +339,12 @@ def validate(path: str | os.PathLike[str], **options: Any) -> list[Problem]:
                 f"{record_problems - _MAX_RECORD_PROBLEMS} more record problems not listed",
             )
         )
-    if expected is not None and not files.missing and total != expected:
-        hint = (
-            "A shard may be missing at the end: download it."
-            if total < expected
-            else "Shards of another export may be mixed in."
-        )
-        problems.append(
-            Problem(
-                files.folder,
-                None,
-                RecordCountError.__name__,
-                f"'{files.folder}' holds {total} records in {len(files.shards)} shard(s), but "
-                f"the mixer's grid needs {expected}. {hint}",
-            )
-        )
-    return problems
+    return total
 
 
-def _mixer_total(path: str | None, store: storage.Store) -> int | None:
-    """Return the mixer's totalPatches, or None when there is no readable mixer."""
-    if path is None:
+def _mixer_total(path: Any, store: storage.Store) -> int | None:
+    """Return the mixer's totalPatches, or None when there is no readable mixer file."""
+    if not isinstance(path, str | os.PathLike):
         return None
     try:
         return Mixer.from_file(path, store).total_patches
@@ -233,13 +352,14 @@ def _mixer_total(path: str | None, store: storage.Store) -> int | None:
         return None
 
 
-def info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+def info(path: Any, **options: Any) -> dict[str, Any]:
     """Describe an export as ``gdalinfo -json`` describes a raster (a subset of its keys).
 
     Parameters
     ----------
-    path : path-like
-        The export folder, its mixer, or one of its shards.
+    path : path-like or sequence of path-like
+        What :func:`tfrecord_io.open` takes: the export folder, its mixer, a shard, or a list
+        of shards.
     **options
         Passed to :func:`tfrecord_io.open`.
 

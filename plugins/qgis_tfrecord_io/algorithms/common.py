@@ -8,12 +8,15 @@ from contextlib import contextmanager
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterString,
 )
 
-EXPORT_FILTER = "Earth Engine exports (*-mixer.json *.tfrecord *.tfrecord.gz);;All files (*)"
+EXPORT_FILTER = (
+    "Earth Engine exports (*.json *.tfrecord *.tfrecord.gz *.tfrecords *.tfr *.gz);;All files (*)"
+)
 MIXER_FILTER = "Earth Engine mixer (*-mixer.json *.json)"
 
 
@@ -129,6 +132,7 @@ class ReadExportAlgorithm(TFRecordAlgorithm):
     KERNEL_SIZE = "KERNEL_SIZE"
     MIXER = "MIXER"
     BAND_ORDER = "BAND_ORDER"
+    ALLOW_MISSING = "ALLOW_MISSING"
 
     band_order = True
 
@@ -148,9 +152,17 @@ class ReadExportAlgorithm(TFRecordAlgorithm):
         self.addParameter(
             QgsProcessingParameterFile(
                 self.MIXER,
-                "Mixer JSON (for a predictions folder, which has none)",
+                "Mixer JSON (for renamed files, or a predictions folder, which has none)",
                 behavior=QgsProcessingParameterFile.File,
                 fileFilter=MIXER_FILTER,
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                self.ALLOW_MISSING,
+                "Partial export: read the shards present, missing patches as nodata",
+                defaultValue=False,
                 optional=True,
             )
         )
@@ -183,6 +195,8 @@ class ReadExportAlgorithm(TFRecordAlgorithm):
             if not is_url(mixer):
                 mixer = os.path.abspath(os.path.expanduser(mixer))
             options["mixer"] = mixer
+        if self.parameterAsBoolean(parameters, self.ALLOW_MISSING, context):
+            options["allow_missing"] = True
         if self.band_order:
             order = self.parameterAsString(parameters, self.BAND_ORDER, context) or ""
             names = [n.strip() for n in order.split(",") if n.strip()]

@@ -70,7 +70,7 @@ class LoadAlgorithm(ReadExportAlgorithm):
             import tfrecord_io
             from tfrecord_io.image.files import find_export
 
-            files = find_export(path, strict=False)
+            files = find_export(path, strict=False, mixer=options.get("mixer"))
             if destination is None and not os.access(files.folder, os.W_OK):
                 destination = QgsProcessingUtils.generateTempFilename(files.prefix + ".vrt")
                 feedback.pushInfo(
