@@ -33,7 +33,7 @@ from tfrecord_io.image.opener import open
 from tfrecord_io.image.predictions import iter_patches, write_predictions
 from tfrecord_io.image.tools import validate
 from tfrecord_io.image.writer import EETFRecordWriter
-from tfrecord_io.ml import IterablePatchDataset, PatchDataset
+from tfrecord_io.ml import IterablePatchDataset, IterableTableDataset, PatchDataset, TableDataset
 from tfrecord_io.table import open_table, read_table, tf_feature_spec, write_table
 
 __version__ = "0.1.0"
@@ -49,6 +49,7 @@ __all__ = [
     "ExportKindError",
     "GridError",
     "IterablePatchDataset",
+    "IterableTableDataset",
     "KernelSizeError",
     "MissingExtraError",
     "MissingMixerError",
@@ -64,6 +65,7 @@ __all__ = [
     "SchemaError",
     "TFRecordIOError",
     "TFRecordIOWarning",
+    "TableDataset",
     "TableError",
     "TruncatedRecordError",
     "WindowError",
