@@ -57,9 +57,12 @@ def test_table_dataset_rows_equal_open_table_rows(table: Any) -> None:
 
 def test_table_dataset_row_values_have_their_column_types(table: Any) -> None:
     row = TableDataset(list(map(str, table.paths)))[7]
-    assert row["patch"].shape == (5, 5) and row["patch"].dtype == np.float32
-    assert row["profile"].shape == (3,) and row["profile"].dtype == np.int64
-    assert row["count"] == table.columns["count"][7] and isinstance(row["count"], np.int64)
+    assert row["patch"].shape == (5, 5)
+    assert row["patch"].dtype == np.float32
+    assert row["profile"].shape == (3,)
+    assert row["profile"].dtype == np.int64
+    assert row["count"] == table.columns["count"][7]
+    assert isinstance(row["count"], np.int64)
     assert row["landcover"] == table.columns["landcover"][7]
     assert row["blob"] == table.columns["blob"][7]
     np.testing.assert_array_equal(row["patch"], table.columns["patch"][7])

@@ -250,6 +250,17 @@ class TableExport:
         MissingExtraError
             geopandas is not installed.
         """
+        self.check_point_columns(x, y)
+        return arrow.to_geopandas(self.schema, self.to_numpy(), x, y, crs)
+
+    def check_point_columns(self, x: str, y: str) -> None:
+        """Check that ``x`` and ``y`` are scalar number columns that can make points.
+
+        Raises
+        ------
+        SchemaError
+            A coordinate column is missing or not a scalar number column.
+        """
         for name in (x, y):
             if name not in self.schema:
                 raise SchemaError(
@@ -262,7 +273,6 @@ class TableExport:
                     f"'{self.files[0]}': column '{name}' is not a scalar number column "
                     f"({column.dtype}, shape {column.shape}): it cannot hold coordinates"
                 )
-        return arrow.to_geopandas(self.schema, self.to_numpy(), x, y, crs)
 
 
 def open_table(
