@@ -41,7 +41,23 @@ def _gdal_config() -> dict:
     }
 
 
+def _vector_report(path: str, name: str) -> dict:
+    from qgis.core import QgsVectorLayer, QgsWkbTypes
+
+    layer = QgsVectorLayer(path, name, "ogr")
+    report: dict = {"path": path, "name": name, "valid": layer.isValid(), "kind": "vector"}
+    if layer.isValid():
+        report["features"] = layer.featureCount()
+        report["fields"] = [[f.name(), f.typeName()] for f in layer.fields()]
+        report["geometry"] = QgsWkbTypes.displayString(layer.wkbType())
+        report["crs"] = layer.crs().authid()
+    del layer
+    return report
+
+
 def _layer_report(path: str, name: str, pixels: str | None) -> dict:
+    if not path.lower().endswith((".vrt", ".tif", ".tiff")):
+        return _vector_report(path, name)
     import numpy as np
     from qgis.core import Qgis, QgsRasterBandStats, QgsRasterLayer
 
