@@ -16,8 +16,17 @@ import pyogrio
 import pytest
 
 import tfrecord_io
-from tests.test_qgis import _pyqgis, _qgis_process, _qgis_process_fails, plugin_zip, qgis_env
+from tests.test_qgis import (
+    PLUGIN,
+    ROOT,
+    _pyqgis,
+    _qgis_process,
+    _qgis_process_fails,
+    plugin_zip,
+    qgis_env,
+)
 from tests.tftable import tf_read_examples
+from tfrecord_io.gdal.vrt import DRIVER_FILE
 
 __all__ = ["plugin_zip", "qgis_env"]  # the fixtures, shared with test_qgis
 
@@ -161,3 +170,26 @@ def test_export_table_refuses_lines(qgis_env: dict[str, str], tmp_path: Path) ->
     )
     assert "Only points" in output
     assert not (tmp_path / "x.tfrecord.gz").exists()
+
+
+# The GDAL driver inside QGIS --------------------------------------------------------------------
+
+
+def test_plugin_names_the_library_driver_file() -> None:
+    init = ROOT / "plugins" / PLUGIN / "__init__.py"
+    namespace: dict = {"__file__": str(init), "__name__": PLUGIN}
+    exec(compile(init.read_text(), str(init), "exec"), namespace)  # no QGIS import at load
+    assert namespace["DRIVER_FILE"] == DRIVER_FILE
+    assert namespace["TABLE_DRIVER"] == "EETFRecordTable"
+
+
+def test_plugin_registers_the_driver_so_qgis_opens_a_table_as_a_vector_layer(
+    qgis_env: dict[str, str], table: Any, tmp_path: Path
+) -> None:
+    report = _pyqgis(qgis_env, tmp_path, None, None, "--vector", str(table.paths[0]))
+    layer = report["vector"]
+    assert layer["valid"]
+    assert layer["features"] == 30
+    assert layer["geometry"] == "Point"
+    assert layer["crs"] == "EPSG:4326"
+    assert dict(layer["fields"])["count"] == "Integer64"

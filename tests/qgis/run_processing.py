@@ -28,6 +28,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--out", required=True)
     parser.add_argument("--pixels", help="write the loaded layer's pixels here (.npy)")
     parser.add_argument("--cancel", action="store_true", help="cancel at the first progress")
+    parser.add_argument("--vector", help="open this file as a QGIS vector layer (ogr provider)")
     return parser.parse_args()
 
 
@@ -113,6 +114,8 @@ def _run(args: argparse.Namespace) -> dict:
     sys.path.insert(0, args.plugins)
     loaded = qgis.utils.loadPlugin(PLUGIN) and qgis.utils.startProcessingPlugin(PLUGIN)
     report: dict = {"plugin_started": bool(loaded), "config_after_load": _gdal_config()}
+    if args.vector:
+        report["vector"] = _vector_report(args.vector, "vector")
     if not args.alg:
         return report
 

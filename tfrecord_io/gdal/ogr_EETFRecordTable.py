@@ -26,6 +26,12 @@ from gdal_python_driver import BaseDataset, BaseDriver, BaseLayer
 
 _SUFFIX = re.compile(r"\.(tfrecords?|tfr)(\.gz)?$", re.IGNORECASE)
 _GDAL_OF_UPDATE = 0x01
+_VSIGZIP = "/vsigzip/"
+
+
+def _local(filename: str) -> str:
+    """Return the file itself: QGIS hands GDAL a ``.gz`` file as ``/vsigzip/PATH``."""
+    return filename[len(_VSIGZIP) :] if filename.startswith(_VSIGZIP) else filename
 
 
 class Layer(BaseLayer):
@@ -69,7 +75,11 @@ class Driver(BaseDriver):
             return False
         from tfrecord_io.gdal.ogr import is_table_file
 
-        return is_table_file(filename, first_bytes)
+        path = _local(filename)
+        if path != filename:  # GDAL gave the inflated bytes: read the file's own first bytes
+            with open(path, "rb") as f:
+                first_bytes = f.read(1024)
+        return is_table_file(path, first_bytes)
 
     def open(
         self, filename: str, first_bytes: bytes, open_flags: int, open_options: Any = None
@@ -81,7 +91,7 @@ class Driver(BaseDriver):
 
         options = {k.upper(): v for k, v in (open_options or {}).items()}
         source = TableLayerSource(
-            filename,
+            _local(filename),
             x=options.get("X"),
             y=options.get("Y"),
             crs=options.get("CRS", "EPSG:4326"),
