@@ -128,3 +128,20 @@ def test_iterable_table_dataset_one_worker_gives_rows_in_order(table: Any) -> No
 def test_iterable_table_dataset_refuses_a_bad_worker_number(table: Any) -> None:
     with pytest.raises(OptionError, match="worker_id"):
         IterableTableDataset(list(map(str, table.paths)), worker_id=2, num_workers=2)
+
+
+def test_table_dataset_random_reads_start_from_close_seek_points(tf_table: Any) -> None:
+    info = tf_table(rows=400)
+    dataset = TableDataset(str(info.paths[0]), index_spacing=4096)
+    expected = _expected(info)
+    order = np.random.default_rng(5).permutation(400)
+    assert [_row_key(dataset[int(i)]) for i in order] == [expected[i] for i in order]
+    index = dataset._indexes[0]
+    assert len(index._points) > 10  # a seek point every 4 KiB of the inflated stream
+    gaps = np.diff([p.uncompressed for p in index._points])
+    assert gaps.max() <= 4096 + 1024  # pieces are cut at the spacing, give or take a record
+
+
+def test_table_dataset_refuses_a_zero_index_spacing(table: Any) -> None:
+    with pytest.raises(OptionError, match="index_spacing"):
+        TableDataset(list(map(str, table.paths)), index_spacing=0)

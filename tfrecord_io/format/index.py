@@ -52,8 +52,9 @@ class _SeekPoint:
 class _Inflater:
     """Inflate a gzip file forwards from a seek point, keeping unconsumed input."""
 
-    def __init__(self, f: IO[bytes], point: _SeekPoint) -> None:
+    def __init__(self, f: IO[bytes], point: _SeekPoint, out_chunk: int = _OUT_CHUNK) -> None:
         self._f = f
+        self._out_chunk = out_chunk
         self._cpos = point.compressed
         self._d = point.inflater.copy()
         self._tail = b""
@@ -83,7 +84,7 @@ class _Inflater:
                 self._cpos += len(self._tail)
                 if not self._tail:
                     raise EOFError("compressed file ended before the end-of-stream marker")
-            out = self._d.decompress(self._tail, _OUT_CHUNK)
+            out = self._d.decompress(self._tail, self._out_chunk)
             self._tail = self._d.unconsumed_tail
             if out:
                 self.position += len(out)
@@ -93,9 +94,11 @@ class _Inflater:
 class _Scanner:
     """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, spacing: int) -> None:
         self.file = open(path, "rb")  # noqa: SIM115 - closed by ShardIndex._close_scanner
-        self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
+        start = _SeekPoint(0, 0, zlib.decompressobj(31))
+        # Pieces no longer than the spacing, so that seek points can be that close.
+        self.inflater = _Inflater(self.file, start, min(_OUT_CHUNK, max(1, spacing)))
         self.header = b""
         self.skip = 0
         self.offset = 0
@@ -174,7 +177,7 @@ class ShardIndex:
     def _scan_piece(self) -> None:
         scanner = self._scanner
         if scanner is None:
-            scanner = self._scanner = _Scanner(self.path)
+            scanner = self._scanner = _Scanner(self.path, self.spacing)
             self._points.append(scanner.inflater.seek_point())
         record = self.first_index + len(self.offsets)
         try:
@@ -256,7 +259,7 @@ class ShardIndex:
         if cursor is None or offset < self._buffer_start or point.uncompressed > cursor.position:
             f = open(self.path, "rb")  # noqa: SIM115 - owned by the cursor, closed below
             try:
-                cursor = _Inflater(f, point)
+                cursor = _Inflater(f, point, min(_OUT_CHUNK, max(1, self.spacing)))
             except BaseException:
                 f.close()
                 raise
