@@ -42,23 +42,22 @@ print(json.dumps({
 """
 
 
-def test_table_core_runs_in_debian_python_and_names_the_extra(tmp_path: Path) -> None:
+def _debian_json(tmp_path: Path, script: str, *args: str) -> dict:
+    """Run ``script`` in Debian's python3 with only a copy of the package added to its path."""
     shutil.copytree(Path(tfrecord_io.__file__).parent, tmp_path / "tfrecord_io")
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
-    }
-    env["PYTHONPATH"] = str(tmp_path)
-    out = tmp_path / "t.tfrecord.gz"
+    hidden = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    env = {**{k: v for k, v in os.environ.items() if k not in hidden}, "PYTHONPATH": str(tmp_path)}
+    command = [DEBIAN_PYTHON, "-c", script, *args]
     done = subprocess.run(
-        [DEBIAN_PYTHON, "-c", SCRIPT, str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
+        command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def test_table_core_runs_in_debian_python_and_names_the_extra(tmp_path: Path) -> None:
+    out = tmp_path / "t.tfrecord.gz"
+    result = _debian_json(tmp_path, SCRIPT, str(out))
     assert result["numpy"].startswith("1.24")
     assert result["pandas_imported"] is False
     assert result["rows"] == 5
@@ -99,21 +98,7 @@ print(json.dumps({
 
 
 def test_streaming_loader_and_ogr_layer_run_in_debian_python(tmp_path: Path) -> None:
-    shutil.copytree(Path(tfrecord_io.__file__).parent, tmp_path / "tfrecord_io")
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
-    }
-    env["PYTHONPATH"] = str(tmp_path)
-    done = subprocess.run(
-        [DEBIAN_PYTHON, "-c", STREAM_SCRIPT, str(tmp_path / "s.tfrecord.gz")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = _debian_json(tmp_path, STREAM_SCRIPT, str(tmp_path / "s.tfrecord.gz"))
     assert result["sizes"] == [128, 128, 44]
     assert [c["name"] for c in result["schema"]] == ["longitude", "latitude", "p"]
     assert result["row_250"] == 250.0
