@@ -51,6 +51,28 @@ def test_gdal_env_names_a_folder_holding_only_the_driver() -> None:
         assert '# gdal: DRIVER_NAME = "EETFRecordTable"' in f.read(200)
 
 
+def test_gdal_env_without_a_writable_cache_still_serves_rasters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(not_a_folder))
+    env = tfrecord_io.gdal_env()
+    assert env["GDAL_VRT_PYTHON_TRUSTED_MODULES"] == "tfrecord_io.pixelfunction"
+    assert "GDAL_PYTHON_DRIVER_PATH" not in env
+
+
+def test_driver_folder_link_is_replaced_when_it_points_elsewhere(tmp_path: Path) -> None:
+    folder = tmp_path / "drivers"
+    folder.mkdir()
+    (folder / DRIVER_FILE).symlink_to(tmp_path / "stale.py")
+    assert gdal_driver_path(folder) == str(folder)
+    assert sorted(os.listdir(folder)) == [DRIVER_FILE]
+    assert (folder / DRIVER_FILE).resolve() == (
+        Path(tfrecord_io.__file__).resolve().parent / "gdal" / DRIVER_FILE
+    )
+
+
 def test_ogrinfo_lists_fields_types_and_feature_count(table: Any, tmp_path: Path) -> None:
     done = _run(["ogrinfo", "-so", "-al", str(table.paths[0])], _cli_env(tmp_path))
     assert done.returncode == 0, done.stderr

@@ -9,6 +9,7 @@ only with the configuration :func:`gdal_env` returns, which trusts that one modu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -39,17 +40,21 @@ def gdal_env() -> dict[str, str]:
     It trusts exactly the module :mod:`tfrecord_io.pixelfunction`, never every module
     (``GDAL_VRT_ENABLE_PYTHON=YES`` would trust any VRT on the machine), and points
     ``GDAL_PYTHON_DRIVER_PATH`` at a folder holding only the table driver
-    (:func:`gdal_driver_path`, made on first call), so one environment serves rasters (VRTs)
+    (:func:`gdal_driver_path`, made on first call; left out when no cache folder can be
+    written), so one environment serves rasters (VRTs)
     and tables (``ogrinfo``, ``ogr2ogr``). Use it as ``rasterio.Env(**tfrecord_io.gdal_env())``,
     or export it to the environment; GDAL looks for Python drivers once, when it registers its
     drivers, so the driver path must be set before GDAL starts (before ``import pyogrio``, or
     before QGIS starts).
     """
-    return {
+    env = {
         "GDAL_VRT_ENABLE_PYTHON": "TRUSTED_MODULES",
         "GDAL_VRT_PYTHON_TRUSTED_MODULES": MODULE,
-        "GDAL_PYTHON_DRIVER_PATH": gdal_driver_path(),
     }
+    # Without a writable cache folder rasters still work; tables then need the path set.
+    with contextlib.suppress(OSError):
+        env["GDAL_PYTHON_DRIVER_PATH"] = gdal_driver_path()
+    return env
 
 
 def _linking_folder(folder: str | os.PathLike[str] | None, default: str, target: str) -> str:
@@ -61,9 +66,12 @@ def _linking_folder(folder: str | os.PathLike[str] | None, default: str, target:
     link = os.path.join(folder, os.path.basename(target))
     os.makedirs(folder, exist_ok=True)
     if os.path.realpath(link) != os.path.realpath(target):
-        if os.path.lexists(link):
-            os.remove(link)
-        os.symlink(target, link)
+        # Made aside and renamed over: processes doing this at once never see a missing link.
+        temporary = f"{link}.{os.getpid()}.tmp"
+        if os.path.lexists(temporary):
+            os.remove(temporary)
+        os.symlink(target, temporary)
+        os.replace(temporary, link)
     return folder
 
 
