@@ -177,3 +177,19 @@ def test_layer_features_are_the_same_for_any_batch_size(table: Any) -> None:
     source = TableLayerSource(str(table.paths[0]))
     assert list(source.iter_features(batch_size=7)) == list(source.iter_features())
     assert source.feature_count() == 40
+
+
+def test_wide_tables_are_streamed_in_smaller_batches(tmp_path: Path) -> None:
+    path = tfrecord_io.write_table(
+        {"patch": np.arange(20 * 1089, dtype=np.float32).reshape(20, 33, 33)},
+        tmp_path / "wide.tfrecord.gz",
+    )
+    source = TableLayerSource(path)
+    sizes: list[int] = []
+    batches = source.table.iter_batches
+    source.table.iter_batches = lambda size, **kw: (sizes.append(size), batches(size, **kw))[1]
+    features = list(source.iter_features())
+    assert len(features) == 20
+    assert len(features[0]["fields"]) == 1089
+    assert sizes == [(1 << 20) // 1089]
+    assert features[19]["fields"]["patch_1088"] == float(20 * 1089 - 1)

@@ -34,6 +34,7 @@ OGR_TYPES = {"float32": "Real", "int64": "Integer64", "str": "String", "bytes": 
 DRIVER_NAME = "EETFRecordTable"
 _SUFFIX = re.compile(r"\.(tfrecords?|tfr)(\.gz)?$", re.IGNORECASE)
 _BATCH = 4096
+_VALUES_PER_BATCH = 1 << 20
 
 
 def looks_like_tfrecord(path: str, first_bytes: bytes) -> bool:
@@ -138,9 +139,18 @@ class TableLayerSource:
         """Rows of the table (records counted without decoding)."""
         return len(self.table)
 
-    def iter_features(self, batch_size: int = _BATCH) -> Iterator[dict[str, Any]]:
-        """Yield GDAL feature dicts, ids from 0 in row order, one batch decoded at a time."""
+    def iter_features(self, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Yield GDAL feature dicts, ids from 0 in row order, one batch decoded at a time.
+
+        Parameters
+        ----------
+        batch_size : int, optional
+            Rows decoded at a time; by default up to 4096, fewer for wide tables, so that a
+            batch holds about a million values as Python objects.
+        """
         names = [f["name"] for f in self.fields]
+        if batch_size is None:
+            batch_size = max(1, min(_BATCH, _VALUES_PER_BATCH // max(1, len(names))))
         fid = 0
         for batch in self.table.iter_batches(batch_size):
             columns: list[list[Any]] = []
