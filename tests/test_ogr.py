@@ -193,3 +193,17 @@ def test_wide_tables_are_streamed_in_smaller_batches(tmp_path: Path) -> None:
     assert len(features[0]["fields"]) == 1089
     assert sizes == [(1 << 20) // 1089]
     assert features[19]["fields"]["patch_1088"] == float(20 * 1089 - 1)
+
+
+def test_ogr2ogr_converts_the_real_training_table_as_open_table_reads_it(tmp_path: Path) -> None:
+    from tests.test_table_read import _real_tables
+
+    path = _real_tables() / "training.tfrecord.gz"
+    gpkg = tmp_path / "training.gpkg"
+    done = _run(["ogr2ogr", "-f", "GPKG", str(gpkg), str(path)], _cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    frame = pyogrio.read_dataframe(gpkg, read_geometry=False)
+    data = tfrecord_io.open_table(path).to_numpy()
+    assert list(frame.columns) == list(data)
+    for name, values in data.items():
+        np.testing.assert_array_equal(frame[name].to_numpy(), values.astype(np.float64))
