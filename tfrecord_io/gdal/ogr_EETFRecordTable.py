@@ -3,13 +3,12 @@
 # gdal: DRIVER_DCAP_VECTOR = "YES"
 # gdal: DRIVER_DMD_LONGNAME = "Earth Engine table export (TFRecord, tfrecord_io)"
 # gdal: DRIVER_DMD_EXTENSIONS = "tfrecord gz tfrecords tfr"
-# gdal: DRIVER_DMD_HELPTOPIC = "https://github.com/tfrecord-io/tfrecord_io/blob/main/docs/tables.md"
 # gdal: DRIVER_DMD_OPENOPTIONLIST = "<OpenOptionList><Option name='X' type='string' description='Column of point x (longitude by default)'/><Option name='Y' type='string' description='Column of point y (latitude by default)'/><Option name='CRS' type='string' description='CRS of the points' default='EPSG:4326'/></OpenOptionList>"
 # ruff: noqa: E501 (GDAL reads each "# gdal:" item from one line)
 """GDAL vector driver (read-only) for Earth Engine table exports, made of tfrecord_io.
 
 GDAL reads the ``# gdal:`` lines above without Python; it loads this file as a module the
-first time it probes a file with any driver, so the module imports nothing from tfrecord_io
+first time it asks this driver about a file, so the module imports nothing from tfrecord_io
 (nor numpy) until a file's name looks like a TFRecord file. The logic lives in
 :mod:`tfrecord_io.gdal.ogr`. GDAL finds this file through ``GDAL_PYTHON_DRIVER_PATH``, a folder
 that :func:`tfrecord_io.gdal.vrt.gdal_driver_path` makes with a link to it (the file name must
