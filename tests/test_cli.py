@@ -190,6 +190,8 @@ def test_doctor_passes_here_and_prints_the_environment_to_set():
     assert code == 0, output
     assert "[FAILED]" not in output
     assert "export GDAL_VRT_PYTHON_TRUSTED_MODULES=tfrecord_io.pixelfunction" in output
+    assert "[ok] ogrinfo reads a table" in output
+    assert "export GDAL_PYTHON_DRIVER_PATH=" in output
 
 
 def test_console_script_and_rio_plugin_run_the_same_commands():

@@ -37,7 +37,7 @@ from tfrecord_io.image.opener import open
 from tfrecord_io.image.predictions import iter_patches, write_predictions
 from tfrecord_io.image.tools import build_index, validate
 from tfrecord_io.image.writer import EETFRecordWriter
-from tfrecord_io.ml import IterablePatchDataset, PatchDataset
+from tfrecord_io.ml import IterablePatchDataset, IterableTableDataset, PatchDataset, TableDataset
 from tfrecord_io.table import open_table, read_table, tf_feature_spec, write_table
 
 __version__ = "0.1.0"
@@ -53,6 +53,7 @@ __all__ = [
     "ExportKindError",
     "GridError",
     "IterablePatchDataset",
+    "IterableTableDataset",
     "KernelSizeError",
     "MissingExtraError",
     "MissingMixerError",
@@ -71,6 +72,7 @@ __all__ = [
     "StorageAccessError",
     "TFRecordIOError",
     "TFRecordIOWarning",
+    "TableDataset",
     "TableError",
     "TruncatedRecordError",
     "WindowError",

@@ -6,7 +6,7 @@ from qgis.core import QgsProcessingProvider
 
 
 class TFRecordIOProvider(QgsProcessingProvider):
-    """Earth Engine TFRecord exports: load, convert, export and validate."""
+    """Earth Engine TFRecord exports: load, convert, export and validate; tables in and out."""
 
     def id(self):
         """Return the provider id used in algorithm ids (``tfrecordio:NAME``)."""
@@ -18,13 +18,14 @@ class TFRecordIOProvider(QgsProcessingProvider):
 
     def longName(self):
         """Return the provider's long name."""
-        return "Earth Engine TFRecord image exports (tfrecord_io)"
+        return "Earth Engine TFRecord image and table exports (tfrecord_io)"
 
     def loadAlgorithms(self):
         """Add the provider's algorithms."""
         from .algorithms.convert import ConvertAlgorithm
         from .algorithms.export import ExportAlgorithm
         from .algorithms.load import LoadAlgorithm
+        from .algorithms.table import ExportTableAlgorithm, LoadTableAlgorithm
         from .algorithms.validate import ValidateAlgorithm
 
         for algorithm in (
@@ -32,5 +33,7 @@ class TFRecordIOProvider(QgsProcessingProvider):
             ConvertAlgorithm(),
             ExportAlgorithm(),
             ValidateAlgorithm(),
+            LoadTableAlgorithm(),
+            ExportTableAlgorithm(),
         ):
             self.addAlgorithm(algorithm)

@@ -28,6 +28,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--out", required=True)
     parser.add_argument("--pixels", help="write the loaded layer's pixels here (.npy)")
     parser.add_argument("--cancel", action="store_true", help="cancel at the first progress")
+    parser.add_argument("--vector", help="open this file as a QGIS vector layer (ogr provider)")
     return parser.parse_args()
 
 
@@ -41,7 +42,23 @@ def _gdal_config() -> dict:
     }
 
 
+def _vector_report(path: str, name: str) -> dict:
+    from qgis.core import QgsVectorLayer, QgsWkbTypes
+
+    layer = QgsVectorLayer(path, name, "ogr")
+    report: dict = {"path": path, "name": name, "valid": layer.isValid(), "kind": "vector"}
+    if layer.isValid():
+        report["features"] = layer.featureCount()
+        report["fields"] = [[f.name(), f.typeName()] for f in layer.fields()]
+        report["geometry"] = QgsWkbTypes.displayString(layer.wkbType())
+        report["crs"] = layer.crs().authid()
+    del layer
+    return report
+
+
 def _layer_report(path: str, name: str, pixels: str | None) -> dict:
+    if not path.lower().endswith((".vrt", ".tif", ".tiff")):
+        return _vector_report(path, name)
     import numpy as np
     from qgis.core import Qgis, QgsRasterBandStats, QgsRasterLayer
 
@@ -97,6 +114,8 @@ def _run(args: argparse.Namespace) -> dict:
     sys.path.insert(0, args.plugins)
     loaded = qgis.utils.loadPlugin(PLUGIN) and qgis.utils.startProcessingPlugin(PLUGIN)
     report: dict = {"plugin_started": bool(loaded), "config_after_load": _gdal_config()}
+    if args.vector:
+        report["vector"] = _vector_report(args.vector, "vector")
     if not args.alg:
         return report
 

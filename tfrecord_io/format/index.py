@@ -61,8 +61,11 @@ class _SeekPoint:
 class _Inflater:
     """Inflate a gzip file forwards from a seek point, keeping unconsumed input."""
 
-    def __init__(self, f: IO[bytes], point: _SeekPoint | WindowPoint) -> None:
+    def __init__(
+        self, f: IO[bytes], point: _SeekPoint | WindowPoint, out_chunk: int = _OUT_CHUNK
+    ) -> None:
         self._f = f
+        self._out_chunk = out_chunk
         self._cpos = point.compressed
         self._stream: RestoredStream | None = None
         if isinstance(point, WindowPoint):
@@ -103,7 +106,7 @@ class _Inflater:
                     self._cpos += len(self._tail)
                 if not self._tail:
                     raise EOFError("compressed file ended before the end-of-stream marker")
-            out = self._d.decompress(self._tail, _OUT_CHUNK)
+            out = self._d.decompress(self._tail, self._out_chunk)
             self._tail = self._d.unconsumed_tail
             if out:
                 self.position += len(out)
@@ -156,7 +159,9 @@ class _Scanner:
     def __init__(self, index: ShardIndex) -> None:
         # the inflater reads 1 MiB pieces; closed by ShardIndex._close_scanner
         self.file = open_input(index.path, index.store, cache="none")
-        self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
+        start = _SeekPoint(0, 0, zlib.decompressobj(31))
+        # Pieces no longer than the spacing, so that seek points can be that close.
+        self.inflater = _Inflater(self.file, start, min(_OUT_CHUNK, max(1, index.spacing)))
         self.framing = _Framing(index)
 
 
@@ -423,7 +428,7 @@ class ShardIndex:
         if cursor is None or offset < self._buffer_start or point.uncompressed > cursor.position:
             f = open_input(self.path, self.store, cache="none")  # the cursor's, closed below
             try:
-                cursor = _Inflater(f, point)
+                cursor = _Inflater(f, point, min(_OUT_CHUNK, max(1, self.spacing)))
             except BaseException:
                 f.close()
                 raise

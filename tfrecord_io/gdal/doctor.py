@@ -3,7 +3,8 @@
 Each check builds a tiny export in a temporary folder with the library's own writer (so the
 pipeline users write with is the one checked), writes its VRT, and reads it back through
 GDAL: inside this Python process through rasterio, and through Debian's command-line tools when
-they are installed. A check that fails comes with the exact commands that fix it.
+they are installed; a small table is read through the vector driver with Debian's ``ogrinfo``.
+A check that fails comes with the exact commands that fix it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from affine import Affine
 
 from tfrecord_io.gdal.vrt import build_vrt, gdal_env, gdal_pythonpath
 from tfrecord_io.image.writer import EETFRecordWriter
+from tfrecord_io.table.writer import write_table
 
 __all__ = ["Check", "run_checks"]
 
@@ -90,7 +92,40 @@ def run_checks() -> list[Check]:
                 )
             )
         checks.append(_check_command_line(vrt, mosaic, folder, env))
+        checks.append(_check_ogrinfo(folder, env))
     return checks
+
+
+def _check_ogrinfo(folder: str, env: dict[str, str]) -> Check:
+    """Debian's ``ogrinfo`` reads a small table through the Python vector driver."""
+    name = "ogrinfo reads a table"
+    tool = shutil.which("ogrinfo")
+    if tool is None:
+        return Check(name, False, "ogrinfo is not installed", "sudo apt-get install gdal-bin")
+    table = write_table(
+        {"longitude": np.array([1.0, 2.0, 3.0]), "latitude": np.array([4.0, 5.0, 6.0])},
+        os.path.join(folder, "doctor-table.tfrecord.gz"),
+    )
+    settings = {**env, "PYTHONPATH": gdal_pythonpath()}
+    done = subprocess.run(
+        [tool, "-so", "-al", table],
+        env={**os.environ, **settings},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    exports = "\n".join(f"export {k}={v}" for k, v in settings.items())
+    ok = "using driver `EETFRecordTable'" in done.stdout and "Feature Count: 3" in done.stdout
+    if ok:
+        return Check(name, True, "ogrinfo and ogr2ogr read tables in the environment above")
+    message = (done.stderr.strip().splitlines() or ["the table was not opened by the driver"])[-1]
+    return Check(
+        name,
+        False,
+        message,
+        "GDAL 3.1 or later runs Python drivers; install python3-numpy python3-crcmod, then:\n"
+        + exports,
+    )
 
 
 def _check_command_line(vrt: str, mosaic: np.ndarray, folder: str, env: dict[str, str]) -> Check:

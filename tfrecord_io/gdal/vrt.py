@@ -9,6 +9,7 @@ only with the configuration :func:`gdal_env` returns, which trusts that one modu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -20,7 +21,7 @@ from tfrecord_io.format import storage
 from tfrecord_io.gdal.pixel import MODULE
 from tfrecord_io.image.opener import open as open_export
 
-__all__ = ["build_vrt", "gdal_env", "gdal_pythonpath"]
+__all__ = ["DRIVER_FILE", "build_vrt", "gdal_driver_path", "gdal_env", "gdal_pythonpath"]
 
 _GDAL_TYPES = {
     "uint8": "Byte",
@@ -32,27 +33,59 @@ _GDAL_TYPES = {
 }
 
 
+DRIVER_FILE = "ogr_EETFRecordTable.py"
+"""The GDAL vector driver's file in this folder (GDAL loads ``gdal_*.py``/``ogr_*.py`` files)."""
+
+
 def gdal_env() -> dict[str, str]:
-    """Return the GDAL configuration that lets VRTs run tfrecord_io's pixel function.
+    """Return the GDAL configuration for tfrecord_io's pixel function and vector driver.
 
     It trusts exactly the module :mod:`tfrecord_io.pixelfunction`, never every module
-    (``GDAL_VRT_ENABLE_PYTHON=YES`` would trust any VRT on the machine). Use it as
-    ``rasterio.Env(**tfrecord_io.gdal_env())``, or export it to the environment.
+    (``GDAL_VRT_ENABLE_PYTHON=YES`` would trust any VRT on the machine), and points
+    ``GDAL_PYTHON_DRIVER_PATH`` at a folder holding only the table driver
+    (:func:`gdal_driver_path`, made on first call; left out when no cache folder can be
+    written), so one environment serves rasters (VRTs)
+    and tables (``ogrinfo``, ``ogr2ogr``). Use it as ``rasterio.Env(**tfrecord_io.gdal_env())``,
+    or export it to the environment; GDAL looks for Python drivers once, when it registers its
+    drivers, so the driver path must be set before GDAL starts (before ``import pyogrio``, or
+    before QGIS starts).
     """
-    return {
+    env = {
         "GDAL_VRT_ENABLE_PYTHON": "TRUSTED_MODULES",
         "GDAL_VRT_PYTHON_TRUSTED_MODULES": MODULE,
     }
+    # Without a writable cache folder rasters still work; tables then need the path set.
+    with contextlib.suppress(OSError):
+        env["GDAL_PYTHON_DRIVER_PATH"] = gdal_driver_path()
+    return env
+
+
+def _linking_folder(folder: str | os.PathLike[str] | None, default: str, target: str) -> str:
+    """Make ``folder`` (in tfrecord_io's cache by default) hold a link to ``target``."""
+    if folder is None:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(cache, "tfrecord_io", default)
+    folder = os.path.abspath(os.fspath(folder))
+    link = os.path.join(folder, os.path.basename(target))
+    os.makedirs(folder, exist_ok=True)
+    if os.path.realpath(link) != os.path.realpath(target):
+        # Made aside and renamed over: processes doing this at once never see a missing link.
+        temporary = f"{link}.{os.getpid()}.tmp"
+        if os.path.lexists(temporary):
+            os.remove(temporary)
+        os.symlink(target, temporary)
+        os.replace(temporary, link)
+    return folder
 
 
 def gdal_pythonpath(folder: str | os.PathLike[str] | None = None) -> str:
     """Return a folder to put on ``PYTHONPATH`` for command-line GDAL: it holds only this package.
 
-    Debian's ``gdal_translate`` and ``gdalinfo`` run the pixel function in Debian's Python with
-    Debian's numpy and rasterio (``apt install python3-rasterio python3-crc32c``), which share
-    their GDAL. Putting a virtualenv's site-packages on ``PYTHONPATH`` would load the venv's
-    rasterio and its own bundled GDAL into the same process; a folder holding only a link to
-    ``tfrecord_io`` avoids that.
+    Debian's ``gdal_translate``, ``gdalinfo`` and ``ogrinfo`` run tfrecord_io in Debian's
+    Python with Debian's numpy and rasterio (``apt install python3-rasterio python3-crc32c``),
+    which share their GDAL. Putting a virtualenv's site-packages on ``PYTHONPATH`` would load
+    the venv's rasterio and its own bundled GDAL into the same process; a folder holding only a
+    link to ``tfrecord_io`` avoids that.
 
     Parameters
     ----------
@@ -60,18 +93,24 @@ def gdal_pythonpath(folder: str | os.PathLike[str] | None = None) -> str:
         Where to make it; ``$XDG_CACHE_HOME/tfrecord_io/gdal-python`` (``~/.cache/...``) by
         default.
     """
-    if folder is None:
-        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(cache, "tfrecord_io", "gdal-python")
-    folder = os.path.abspath(os.fspath(folder))
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tfrecord_io/
-    link = os.path.join(folder, "tfrecord_io")
-    os.makedirs(folder, exist_ok=True)
-    if os.path.realpath(link) != os.path.realpath(package):
-        if os.path.lexists(link):
-            os.remove(link)
-        os.symlink(package, link)
-    return folder
+    return _linking_folder(folder, "gdal-python", package)
+
+
+def gdal_driver_path(folder: str | os.PathLike[str] | None = None) -> str:
+    """Return a folder for ``GDAL_PYTHON_DRIVER_PATH``: it holds only the table driver's file.
+
+    GDAL runs every ``gdal_*.py``/``ogr_*.py`` file of that folder's as a driver, so the
+    folder holds a link to ``tfrecord_io/gdal/ogr_EETFRecordTable.py`` and nothing else.
+
+    Parameters
+    ----------
+    folder : path-like, optional
+        Where to make it; ``$XDG_CACHE_HOME/tfrecord_io/gdal-drivers`` (``~/.cache/...``) by
+        default.
+    """
+    driver = os.path.join(os.path.dirname(os.path.abspath(__file__)), DRIVER_FILE)
+    return _linking_folder(folder, "gdal-drivers", driver)
 
 
 def build_vrt(

@@ -121,13 +121,18 @@ class TableExport:
         """Count the records of one of the files without decoding them."""
         return sum(len(run) for run in iter_payload_runs(path, verify=False))
 
-    def iter_batches(self, size: int = DEFAULT_BATCH) -> Iterator[dict[str, np.ndarray]]:
+    def iter_batches(
+        self, size: int = DEFAULT_BATCH, *, part: tuple[int, int] = (0, 1)
+    ) -> Iterator[dict[str, np.ndarray]]:
         """Yield the rows in batches of ``size`` (the last may be shorter), in bounded memory.
 
         Parameters
         ----------
         size : int
             Rows per batch. A batch may span two files.
+        part : tuple of int
+            ``(worker, workers)``: yield only batches ``worker, worker + workers, ...``, the
+            others being framed but not decoded (a loader's share of the table).
 
         Yields
         ------
@@ -146,6 +151,10 @@ class TableExport:
         """
         if size < 1:
             raise OptionError(f"the batch size must be at least 1, not {size}")
+        worker, workers = part
+        if workers < 1 or not 0 <= worker < workers:
+            raise OptionError(f"part must be (worker, workers) with 0 <= worker < workers: {part}")
+        number = 0
         pieces: list[Run] = []
         held = 0
         spans: list[tuple[int, str, int]] = []  # (batch index, file, row in file) of each run
@@ -161,9 +170,10 @@ class TableExport:
                     held += len(take)
                     row += len(take)
                     if held == size:
-                        yield self._decode(pieces, spans)
-                        pieces, spans, held = [], [], 0
-        if pieces:
+                        if number % workers == worker:
+                            yield self._decode(pieces, spans)
+                        pieces, spans, held, number = [], [], 0, number + 1
+        if pieces and number % workers == worker:
             yield self._decode(pieces, spans)
 
     def _decode(
@@ -240,6 +250,17 @@ class TableExport:
         MissingExtraError
             geopandas is not installed.
         """
+        self.check_point_columns(x, y)
+        return arrow.to_geopandas(self.schema, self.to_numpy(), x, y, crs)
+
+    def check_point_columns(self, x: str, y: str) -> None:
+        """Check that ``x`` and ``y`` are scalar number columns that can make points.
+
+        Raises
+        ------
+        SchemaError
+            A coordinate column is missing or not a scalar number column.
+        """
         for name in (x, y):
             if name not in self.schema:
                 raise SchemaError(
@@ -252,7 +273,6 @@ class TableExport:
                     f"'{self.files[0]}': column '{name}' is not a scalar number column "
                     f"({column.dtype}, shape {column.shape}): it cannot hold coordinates"
                 )
-        return arrow.to_geopandas(self.schema, self.to_numpy(), x, y, crs)
 
 
 def open_table(
