@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 from affine import Affine
 
 import tfrecord_io
+from tests.real_exports import require_real_exports
 from tfrecord_io.errors import (
     ChecksumError,
     ExportKindError,
@@ -20,19 +20,13 @@ from tfrecord_io.errors import (
     TruncatedRecordError,
 )
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-exports"
-REAL_TABLES = REAL / "servir-aces-tables"
 EE_BAND_ORDER = [
     f"{band}_{when}" for when in ("before", "during") for band in ("red", "green", "blue", "nir")
 ] + ["class"]
 
 
 def _real_tables() -> Path:
-    if not REAL_TABLES.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{REAL_TABLES} is missing: CI lays shared/ beside the clone")
-        pytest.skip(f"{REAL_TABLES} is not here (shared/ is laid beside the clone in CI)")
-    return REAL_TABLES
+    return require_real_exports() / "servir-aces-tables"
 
 
 def test_every_kind_reads_as_tensorflow_wrote_it(tf_table):
