@@ -22,6 +22,7 @@ import tempfile
 from tfrecord_io.errors import ExportExistsError, OptionError
 from tfrecord_io.format import storage
 from tfrecord_io.format.shards import Destination, export_file_names
+from tfrecord_io.format.sidecar import SIDECAR_SUFFIX
 from tfrecord_io.format.storage import StorageOptions, translate_errors
 
 __all__ = ["AnyDestination", "RemoteDestination", "open_destination"]
@@ -93,7 +94,8 @@ class RemoteDestination:
                 return []
             entries = self._fs.ls(self._root, detail=False, refresh=True)
         names = [str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries]
-        return export_file_names(names, self.prefix)
+        sidecar = [self.prefix + SIDECAR_SUFFIX] if self.prefix + SIDECAR_SUFFIX in names else []
+        return export_file_names(names, self.prefix) + sidecar
 
     def _check_existing(self) -> None:
         if self.overwrite:
@@ -130,12 +132,16 @@ class RemoteDestination:
         try:
             self._check_existing()
             old = self._existing() if self.overwrite else []
-            if mixer_name in old:
-                self._remove([mixer_name])
+            # The mixer goes first, so no reader pairs it with new shards; the old sidecar
+            # with it (it would only be found stale).
+            first = [n for n in (mixer_name, self.prefix + SIDECAR_SUFFIX) if n in old]
+            self._remove(first)
             for name in names:
                 self._put(self.temp_path(name), name)
                 uploaded.append(name)
-            self._remove([n for n in old if n not in names and n != mixer_name])
+            # Old shards the new export does not reuse go before the new mixer appears, so a
+            # listing with the new mixer holds exactly its shards.
+            self._remove([n for n in old if n not in names and n not in first])
             if mixer_text is not None:
                 with open(self.temp_path(mixer_name), "w", encoding="utf-8") as f:
                     f.write(mixer_text)
