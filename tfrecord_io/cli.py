@@ -325,7 +325,7 @@ def table_info_command(path: str, as_json: bool) -> None:
 
 @table_group.command("convert")
 @click.argument("src")
-@click.argument("dst", type=click.Path())
+@click.argument("dst")
 @click.option(
     "-f",
     "--format",
@@ -339,6 +339,7 @@ def table_info_command(path: str, as_json: bool) -> None:
 @click.option("--crs", default=None, help="CRS of the points (default EPSG:4326).")
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_storage_option
 def table_convert_command(
     src: str,
     dst: str,
@@ -348,11 +349,13 @@ def table_convert_command(
     crs: str | None,
     overwrite: bool,
     quiet: bool,
+    storage_items: tuple[str, ...],
 ) -> None:
     """Convert a table export to CSV, (Geo)Parquet, GeoPackage, GeoJSON or FlatGeobuf, or back.
 
     Any of these formats, or any vector file OGR reads, becomes a table TFRecord ready for
-    `earthengine upload table` when DST ends in .tfrecord.gz (or -f TFRecord).
+    `earthengine upload table` when DST ends in .tfrecord.gz (or -f TFRecord). SRC (a table
+    export) and DST may be gs://, s3:// or memory:// URLs.
     """
     from tfrecord_io.table import convert
 
@@ -366,6 +369,7 @@ def table_convert_command(
             crs=crs,
             overwrite=overwrite,
             progress=progress,
+            **_open_options(None, storage_items),
         )
 
 
