@@ -51,10 +51,7 @@ def load_saved_indexes(
     store = storage.as_store(storage_options)
     path = sidecar_path(files.folder, files.prefix)
 
-    try:
-        opened = [storage.open_input(path, store, cache="readahead")]
-    except FileNotFoundError:  # no sidecar (MissingShardError for a URL)
-        return None
+    opened: list[IO[bytes]] = []
 
     def opener() -> IO[bytes]:
         return opened.pop() if opened else storage.open_input(path, store, cache="readahead")
@@ -63,6 +60,10 @@ def load_saved_indexes(
         return storage.open_input(path, store, cache="none")
 
     try:
+        try:
+            opened.append(opener())
+        except FileNotFoundError:  # no sidecar (MissingShardError for a URL)
+            return None
         saved = read_sidecar(opener, window_opener)
         names = [storage.basename(shard) for shard in files.shards]
         if [entry.name for entry in saved] != names:
