@@ -184,8 +184,11 @@ def table_export_reason(path: str | os.PathLike[str]) -> str | None:
     -------
     str or None
         The reason, to put in an error naming ``open_table``; None when it does not look like a
-        table (or cannot be read at all, which the caller's own error reports better).
+        table (or cannot be read at all, which the caller's own error reports better), and for
+        a URL, whose storage options are not known here (no request is made).
     """
+    if storage.is_url(os.fspath(path)):
+        return None
     try:
         files = resolve_table_files(path)
         payload = first_record(files[0])
