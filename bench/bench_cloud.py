@@ -19,7 +19,8 @@ counting TCP proxy, so every figure is what crossed the wire: HTTP requests, and
    sidecar with ranged reads and fetches only the compressed bytes from the nearest saved seek
    point to the window's records;
 3. whole-export read throughput (``ds.read()``, the reader's 2 threads) from the emulator against
-   the same export on local disk, in MB/s of uncompressed records.
+   the same export on local disk, in MB/s of uncompressed records. It runs after 2, so the
+   bucket holds the sidecar (the read is split at its saved points) and the local copy does not.
 
 Every read is checked against the array written.
 """
