@@ -14,10 +14,13 @@ counting TCP proxy, so every figure is what crossed the wire: HTTP requests, and
    freshly opened dataset, **without** a persisted index: the open (listing, mixer, first
    record) and the window (the record index is learnt by scanning every shard before the
    window's, with ranged reads), then a second window in the same session (index learnt);
-2. the same **with** the persisted index of the performance issue (13): not on this branch, so
-   the row says so; :func:`window_with_persisted_index` is the place to measure it once it lands;
+2. the same **with** the persisted index (``PREFIX-index.tfrindex``, written into the bucket
+   by :func:`tfrecord_io.build_index`, whose cost is printed too): a fresh dataset loads the
+   sidecar with ranged reads and fetches only the compressed bytes from the nearest saved seek
+   point to the window's records;
 3. whole-export read throughput (``ds.read()``, the reader's 2 threads) from the emulator against
-   the same export on local disk, in MB/s of uncompressed records.
+   the same export on local disk, in MB/s of uncompressed records. It runs after 2, so the
+   bucket holds the sidecar (the read is split at its saved points) and the local copy does not.
 
 Every read is checked against the array written.
 """
@@ -131,13 +134,21 @@ def measure(proxy: CountingProxy, action: Callable[[], Any]) -> tuple[Any, float
     return result, seconds, requests, received
 
 
-def window_with_persisted_index(url: str, options: dict[str, Any]) -> str:
-    """The window read with the persisted index and seek points of issue 13.
+def fresh_window(
+    proxy: CountingProxy, url: str, options: dict[str, Any], window: Window, expected: np.ndarray
+) -> tuple[Any, list[tuple[float, int, int]]]:
+    """Open the export afresh and read ``window``; return the dataset and both measurements."""
+    ds, t_open, r_open, b_open = measure(
+        proxy, lambda: tfrecord_io.open(url, storage_options=options, cache_size=0)
+    )
+    got, t_win, r_win, b_win = measure(proxy, lambda: ds.read(window=window))
+    assert np.array_equal(got, expected)
+    return ds, [(t_open, r_open, b_open), (t_win, r_win, b_win)]
 
-    That index is written by another branch; once it lands, write its sidecars beside the
-    shards, upload them and measure this window exactly as :func:`main` does without them.
-    """
-    return "n/a: the persisted index (issue 13) is not on this branch"
+
+def row(label: str, figures: tuple[float, int, int]) -> str:
+    seconds, requests, received = figures
+    return f"  {label:<17}{requests:4d} requests {received / MB:8.2f} MB  {seconds:6.2f} s"
 
 
 def main() -> None:
@@ -174,22 +185,30 @@ def main() -> None:
         expected = array[:, middle : middle + 256, middle : middle + 256]
         second = Window(middle + 512, middle + 256, 256, 256)
 
-        ds, t_open, r_open, b_open = measure(
-            proxy, lambda: tfrecord_io.open(url, storage_options=options, cache_size=0)
-        )
-        got, t_win, r_win, b_win = measure(proxy, lambda: ds.read(window=window))
-        assert np.array_equal(got, expected)
+        ds, (opened, first) = fresh_window(proxy, url, options, window, expected)
         got2, t_win2, r_win2, b_win2 = measure(proxy, lambda: ds.read(window=second))
         assert np.array_equal(
             got2, array[:, middle + 256 : middle + 512, middle + 512 : middle + 768]
         )
         ds.close()
         print("\none 256 x 256 window in the middle, fresh dataset, WITHOUT persisted index:")
-        print(f"  open:            {r_open:4d} requests {b_open / MB:8.2f} MB  {t_open:6.2f} s")
-        print(f"  window:          {r_win:4d} requests {b_win / MB:8.2f} MB  {t_win:6.2f} s")
-        print(f"  another window:  {r_win2:4d} requests {b_win2 / MB:8.2f} MB  {t_win2:6.2f} s")
+        print(row("open:", opened))
+        print(row("window:", first))
+        print(row("another window:", (t_win2, r_win2, b_win2)))
         print(f"  (the export's compressed shards: {compressed / MB:.2f} MB)")
-        print(f"WITH persisted index: {window_with_persisted_index(url, options)}")
+
+        sidecar, *built = measure(
+            proxy, lambda: tfrecord_io.build_index(url, storage_options=options)
+        )
+        print("\nbuild_index (every shard read once, the sidecar put):")
+        print(row("build_index:", tuple(built)))
+        print(f"  sidecar: {fs.size(sidecar.split('://', 1)[1]) / MB:.2f} MB")
+        ds, (opened, first) = fresh_window(proxy, url, options, window, expected)
+        assert ds._reader._indexes[0].saved, "the sidecar was not loaded"
+        ds.close()
+        print("one 256 x 256 window in the middle, fresh dataset, WITH persisted index:")
+        print(row("open:", opened))
+        print(row("window (+sidecar):", first))
 
         def whole(path: str, storage_options: dict[str, Any] | None) -> float:
             with tfrecord_io.open(path, storage_options=storage_options, cache_size=0) as d:

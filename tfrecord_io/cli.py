@@ -435,7 +435,7 @@ def table_info_command(path: str, as_json: bool) -> None:
 
 @table_group.command("convert")
 @click.argument("src")
-@click.argument("dst", type=click.Path())
+@click.argument("dst")
 @click.option(
     "-f",
     "--format",
@@ -449,6 +449,7 @@ def table_info_command(path: str, as_json: bool) -> None:
 @click.option("--crs", default=None, help="CRS of the points (default EPSG:4326).")
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_storage_option
 def table_convert_command(
     src: str,
     dst: str,
@@ -458,11 +459,13 @@ def table_convert_command(
     crs: str | None,
     overwrite: bool,
     quiet: bool,
+    storage_items: tuple[str, ...],
 ) -> None:
     """Convert a table export to CSV, (Geo)Parquet, GeoPackage, GeoJSON or FlatGeobuf, or back.
 
     Any of these formats, or any vector file OGR reads, becomes a table TFRecord ready for
-    `earthengine upload table` when DST ends in .tfrecord.gz (or -f TFRecord).
+    `earthengine upload table` when DST ends in .tfrecord.gz (or -f TFRecord). SRC (a table
+    export) and DST may be gs://, s3:// or memory:// URLs.
     """
     from tfrecord_io.table import convert
 
@@ -476,21 +479,26 @@ def table_convert_command(
             crs=crs,
             overwrite=overwrite,
             progress=progress,
+            **_open_options(None, storage_items),
         )
 
 
 @main.command("index")
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("path", type=_PATH_OR_URL)
 @click.option("--overwrite", is_flag=True, help="Rebuild the index even if it is current.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @_kernel_option
-def index_command(path: str, overwrite: bool, quiet: bool, kernel_size: str | None) -> None:
+@_storage_option
+def index_command(
+    path: str, overwrite: bool, quiet: bool, kernel_size: str | None, storage_items: tuple[str, ...]
+) -> None:
     """Save the export's record index beside it (PREFIX-index.tfrindex).
 
     Every later open of the export, in any process, then reads a window without scanning the
     shards before it. A stale index (a shard changed) is ignored with a warning.
     """
     with _reported():
-        sidecar = tools.build_index(path, overwrite=overwrite, **_open_options(kernel_size))
+        options = _open_options(kernel_size, storage_items)
+        sidecar = tools.build_index(path, overwrite=overwrite, **options)
     if not quiet:
         click.echo(sidecar)

@@ -218,14 +218,21 @@ class ShardIndex:
         return cls(path, first_index, is_gzip(path, store), spacing=spacing, store=store)
 
     @classmethod
-    def from_saved(cls, saved: IndexedShard, path: str, first_index: int) -> ShardIndex:
-        """Return the complete index of a shard read from a sidecar."""
+    def from_saved(
+        cls,
+        saved: IndexedShard,
+        path: str,
+        first_index: int,
+        storage_options: StorageOptions = None,
+    ) -> ShardIndex:
+        """Return the complete index of a shard read from a sidecar (a path, or a URL)."""
         return cls(
             path,
             first_index,
             saved.compressed,
             complete=True,
             spacing=saved.spacing,
+            store=as_store(storage_options) if is_url(path) else None,
             offsets=saved.offsets,
             lengths=saved.lengths,
             _points=list(saved.points),

@@ -22,7 +22,9 @@ from typing import cast
 
 from tfrecord_io.errors import ExportKindError, MissingShardError, TFRecordIOError
 from tfrecord_io.format import example as wire
+from tfrecord_io.format import storage
 from tfrecord_io.format.records import iter_records
+from tfrecord_io.format.storage import StorageOptions
 
 __all__ = [
     "file_records",
@@ -41,8 +43,13 @@ _GLOB = re.compile(r"[*?[]")
 PathsLike = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
-def _folder_files(folder: str) -> list[str]:
+def _folder_files(folder: str, options: StorageOptions = None) -> list[str]:
     """Return the TFRecord files of a folder, sorted (hidden files and mixers left out)."""
+    if storage.is_url(folder):
+        names = storage.listdir(folder, options)
+        return sorted(
+            storage.join(folder, n) for n in names if not n.startswith(".") and _TFRECORD.search(n)
+        )
     return sorted(
         os.path.join(folder, name)
         for name in os.listdir(folder)
@@ -52,19 +59,39 @@ def _folder_files(folder: str) -> list[str]:
     )
 
 
-def resolve_table_files(paths: PathsLike) -> tuple[str, ...]:
+def _glob(pattern: str, options: StorageOptions) -> list[str]:
+    if not storage.is_url(pattern):
+        return sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
+    fs, inner = storage.as_store(options).filesystem(pattern)
+    scheme = pattern.split("://", 1)[0]
+    with storage.translate_errors(pattern):
+        found = fs.glob(inner, detail=True)
+    return sorted(
+        f"{scheme}://{name.split('://', 1)[-1].lstrip('/')}"
+        for name, info in found.items()
+        if info.get("type") != "directory"
+    )
+
+
+def resolve_table_files(
+    paths: PathsLike, storage_options: StorageOptions = None
+) -> tuple[str, ...]:
     """Return the files a table is read from, in order.
 
     Parameters
     ----------
     paths : path-like or sequence of path-like
         One file, a glob (``"exports/train-*.tfrecord.gz"``), a folder (its ``*.tfrecord``,
-        ``*.tfrecord.gz``, ``*.tfrecords`` and ``*.tfr`` files, sorted), or a list of these.
+        ``*.tfrecord.gz``, ``*.tfrecords`` and ``*.tfr`` files, sorted), or a list of these;
+        local paths or URLs (a folder URL is a prefix: ``gs://bucket/tables/``).
+    storage_options : dict or Store, optional
+        fsspec options of URLs.
 
     Returns
     -------
     tuple of str
-        Absolute paths, each file once, in the order given (globs and folders sorted).
+        Absolute paths (URLs as given), each file once, in the order given (globs and folders
+        sorted).
 
     Raises
     ------
@@ -77,35 +104,37 @@ def resolve_table_files(paths: PathsLike) -> tuple[str, ...]:
     found: list[str] = []
     for item in items:
         text = os.fspath(item)
-        if os.path.isdir(text):
-            files = _folder_files(text)
-            if not files:
-                raise MissingShardError(
-                    f"'{os.path.abspath(text)}' holds no *.tfrecord or *.tfrecord.gz file"
-                )
-        elif os.path.exists(text):
-            files = [text]
-        elif _GLOB.search(text):
-            files = sorted(f for f in glob.glob(text) if os.path.isfile(f))
+        where = storage.abspath(text)
+        if _GLOB.search(text) and not storage.exists(text, storage_options):
+            files = _glob(text, storage_options)
             if not files:
                 raise MissingShardError(f"the pattern '{text}' matches no file")
+        elif storage.isdir(text, storage_options):
+            files = _folder_files(text, storage_options)
+            if not files:
+                raise MissingShardError(f"'{where}' holds no *.tfrecord or *.tfrecord.gz file")
+        elif storage.exists(text, storage_options):
+            files = [text]
         else:
-            raise MissingShardError(f"'{os.path.abspath(text)}' does not exist")
-        found += [os.path.abspath(f) for f in files]
+            raise MissingShardError(f"'{where}' does not exist")
+        found += [storage.abspath(f) for f in files]
     return tuple(dict.fromkeys(found))
 
 
-def file_records(path: str, verify: bool = True) -> Generator[tuple[int, bytes], None, None]:
+def file_records(
+    path: str, verify: bool = True, storage_options: StorageOptions = None
+) -> Generator[tuple[int, bytes], None, None]:
     """Return :func:`~tfrecord_io.format.records.iter_records` of a file, typed as a generator.
 
     A generator can be closed, which releases the file when a caller stops early.
     """
-    return cast(Generator[tuple[int, bytes], None, None], iter_records(path, verify=verify))
+    records = iter_records(path, verify=verify, storage_options=storage_options)
+    return cast(Generator[tuple[int, bytes], None, None], records)
 
 
-def first_record(path: str) -> bytes | None:
+def first_record(path: str, storage_options: StorageOptions = None) -> bytes | None:
     """Return the first record's payload of a file, or None when it holds none."""
-    records = file_records(path)
+    records = file_records(path, storage_options=storage_options)
     try:
         item = next(records, None)
     finally:
@@ -113,15 +142,19 @@ def first_record(path: str) -> bytes | None:
     return None if item is None else item[1]
 
 
-def mixer_beside(path: str) -> str | None:
+def mixer_beside(path: str, storage_options: StorageOptions = None) -> str | None:
     """Return the mixer a shard or a renamed image file would have, if it exists."""
-    folder, name = os.path.split(path)
+    folder, name = storage.split(path)
     match = _SHARD.match(name)
     candidates = [f"{match['prefix']}-mixer.json"] if match else []
     candidates.append(_TFRECORD.sub("", name) + ".json")
     for candidate in candidates:
-        full = os.path.join(folder, candidate)
-        if os.path.isfile(full):
+        full = storage.join(folder, candidate)
+        if (
+            os.path.isfile(full)
+            if not storage.is_url(full)
+            else storage.exists(full, storage_options)
+        ):
             return full
     return None
 
@@ -151,8 +184,11 @@ def table_export_reason(path: str | os.PathLike[str]) -> str | None:
     -------
     str or None
         The reason, to put in an error naming ``open_table``; None when it does not look like a
-        table (or cannot be read at all, which the caller's own error reports better).
+        table (or cannot be read at all, which the caller's own error reports better), and for
+        a URL, whose storage options are not known here (no request is made).
     """
+    if storage.is_url(os.fspath(path)):
+        return None
     try:
         files = resolve_table_files(path)
         payload = first_record(files[0])

@@ -2,11 +2,12 @@
 
 ``PREFIX-index.tfrindex`` holds, for every shard, where each record starts and how long it is,
 and for gzip shards the seek points (:mod:`tfrecord_io.format.seekpoints`) with their windows.
-It is a cache: each shard's entry carries the shard's identity (:func:`shard_identity`, size
-and modification time on a local disk) and the whole sidecar is ignored, with a
-:class:`~tfrecord_io.errors.StaleIndexWarning`, when any identity differs or the file cannot be
-parsed. Records read through it are still CRC-checked, and their header is checked against
-the indexed length, so a wrong sidecar gives an error, never wrong data.
+It is a cache: each shard's entry carries the shard's identity (:func:`shard_identity`: size
+and modification time on a local disk, size and generation or ETag in an object store) and
+the whole sidecar is ignored, with a :class:`~tfrecord_io.errors.StaleIndexWarning`, when any
+identity differs or the file cannot be parsed. Records read through it are still CRC-checked,
+and their header is checked against the indexed length, so a wrong sidecar gives an error,
+never wrong data.
 
 Layout (all integers little-endian), laid out so that a reader needs only small ranged reads:
 
@@ -22,8 +23,9 @@ Layout (all integers little-endian), laid out so that a reader needs only small 
   shard's ``windows`` section, where each window is stored zlib-compressed (32 KiB inflated);
   a window is read only when its point is used.
 
-Written to a temporary file in the same folder and renamed into place, so a reader sees either
-the old sidecar or the new one.
+Written to a temporary file in the same folder and renamed into place (in an object store:
+written locally, then put as one object), so a reader sees either the old sidecar or the new
+one.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from tfrecord_io.format import storage
 from tfrecord_io.format.seekpoints import WINDOW_SIZE, WindowPoint
+from tfrecord_io.format.storage import StorageOptions
 
 __all__ = [
     "SIDECAR_SUFFIX",
@@ -64,18 +68,18 @@ class SidecarError(ValueError):
 
 
 def sidecar_path(folder: str, prefix: str) -> str:
-    """Return the sidecar's path for the export ``prefix`` in ``folder``."""
-    return os.path.join(folder, prefix + SIDECAR_SUFFIX)
+    """Return the sidecar's path (or URL) for the export ``prefix`` in ``folder``."""
+    return storage.join(folder, prefix + SIDECAR_SUFFIX)
 
 
-def shard_identity(path: str) -> dict[str, Any]:
-    """Return what identifies this version of a shard: its size and modification time.
+def shard_identity(path: str, storage_options: StorageOptions = None) -> dict[str, Any]:
+    """Return what identifies this version of a shard, as :func:`storage.stat` sees it.
 
-    Object storage will identify a shard by its size and etag or generation instead; this is
-    the one place that decides, and identities are compared as whole dicts.
+    Locally its size and modification time; in an object store its size and generation (gs),
+    ETag (s3) or whatever else changes when the object is replaced. Identities are compared as
+    whole dicts.
     """
-    stat = os.stat(path)
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return dict(storage.stat(path, storage_options).fields)
 
 
 @dataclass
@@ -91,8 +95,10 @@ class IndexedShard:
     spacing: int
 
 
-def write_sidecar(path: str, shards: Sequence[IndexedShard], writer: str) -> None:
-    """Write the sidecar at ``path`` atomically (temporary file, then rename)."""
+def write_sidecar(
+    path: str, shards: Sequence[IndexedShard], writer: str, storage_options: StorageOptions = None
+) -> None:
+    """Write the sidecar at ``path`` atomically (temporary file, then rename or one upload)."""
     body = bytearray()
     entries = []
     for shard in shards:
@@ -128,13 +134,18 @@ def write_sidecar(path: str, shards: Sequence[IndexedShard], writer: str) -> Non
             }
         )
     header = json.dumps({"version": VERSION, "writer": writer, "shards": entries}).encode()
-    folder = os.path.dirname(os.path.abspath(path))
+    remote = storage.is_url(path)
+    folder = None if remote else os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=".tfrindex-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(_PREAMBLE.pack(_MAGIC, VERSION, len(header)))
             f.write(header)
             f.write(body)
+        if remote:
+            storage.upload(temporary, path, storage_options)
+            os.remove(temporary)
+            return
         os.chmod(temporary, 0o644)  # mkstemp makes it private; the shards' readers need it
         os.replace(temporary, path)
     except BaseException:
@@ -143,14 +154,19 @@ def write_sidecar(path: str, shards: Sequence[IndexedShard], writer: str) -> Non
         raise
 
 
-def read_sidecar(opener: Callable[[], IO[bytes]]) -> list[IndexedShard]:
+def read_sidecar(
+    opener: Callable[[], IO[bytes]], window_opener: Callable[[], IO[bytes]] | None = None
+) -> list[IndexedShard]:
     """Read a sidecar: the header and each shard's tables; windows are fetched when used.
 
     Parameters
     ----------
     opener : callable
         Returns the sidecar opened for binary reading (local or remote: only ``seek`` and
-        ``read`` are used, a few reads in all plus one per window used).
+        ``read`` are used, a few reads in all, in file order).
+    window_opener : callable, optional
+        Opens it again to fetch one saved window (one small read; remotely, best without
+        read-ahead); ``opener`` by default.
 
     Raises
     ------
@@ -173,7 +189,8 @@ def read_sidecar(opener: Callable[[], IO[bytes]]) -> list[IndexedShard]:
         try:
             header = json.loads(head)
             start = _PREAMBLE.size + size
-            return [_read_shard(f, entry, start, opener) for entry in header["shards"]]
+            again = window_opener or opener
+            return [_read_shard(f, entry, start, again) for entry in header["shards"]]
         except (ValueError, KeyError, TypeError, struct.error) as exc:
             raise SidecarError(f"the sidecar is inconsistent ({exc})") from exc
 

@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, TypeAlias
 
 from tfrecord_io.errors import (
@@ -52,6 +52,7 @@ __all__ = [
     "read_text",
     "split",
     "stat",
+    "upload",
 ]
 
 BLOCK_SIZE = 1 << 20  # bytes fetched per ranged request of a remote file
@@ -77,10 +78,15 @@ def is_url(path: object) -> bool:
 
 @dataclass(frozen=True)
 class Stat:
-    """A file's size in bytes and what identifies its content (changes when it is replaced)."""
+    """A file's size in bytes and what identifies its content (changes when it is replaced).
+
+    ``fields`` holds the same as a small JSON-able dict (``size`` and ``mtime_ns`` locally;
+    ``size`` and ``generation``, ``ETag``... remotely), for sidecars that record it.
+    """
 
     size: int
     identity: str
+    fields: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 class Store:
@@ -170,11 +176,15 @@ def as_store(storage_options: StorageOptions) -> Store:
 
 
 def _identity(info: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in _identity_fields(info).items())
+
+
+def _identity_fields(info: Mapping[str, Any]) -> dict[str, Any]:
     for key in _IDENTITY_KEYS:
         value = info.get(key)
         if value is not None and value != "":
-            return f"size {info.get('size')}, {key} {value}"
-    return f"size {info.get('size')}"
+            return {"size": info.get("size"), key: value if isinstance(value, int) else str(value)}
+    return {"size": info.get("size")}
 
 
 @contextmanager
@@ -291,11 +301,28 @@ def stat(path: str | os.PathLike[str], storage_options: StorageOptions = None) -
     path = os.fspath(path)
     if not is_url(path):
         st = os.stat(path)
-        return Stat(st.st_size, f"size {st.st_size}, mtime_ns {st.st_mtime_ns}")
+        fields = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        return Stat(st.st_size, f"size {st.st_size}, mtime_ns {st.st_mtime_ns}", fields)
     fs, inner = as_store(storage_options).filesystem(path)
     with translate_errors(path):
-        info = fs.info(inner)
-    return Stat(int(info.get("size") or 0), _identity(info))
+        info = fs.info(inner)  # from the listing when one was just made: no request
+    return Stat(int(info.get("size") or 0), _identity(info), _identity_fields(info))
+
+
+def upload(local: str | os.PathLike[str], url: str, storage_options: StorageOptions = None) -> None:
+    """Put the local file ``local`` at ``url`` in one upload (an object appears whole or not).
+
+    Raises
+    ------
+    StorageAccessError
+        The credentials may not write there.
+    MissingShardError
+        The bucket does not exist.
+    """
+    fs, inner = as_store(storage_options).filesystem(url)
+    with translate_errors(url):
+        fs.put_file(os.fspath(local), inner)
+        fs.invalidate_cache(inner)
 
 
 def exists(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> bool:

@@ -10,7 +10,8 @@ is given; when it is, the old mixer is removed first (so no reader pairs it with
 then the new shards are uploaded, the old shards the new export does not reuse are removed, and
 the new mixer comes last.
 
-:func:`open_destination` picks the local or the remote kind from the path.
+:func:`open_destination` picks the local or the remote kind from the path;
+:func:`atomic_output` does the same for one file (a table).
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tfrecord_io.errors import ExportExistsError, OptionError
 from tfrecord_io.format import storage
+from tfrecord_io.format.atomic import atomic_file
 from tfrecord_io.format.shards import Destination, export_file_names
+from tfrecord_io.format.sidecar import SIDECAR_SUFFIX
 from tfrecord_io.format.storage import StorageOptions, translate_errors
 
-__all__ = ["AnyDestination", "RemoteDestination", "open_destination"]
+__all__ = ["AnyDestination", "RemoteDestination", "atomic_output", "open_destination"]
 
 
 def open_destination(
@@ -93,7 +98,8 @@ class RemoteDestination:
                 return []
             entries = self._fs.ls(self._root, detail=False, refresh=True)
         names = [str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries]
-        return export_file_names(names, self.prefix)
+        sidecar = [self.prefix + SIDECAR_SUFFIX] if self.prefix + SIDECAR_SUFFIX in names else []
+        return export_file_names(names, self.prefix) + sidecar
 
     def _check_existing(self) -> None:
         if self.overwrite:
@@ -130,12 +136,16 @@ class RemoteDestination:
         try:
             self._check_existing()
             old = self._existing() if self.overwrite else []
-            if mixer_name in old:
-                self._remove([mixer_name])
+            # The mixer goes first, so no reader pairs it with new shards; the old sidecar
+            # with it (it would only be found stale).
+            first = [n for n in (mixer_name, self.prefix + SIDECAR_SUFFIX) if n in old]
+            self._remove(first)
             for name in names:
                 self._put(self.temp_path(name), name)
                 uploaded.append(name)
-            self._remove([n for n in old if n not in names and n != mixer_name])
+            # Old shards the new export does not reuse go before the new mixer appears, so a
+            # listing with the new mixer holds exactly its shards.
+            self._remove([n for n in old if n not in names and n not in first])
             if mixer_text is not None:
                 with open(self.temp_path(mixer_name), "w", encoding="utf-8") as f:
                     f.write(mixer_text)
@@ -176,3 +186,45 @@ class RemoteDestination:
 
 #: Where a write goes: a local folder or a URL (see :func:`open_destination`).
 AnyDestination = Destination | RemoteDestination
+
+
+@contextmanager
+def atomic_output(
+    path: str | os.PathLike[str], overwrite: bool = False, storage_options: StorageOptions = None
+) -> Iterator[str]:
+    """Yield a local temporary path for one file; put it at ``path`` when the block succeeds.
+
+    A local ``path`` is renamed into place (:func:`~tfrecord_io.format.atomic.atomic_file`);
+    a URL is uploaded as one object put, so a reader sees the whole file or none. An existing
+    file is never replaced unless ``overwrite``: it is checked before the block and again just
+    before the upload (not atomically: two writers racing to one URL are not excluded).
+
+    Raises
+    ------
+    ExportExistsError
+        The file exists and ``overwrite`` is False.
+    """
+    url = os.fspath(path)
+    if not storage.is_url(url):
+        with atomic_file(url, overwrite) as temp:
+            yield temp
+        return
+
+    def check() -> None:
+        if not overwrite and storage.exists(url, storage_options):
+            raise ExportExistsError(
+                f"'{url}' exists: pass overwrite=True (--overwrite) to replace it"
+            )
+
+    check()
+    name = storage.basename(url)
+    folder = tempfile.mkdtemp(prefix=".upload-")
+    try:
+        temp = os.path.join(folder, name)  # keeps the suffix (writers choose gzip by it)
+        yield temp
+        if not os.path.exists(temp):
+            raise OptionError(f"nothing was written to '{url}'")
+        check()
+        storage.upload(temp, url, storage_options)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -285,7 +285,9 @@ class ExportReader:
         """Load the saved index once, when current (it replaces the scan); True if loaded."""
         if not self._sidecar_checked:
             self._sidecar_checked = True
-            self._indexes = load_saved_indexes(self.files) or self._indexes
+            self._indexes = (
+                load_saved_indexes(self.files, storage_options=self.store) or self._indexes
+            )
         return bool(self._indexes) and self._indexes[0].saved
 
     def _saved_ranges(self, pieces: int) -> list[tuple[ShardIndex, int, int]] | None:

@@ -493,8 +493,8 @@ def build_index(
     reader = ExportReader(path, **options)
     try:
         files = reader.files
-        if not overwrite and load_saved_indexes(files, warn=False) is not None:
+        if not overwrite and load_saved_indexes(files, False, reader.store) is not None:
             return sidecar_path(files.folder, files.prefix)
-        return save_indexes(files, reader.expected_records, spacing)
+        return save_indexes(files, reader.expected_records, spacing, reader.store)
     finally:
         reader.close()

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from tfrecord_io.errors import OptionError, SchemaError, TableError, TFRecordIOError
-from tfrecord_io.format.atomic import atomic_file, check_writable
+from tfrecord_io.format.atomic import check_writable
+from tfrecord_io.format.storage import abspath, basename, is_url
+from tfrecord_io.format.upload import atomic_output
 from tfrecord_io.table import arrow
 from tfrecord_io.table._deps import require
 from tfrecord_io.table.reader import TableExport, open_table
@@ -197,6 +199,7 @@ def _export_table(
     progress: Progress,
     options: dict[str, Any],
 ) -> str:
+    storage_options = options.get("storage_options")
     table = open_table(src, **options)
     points = _points_for(table, dst_format, x, y)
     for name in points or ():
@@ -205,9 +208,10 @@ def _export_table(
                 f"'{table.files[0]}': no column '{name}' to make points from. Columns: "
                 f"{', '.join(table.schema.names)}"
             )
-    check_writable(dst, overwrite)
+    if not is_url(dst):
+        check_writable(dst, overwrite)
     columns = _read_columns(table, progress)
-    with atomic_file(dst, overwrite) as temp:
+    with atomic_output(dst, overwrite, storage_options) as temp:
         try:
             _write_format(table, columns, temp, dst, dst_format, points, crs)
         except Exception as exc:  # the writing library's own errors, as one line
@@ -216,7 +220,7 @@ def _export_table(
             raise TableError(f"writing '{dst}' as {dst_format} failed: {exc}") from exc
     if progress is not None:
         progress(1.0)
-    return os.path.abspath(dst)
+    return abspath(dst)
 
 
 def _write_format(
@@ -249,7 +253,7 @@ def _write_format(
         frame = gpd.GeoDataFrame(
             _flat_frame(table, columns), geometry=geometry, crs=crs if points else None
         )
-        layer = os.path.basename(dst).split(".")[0] or "table"
+        layer = basename(dst).split(".")[0] or "table"
         frame.to_file(
             temp, driver=_OGR_DRIVERS[dst_format], layer=layer, engine="pyogrio", **options
         )
@@ -311,12 +315,14 @@ def convert_table(
     progress : callable, optional
         Called with the fraction done, from 0 to 1.
     **options
-        :func:`open_table`'s keyword arguments for a table source (``shapes=``, ...).
+        :func:`open_table`'s keyword arguments for a table source (``shapes=``, ...), and
+        ``storage_options`` (fsspec options) when ``src`` or ``dst`` is a URL: a URL source
+        is read as a table export, a URL destination written locally and put as one object.
 
     Returns
     -------
     str
-        The path written.
+        The path (or URL) written.
 
     Raises
     ------
@@ -332,8 +338,9 @@ def convert_table(
     crs = crs or "EPSG:4326"
     if dst_format != "TFRecord":
         return _export_table(src, dst, dst_format, x, y, crs, overwrite, progress, options)
-    check_writable(dst, overwrite)
-    if _is_tfrecord(src) or not os.path.exists(src):  # a glob of table files
+    if not is_url(dst):
+        check_writable(dst, overwrite)
+    if is_url(src) or _is_tfrecord(src) or not os.path.exists(src):  # a glob of table files
         data = open_table(src, **options).to_arrow()
     else:
         data = _read_vector(src)
@@ -345,4 +352,5 @@ def convert_table(
         crs=crs,
         overwrite=overwrite,
         progress=progress,
+        storage_options=options.get("storage_options"),
     )

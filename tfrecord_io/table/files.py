@@ -14,19 +14,18 @@ The converse rule, for ``tfrecord_io.open``, is
 
 from __future__ import annotations
 
-import os
-
 from tfrecord_io.errors import TFRecordIOError
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.kinds import mixer_beside
+from tfrecord_io.format.storage import StorageOptions, basename
 from tfrecord_io.image.mixer import Mixer
 
 __all__ = ["image_export_reason"]
 
 
-def _patch_area(mixer: str) -> int | None:
+def _patch_area(mixer: str, storage_options: StorageOptions) -> int | None:
     try:
-        m = Mixer.from_file(mixer)
+        m = Mixer.from_file(mixer, storage_options)
     except (TFRecordIOError, OSError, ValueError):
         return None
     return m.patch_width * m.patch_height
@@ -38,7 +37,9 @@ def _feature_size(feature: wire.Feature) -> int:
     return len(feature.values)
 
 
-def image_export_reason(path: str, payload: bytes) -> str | None:
+def image_export_reason(
+    path: str, payload: bytes, storage_options: StorageOptions = None
+) -> str | None:
     """Say why a file is an image export rather than a table, or return None if it is a table.
 
     Parameters
@@ -47,17 +48,19 @@ def image_export_reason(path: str, payload: bytes) -> str | None:
         The file.
     payload : bytes
         Its first record.
+    storage_options : dict or Store, optional
+        fsspec options when ``path`` is a URL.
     """
     if wire.is_sequence_example(payload):
         return "its records are SequenceExamples, as in an image export with sequenceData"
-    mixer = mixer_beside(path)
+    mixer = mixer_beside(path, storage_options)
     if mixer is None:
         return None
-    area = _patch_area(mixer)
+    area = _patch_area(mixer, storage_options)
     features = wire.decode_example(payload)
     if area and features and all(_feature_size(f) >= area for f in features.values()):
         return (
-            f"the mixer '{os.path.basename(mixer)}' lies beside it and every feature of its first "
+            f"the mixer '{basename(mixer)}' lies beside it and every feature of its first "
             f"record holds a tile of at least {area} values"
         )
     return None

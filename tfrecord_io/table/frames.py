@@ -23,6 +23,7 @@ from tfrecord_io.errors import RecordError, location
 from tfrecord_io.format.records import HEADER_SIZE, RECORD_OVERHEAD, iter_records, masked_crc32c
 from tfrecord_io.format.records import _crc32c as _crc  # google-crc32c, or crcmod in Debian
 from tfrecord_io.format.records import open_stream as _open_stream
+from tfrecord_io.format.storage import StorageOptions
 
 __all__ = ["Run", "iter_payload_runs"]
 
@@ -75,9 +76,9 @@ def _equal_length_run(
     return frames[:, HEADER_SIZE : HEADER_SIZE + length], bad
 
 
-def _raise_at(path: str, record: int, verify: bool) -> None:
+def _raise_at(path: str, record: int, verify: bool, options: StorageOptions = None) -> None:
     """Read ``path`` record by record up to ``record``, letting ``iter_records`` raise."""
-    for index, _ in enumerate(iter_records(path, verify=verify)):
+    for index, _ in enumerate(iter_records(path, verify=verify, storage_options=options)):
         if index > record:
             break
     raise RecordError(
@@ -88,7 +89,9 @@ def _raise_at(path: str, record: int, verify: bool) -> None:
     )
 
 
-def _inflated_chunks(path: str, depth: int = 3) -> Generator[bytes, None, None]:
+def _inflated_chunks(
+    path: str, depth: int = 3, options: StorageOptions = None
+) -> Generator[bytes, None, None]:
     """Yield the inflated stream in chunks, inflating on a thread one to ``depth`` chunks ahead.
 
     zlib and isal release the GIL while they inflate, so inflating overlaps the framing and
@@ -107,7 +110,7 @@ def _inflated_chunks(path: str, depth: int = 3) -> Generator[bytes, None, None]:
 
     def produce() -> None:
         try:
-            with _open_stream(path) as stream:
+            with _open_stream(path, options) as stream:
                 while not stop.is_set():
                     data = stream.read(_CHUNK)
                     put(data)
@@ -131,7 +134,9 @@ def _inflated_chunks(path: str, depth: int = 3) -> Generator[bytes, None, None]:
         thread.join()
 
 
-def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
+def iter_payload_runs(
+    path: str, verify: bool = True, storage_options: StorageOptions = None
+) -> Iterator[Run]:
     """Yield the payloads of a file's records, in order, as lists (one per chunk read).
 
     Parameters
@@ -140,6 +145,8 @@ def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
         A raw or gzip TFRecord file.
     verify : bool
         Check every payload's CRC-32C (length fields are always checked).
+    storage_options : dict or Store, optional
+        fsspec options when ``path`` is a URL.
 
     Yields
     ------
@@ -156,13 +163,13 @@ def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
     record = 0
     buf = b""
     pos = 0
-    chunks = _inflated_chunks(path)
+    chunks = _inflated_chunks(path, options=storage_options)
     try:
         while True:
             try:
                 data = next(chunks)
             except (EOFError, OSError, zlib.error, gzip.BadGzipFile):
-                _raise_at(path, record, verify)
+                _raise_at(path, record, verify, storage_options)
             buf = buf[pos:] + data if pos < len(buf) else data
             pos, end_of_buf = 0, len(buf)
             out: list[bytes] = []
@@ -172,7 +179,7 @@ def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
                 if length is not None and end_of_buf - pos >= 2 * (length + RECORD_OVERHEAD):
                     matrix, bad = _equal_length_run(buf, pos, end_of_buf, length, verify)
                     if bad >= 0:
-                        _raise_at(path, record + bad, verify)
+                        _raise_at(path, record + bad, verify, storage_options)
                     if out:
                         yield out
                         out = []
@@ -183,7 +190,7 @@ def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
                 if length is None:
                     length, length_crc = _HEADER.unpack(header)
                     if masked_crc32c(header[:8]) != length_crc:
-                        _raise_at(path, record, verify)
+                        _raise_at(path, record, verify, storage_options)
                     if len(known) >= _KNOWN_HEADERS:
                         known.clear()
                     known[header] = length
@@ -192,7 +199,7 @@ def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
                     break
                 payload = buf[pos + HEADER_SIZE : end - 4]
                 if verify and masked_crc32c(payload) != _U32.unpack_from(buf, end - 4)[0]:
-                    _raise_at(path, record, verify)
+                    _raise_at(path, record, verify, storage_options)
                 out.append(payload)
                 pos = end
                 record += 1
@@ -200,7 +207,7 @@ def iter_payload_runs(path: str, verify: bool = True) -> Iterator[Run]:
                 yield out
             if not data:
                 if pos < end_of_buf:  # the stream ends inside a record
-                    _raise_at(path, record, verify)
+                    _raise_at(path, record, verify, storage_options)
                 return
     finally:
         chunks.close()

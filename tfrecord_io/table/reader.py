@@ -17,6 +17,7 @@ import numpy as np
 from tfrecord_io.errors import ExportKindError, OptionError, SchemaError, TableError
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.kinds import PathsLike, file_records, first_record, resolve_table_files
+from tfrecord_io.format.storage import StorageOptions, as_store
 from tfrecord_io.table import arrow
 from tfrecord_io.table.decode import BatchDecoder
 from tfrecord_io.table.files import image_export_reason
@@ -51,15 +52,17 @@ class TableExport:
         binary: Sequence[str] = (),
         verify: bool = True,
         sample: int = 64,
+        storage_options: StorageOptions = None,
     ) -> None:
         if sample < 1:
             raise OptionError(f"sample must be at least 1, not {sample}")
-        self.files = resolve_table_files(paths)
+        self.store = as_store(storage_options)
+        self.files = resolve_table_files(paths, self.store)
         self.verify = verify
         self._count: int | None = None
-        payload = first_record(self.files[0])
+        payload = first_record(self.files[0], self.store)
         if payload is not None:
-            reason = image_export_reason(self.files[0], payload)
+            reason = image_export_reason(self.files[0], payload, self.store)
             if reason is not None:
                 raise ExportKindError(
                     f"'{self.files[0]}' is an image export, not a table: {reason}. Open it with "
@@ -86,7 +89,7 @@ class TableExport:
         """Decode up to ``count`` first records of the first file that has any."""
         for path in self.files:
             out = []
-            records = file_records(path, verify=self.verify)
+            records = file_records(path, self.verify, self.store)
             try:
                 for row, (_, payload) in enumerate(records):
                     out.append((path, wire.decode_example(payload, f"'{path}', row {row}")))
@@ -119,7 +122,7 @@ class TableExport:
 
     def count_rows(self, path: str) -> int:
         """Count the records of one of the files without decoding them."""
-        return sum(len(run) for run in iter_payload_runs(path, verify=False))
+        return sum(len(run) for run in iter_payload_runs(path, False, self.store))
 
     def iter_batches(
         self, size: int = DEFAULT_BATCH, *, part: tuple[int, int] = (0, 1)
@@ -160,7 +163,7 @@ class TableExport:
         spans: list[tuple[int, str, int]] = []  # (batch index, file, row in file) of each run
         for path in self.files:
             row = 0
-            for run in iter_payload_runs(path, verify=self.verify):
+            for run in iter_payload_runs(path, self.verify, self.store):
                 while len(run):
                     take = run[: size - held]
                     run = run[len(take) :]
@@ -284,6 +287,7 @@ def open_table(
     binary: Sequence[str] = (),
     verify: bool = True,
     sample: int = 64,
+    storage_options: StorageOptions = None,
 ) -> TableExport:
     """Open an Earth Engine table export (``Export.table`` with ``fileFormat: 'TFRecord'``).
 
@@ -294,6 +298,7 @@ def open_table(
     paths : path-like or sequence of path-like
         One file, a list of files, a glob or a folder of table files; several files are read
         one after the other as one table (users split large tables over several exports).
+        Local paths or URLs (``gs://bucket/tables/``, ``s3://bucket/t-*.tfrecord.gz``).
     shapes : mapping of str to tuple of int, optional
         Cell shape of array columns, e.g. ``{"B4": (33, 33)}``; one dimension may be -1. When
         not given, ``k*k`` values become ``(k, k)`` and other lengths stay 1-D.
@@ -309,6 +314,8 @@ def open_table(
         Check every record's CRC-32C.
     sample : int
         How many first records the schema is inferred from.
+    storage_options : dict, optional
+        fsspec options of URLs.
 
     Returns
     -------
@@ -333,6 +340,7 @@ def open_table(
         binary=binary,
         verify=verify,
         sample=sample,
+        storage_options=storage_options,
     )
 
 

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from tfrecord_io.errors import OptionError, TableError
-from tfrecord_io.format.atomic import atomic_file
+from tfrecord_io.format import storage
 from tfrecord_io.format.shards import ShardSink
+from tfrecord_io.format.storage import StorageOptions
+from tfrecord_io.format.upload import atomic_output
 from tfrecord_io.table.columns import columns_from
 from tfrecord_io.table.encode import KINDS, RowEncoder, TableColumn
 
@@ -90,6 +92,7 @@ def write_table(
     level: int = 6,
     overwrite: bool = False,
     progress: Callable[[float], None] | None = None,
+    storage_options: StorageOptions = None,
 ) -> str:
     """Write a table as one Earth Engine table TFRecord file (one Example per row).
 
@@ -100,8 +103,9 @@ def write_table(
         columns) are flattened row-major. A GeoDataFrame's points become the columns ``x`` and
         ``y``, reprojected to ``crs`` (unless it already has both columns; then the geometry is
         dropped).
-    path : path-like
-        The file to write, e.g. ``training.tfrecord.gz``.
+    path : path-like or str
+        The file to write, e.g. ``training.tfrecord.gz``; or a URL (``gs://bucket/t.tfrecord.gz``),
+        written locally and then put as one object.
     kinds : mapping of str to {"float", "int64", "bytes"}, optional
         The list each column is stored in; by default floats -> ``float_list`` (float32),
         integers and booleans -> ``int64_list``, strings and bytes -> ``bytes_list``.
@@ -118,6 +122,8 @@ def write_table(
         Replace ``path`` if it exists.
     progress : callable, optional
         Called with the fraction of rows written, from 0 to 1.
+    storage_options : dict, optional
+        fsspec options when ``path`` is a URL.
 
     Returns
     -------
@@ -143,7 +149,7 @@ def write_table(
         )
     columns = [_as_written(n, _kind_of(n, v, kinds.get(n)), v) for n, v in raw.items()]
     encoder = RowEncoder(columns)
-    with atomic_file(path, overwrite) as temp:
+    with atomic_output(path, overwrite, storage_options) as temp:
         sink = ShardSink(
             lambda _name: temp,
             "table",
@@ -163,4 +169,4 @@ def write_table(
             raise
     if progress is not None:
         progress(1.0)
-    return os.path.abspath(os.fspath(path))
+    return storage.abspath(path)

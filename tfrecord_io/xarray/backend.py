@@ -27,6 +27,7 @@ from xarray.backends import BackendEntrypoint
 from xarray.core import indexing
 
 from tfrecord_io.errors import OptionError
+from tfrecord_io.format.storage import is_url
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.xarray.array import EETFRecordBackendArray, SourceSpec, patch_store, release
 
@@ -56,6 +57,7 @@ class EETFRecordBackendEntrypoint(BackendEntrypoint):
         "array_layout",
         "sequence_data",
         "cache_size",
+        "storage_options",
     )
 
     def open_dataset(  # type: ignore[override]
@@ -103,8 +105,9 @@ def open_export(
 
     Parameters
     ----------
-    path : path-like
-        The export's folder, its mixer or one of its shards.
+    path : path-like or str
+        The export's folder, its mixer or one of its shards; a local path or a URL
+        (``gs://bucket/prefix/``, ``s3://...``, ``memory://...``) with ``storage_options``.
     drop_variables : str or iterable of str, optional
         Variables (band names, ``band_data``, ``x``, ``y``, ``spatial_ref``) to leave out;
         dropped bands are not read.
@@ -118,7 +121,9 @@ def open_export(
         ``band`` coordinate, instead of one variable per band.
     **options
         Options of :func:`tfrecord_io.open`: ``kernel_size``, ``mixer``, ``band_order``,
-        ``nodata``, ``array_layout``, ``sequence_data``, ``cache_size``.
+        ``nodata``, ``array_layout``, ``sequence_data``, ``cache_size``, ``storage_options``
+        (fsspec options of a URL; pickled with the arrays, so dask workers open the URL with
+        them: give credentials through the environment rather than here).
 
     Returns
     -------
@@ -135,7 +140,7 @@ def open_export(
     nodata = options.pop("nodata", None)
     path = os.fspath(path)
     spec = SourceSpec(
-        os.path.abspath(path),
+        path if is_url(path) else os.path.abspath(path),
         tuple(sorted((k, v) for k, v in options.items() if v is not None)),
         uuid.uuid4().hex,
     )
