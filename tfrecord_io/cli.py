@@ -479,7 +479,7 @@ def table_convert_command(
             crs=crs,
             overwrite=overwrite,
             progress=progress,
-            **_open_options(None, storage_items),
+            **_open_options(None, storage_items=storage_items),
         )
 
 
@@ -487,18 +487,14 @@ def table_convert_command(
 @click.argument("path", type=_PATH_OR_URL)
 @click.option("--overwrite", is_flag=True, help="Rebuild the index even if it is current.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-@_kernel_option
-@_storage_option
-def index_command(
-    path: str, overwrite: bool, quiet: bool, kernel_size: str | None, storage_items: tuple[str, ...]
-) -> None:
+@_with_open_options
+def index_command(path: str, overwrite: bool, quiet: bool, options: dict[str, Any]) -> None:
     """Save the export's record index beside it (PREFIX-index.tfrindex).
 
     Every later open of the export, in any process, then reads a window without scanning the
     shards before it. A stale index (a shard changed) is ignored with a warning.
     """
     with _reported():
-        options = _open_options(kernel_size, storage_items)
         sidecar = tools.build_index(path, overwrite=overwrite, **options)
     if not quiet:
         click.echo(sidecar)
