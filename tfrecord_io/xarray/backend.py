@@ -28,6 +28,7 @@ from xarray.core import indexing
 
 from tfrecord_io.errors import OptionError
 from tfrecord_io.image.dataset import EETFRecordDataset
+from tfrecord_io.image.opener import READ_OPTIONS
 from tfrecord_io.xarray.array import EETFRecordBackendArray, SourceSpec, patch_store, release
 
 __all__ = ["STACKED_NAME", "EETFRecordBackendEntrypoint", "open_export"]
@@ -49,13 +50,7 @@ class EETFRecordBackendEntrypoint(BackendEntrypoint):
         "mask_and_scale",
         "decode_coords",
         "stack_bands",
-        "kernel_size",
-        "mixer",
-        "band_order",
-        "nodata",
-        "array_layout",
-        "sequence_data",
-        "cache_size",
+        *READ_OPTIONS,
     )
 
     def open_dataset(  # type: ignore[override]
