@@ -24,7 +24,7 @@ from tfrecord_io.format.index import ShardIndex
 from tfrecord_io.format.records import iter_records
 from tfrecord_io.image.reader import ExportReader
 from tfrecord_io.table.decode import BatchDecoder
-from tfrecord_io.table.reader import TableExport
+from tfrecord_io.table.reader import open_table
 from tfrecord_io.table.schema import Schema
 
 __all__ = [
@@ -290,7 +290,7 @@ class TableDataset:
         if index_spacing < 1:
             raise OptionError(f"index_spacing must be at least 1 byte, not {index_spacing}")
         self.index_spacing = index_spacing
-        table = TableExport(paths, **options)
+        table = open_table(paths, **options)
         self.files: tuple[str, ...] = table.files
         self.schema: Schema = table.schema
         self.verify = table.verify
@@ -379,7 +379,7 @@ class IterableTableDataset:
     ) -> None:
         if batch_size < 1:
             raise OptionError(f"batch_size must be at least 1, not {batch_size}")
-        self.table = TableExport(paths, **options)
+        self.table = open_table(paths, **options)
         self.batch_size = batch_size
         self.worker_id = worker_id
         self.num_workers = num_workers

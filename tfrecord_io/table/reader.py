@@ -31,7 +31,7 @@ DEFAULT_BATCH = 65536
 class TableExport:
     """An Earth Engine table export (one or more files) opened for reading.
 
-    Made by :func:`open_table`; see there for the parameters.
+    Made by :func:`open_table`, which finds the files and infers the schema.
 
     Attributes
     ----------
@@ -39,64 +39,16 @@ class TableExport:
         The files, in reading order.
     schema : Schema
         The columns read: name, kind, dtype and shape of each.
+    verify : bool
+        Check every record's CRC-32C.
     """
 
-    def __init__(
-        self,
-        paths: PathsLike,
-        *,
-        shapes: Mapping[str, Sequence[int]] | None = None,
-        columns: Sequence[str] | None = None,
-        ragged: bool | Sequence[str] = False,
-        binary: Sequence[str] = (),
-        verify: bool = True,
-        sample: int = 64,
-    ) -> None:
-        if sample < 1:
-            raise OptionError(f"sample must be at least 1, not {sample}")
-        self.files = resolve_table_files(paths)
+    def __init__(self, files: Sequence[str], schema: Schema, verify: bool = True) -> None:
+        self.files = tuple(files)
+        self.schema = schema
         self.verify = verify
         self._count: int | None = None
-        payload = first_record(self.files[0])
-        if payload is not None:
-            reason = image_export_reason(self.files[0], payload)
-            if reason is not None:
-                raise ExportKindError(
-                    f"'{self.files[0]}' is an image export, not a table: {reason}. Open it with "
-                    "tfrecord_io.open(path)."
-                )
-        records = self._sample(sample)
-        if not records:
-            raise TableError(
-                f"'{self.files[0]}'{' and the other files' if len(self.files) > 1 else ''} hold "
-                "no record: the table is empty, so no schema can be read from it"
-            )
-        path, _ = records[0]
-        self.schema: Schema = infer_schema(
-            [r for _, r in records],
-            shapes=shapes,
-            columns=columns,
-            ragged=ragged,
-            binary=binary,
-            where=f"'{path}'",
-        )
-        self._decoder = BatchDecoder(self.schema)
-
-    def _sample(self, count: int) -> list[tuple[str, dict[str, wire.Feature]]]:
-        """Decode up to ``count`` first records of the first file that has any."""
-        for path in self.files:
-            out = []
-            records = file_records(path, verify=self.verify)
-            try:
-                for row, (_, payload) in enumerate(records):
-                    out.append((path, wire.decode_example(payload, f"'{path}', row {row}")))
-                    if len(out) >= count:
-                        break
-            finally:
-                records.close()
-            if out:
-                return out
-        return []
+        self._decoder = BatchDecoder(schema)
 
     def __repr__(self) -> str:
         names = ", ".join(self.schema.names[:6]) + (", ..." if len(self.schema) > 6 else "")
@@ -325,15 +277,52 @@ def open_table(
     TableError
         The table holds no record.
     """
-    return TableExport(
-        paths,
+    if sample < 1:
+        raise OptionError(f"sample must be at least 1, not {sample}")
+    files = resolve_table_files(paths)
+    payload = first_record(files[0])
+    if payload is not None:
+        reason = image_export_reason(files[0], payload)
+        if reason is not None:
+            raise ExportKindError(
+                f"'{files[0]}' is an image export, not a table: {reason}. Open it with "
+                "tfrecord_io.open(path)."
+            )
+    records = _sample(files, sample, verify)
+    if not records:
+        raise TableError(
+            f"'{files[0]}'{' and the other files' if len(files) > 1 else ''} hold "
+            "no record: the table is empty, so no schema can be read from it"
+        )
+    path, _ = records[0]
+    schema = infer_schema(
+        [r for _, r in records],
         shapes=shapes,
         columns=columns,
         ragged=ragged,
         binary=binary,
-        verify=verify,
-        sample=sample,
+        where=f"'{path}'",
     )
+    return TableExport(files, schema, verify)
+
+
+def _sample(
+    files: Sequence[str], count: int, verify: bool
+) -> list[tuple[str, dict[str, wire.Feature]]]:
+    """Decode up to ``count`` first records of the first file that has any."""
+    for path in files:
+        out = []
+        records = file_records(path, verify=verify)
+        try:
+            for row, (_, payload) in enumerate(records):
+                out.append((path, wire.decode_example(payload, f"'{path}', row {row}")))
+                if len(out) >= count:
+                    break
+        finally:
+            records.close()
+        if out:
+            return out
+    return []
 
 
 def read_table(paths: PathsLike, **kwargs: Any) -> Any:
