@@ -316,7 +316,7 @@ def convert_table(
     Returns
     -------
     str
-        The path written.
+        ``dst``, now holding the converted table.
 
     Raises
     ------
