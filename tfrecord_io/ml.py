@@ -152,12 +152,7 @@ class PatchDataset(_Loader):
 
     def __getitem__(self, index: int) -> Patch:
         """Return patch ``index`` (negative counts from the end), decoded."""
-        if isinstance(index, bool) or not isinstance(index, int | np.integer):
-            raise TypeError(f"patch indexes are integers, not {index!r}")
-        n = len(self)
-        position = int(index) + n if index < 0 else int(index)
-        if not 0 <= position < n:
-            raise IndexError(f"patch {index} out of range: '{self.source.path}' has {n} patches")
+        position = _position(index, len(self), ("patch", "patches"), f"'{self.source.path}'")
         return self.source.item(self.source.reader.tile(position))
 
 
@@ -319,12 +314,7 @@ class TableDataset:
 
     def locate(self, index: int) -> tuple[int, int]:
         """Return ``(file number, row within the file)`` of row ``index`` of the table."""
-        if isinstance(index, bool) or not isinstance(index, int | np.integer):
-            raise TypeError(f"row indexes are integers, not {index!r}")
-        n = len(self)
-        position = int(index) + n if index < 0 else int(index)
-        if not 0 <= position < n:
-            raise IndexError(f"row {index} out of range: the table '{self.files[0]}' has {n}")
+        position = _position(index, len(self), ("row", "rows"), f"the table '{self.files[0]}'")
         file = int(np.searchsorted(self._starts, position, side="right")) - 1
         return file, position - int(self._starts[file])
 
@@ -395,3 +385,17 @@ class IterableTableDataset:
             names = list(batch)
             for i in range(len(batch[names[0]]) if names else 0):
                 yield {name: batch[name][i] for name in names}
+
+
+def _position(index: object, n: int, names: tuple[str, str], owner: str) -> int:
+    """Return ``index`` as a position in ``range(n)``, a negative one counting from the end.
+
+    ``names`` are the item's name, singular and plural, and ``owner`` names what holds them,
+    for the messages.
+    """
+    if isinstance(index, bool) or not isinstance(index, int | np.integer):
+        raise TypeError(f"{names[0]} indexes are integers, not {index!r}")
+    position = int(index) + n if index < 0 else int(index)
+    if not 0 <= position < n:
+        raise IndexError(f"{names[0]} {index} out of range: {owner} has {n} {names[1]}")
+    return position
