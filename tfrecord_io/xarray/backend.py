@@ -58,24 +58,15 @@ class EETFRecordBackendEntrypoint(BackendEntrypoint):
         filename_or_obj: Any,
         *,
         drop_variables: str | Iterable[str] | None = None,
-        mask_and_scale: bool = True,
-        decode_coords: bool | Literal["coordinates", "all"] = True,
-        stack_bands: bool = False,
         **options: Any,
     ) -> xr.Dataset:
         """Open an export as a lazy Dataset; see :func:`open_export` for the parameters.
 
-        ``options`` are those of :func:`tfrecord_io.open` named in ``open_dataset_parameters``
-        (xarray passes no others).
+        ``options`` are the others named in ``open_dataset_parameters`` (xarray passes no
+        others): ``mask_and_scale``, ``decode_coords``, ``stack_bands`` and the options of
+        :func:`tfrecord_io.open`.
         """
-        return open_export(
-            filename_or_obj,
-            drop_variables=drop_variables,
-            mask_and_scale=mask_and_scale,
-            decode_coords=decode_coords,
-            stack_bands=stack_bands,
-            **options,
-        )
+        return open_export(filename_or_obj, drop_variables=drop_variables, **options)
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Return True for an export's mixer or shard file names."""
