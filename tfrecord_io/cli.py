@@ -468,14 +468,7 @@ def table_convert_command(
 
     with _reported() as stderr, _progress(quiet, f"Writing {dst}", stderr) as progress:
         convert.convert_table(
-            src,
-            dst,
-            format=format_name,
-            x=x,
-            y=y,
-            crs=crs,
-            overwrite=overwrite,
-            progress=progress,
+            src, dst, format=format_name, x=x, y=y, crs=crs, overwrite=overwrite, progress=progress
         )
 
 
