@@ -1,8 +1,8 @@
 """``tfrecord_io.export``: any raster, DataArray or Dataset into an export, here or on a cluster.
 
 This is the one public entry point of exports; it picks the source and the runner. A path or a
-rasterio dataset goes to :func:`tfrecord_io.image.export.export`; an xarray DataArray or
-Dataset is read through :func:`tfrecord_io.xarray.source.xarray_source`; with a dask
+rasterio dataset is read through :func:`tfrecord_io.image.export.raster_rows`; an xarray
+DataArray or Dataset through :func:`tfrecord_io.xarray.source.xarray_source`; with a dask
 ``client``, the shards are written on the cluster by
 :func:`tfrecord_io.dask.export.write_distributed`. xarray, dask and distributed are imported
 only when a source or a client needs them.
@@ -14,13 +14,13 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import rasterio
 
 from tfrecord_io.errors import OptionError
-from tfrecord_io.image.export import export as export_raster
-from tfrecord_io.image.export import export_rows, raster_profile
+from tfrecord_io.image.export import export_rows, raster_profile, raster_rows
 from tfrecord_io.image.write import write_export
 
 __all__ = ["export", "is_xarray"]
@@ -76,9 +76,12 @@ def export(
         worker; a numpy-backed xarray object is sent to the workers, a dask-backed one is
         computed there, rows by rows.
     **options
-        ``file_name_prefix``, ``kinds``, ``pad_edges``, ``compression_level``, ``workers``
-        (of :func:`tfrecord_io.image.export.export`) and format options in snake_case
-        (``patch_dimensions=[256, 256]``, ...).
+        :class:`~tfrecord_io.image.writer.EETFRecordWriter`'s options: ``file_name_prefix``
+        (``PREFIX`` of the files; the folder's name by default), ``kinds`` (feature kind per
+        band: ``"float"``, ``"int64"``, ``"bytes"``), ``pad_edges`` (pad the last patch row and
+        column instead of dropping what does not fill a patch), ``compression_level`` (zlib
+        level of gzip shards), ``workers`` (threads compressing beside the encoding), and
+        format options in snake_case (``patch_dimensions=[256, 256]``, ...).
 
     Returns
     -------
@@ -91,45 +94,39 @@ def export(
         An option is invalid or the destination exists (before anything is written), or a
         worker failed (then nothing is left in the destination).
     """
-    if client is None and not is_xarray(src):
-        return export_raster(  # type: ignore[no-any-return]
-            src,
-            dst,
-            format_options,
-            progress,
-            overwrite,
-            band_names=band_names,
-            nodata=nodata,
-            **options,
-        )
-    source: Any
-    if is_xarray(src):
-        from tfrecord_io.xarray.source import xarray_source
-
-        source, profile = xarray_source(src, nodata)
-    else:
-        from tfrecord_io.dask.tasks import RasterPath
-
-        path = _raster_path(src)
-        with rasterio.open(path) as dataset:
-            profile = raster_profile(dataset, nodata)
-        source = RasterPath(path, nodata)
     write: Callable[..., list[str]] = write_export
     if client is not None:
         from tfrecord_io.dask.export import write_distributed
 
         write = functools.partial(write_distributed, client=client)
-    return export_rows(
-        source,
-        dst,
-        profile,
-        band_names=band_names,
-        progress=progress,
-        write=write,
-        format_options=format_options,
-        overwrite=overwrite,
-        **options,
-    )
+    with ExitStack() as stack:
+        source, profile = _source(src, nodata, client, stack)
+        return export_rows(
+            source,
+            dst,
+            profile,
+            band_names=band_names,
+            progress=progress,
+            write=write,
+            format_options=format_options,
+            overwrite=overwrite,
+            **options,
+        )
+
+
+def _source(src: Any, nodata: float | None, client: Any, stack: ExitStack) -> tuple[Any, Any]:
+    """Return the rows and profile of ``src``, as the write pipeline (or ``client``) takes them."""
+    if is_xarray(src):
+        from tfrecord_io.xarray.source import xarray_source
+
+        return xarray_source(src, nodata)
+    if client is None:
+        return stack.enter_context(raster_rows(src, nodata))
+    from tfrecord_io.dask.tasks import RasterPath
+
+    path = _raster_path(src)
+    with rasterio.open(path) as dataset:
+        return RasterPath(path, nodata), raster_profile(dataset, nodata)
 
 
 def _raster_path(src: Any) -> str:

@@ -24,7 +24,7 @@ from tfrecord_io.format.index import ShardIndex
 from tfrecord_io.format.records import iter_records
 from tfrecord_io.image.reader import ExportReader
 from tfrecord_io.table.decode import BatchDecoder
-from tfrecord_io.table.reader import TableExport
+from tfrecord_io.table.reader import open_table
 from tfrecord_io.table.schema import Schema
 
 __all__ = [
@@ -152,12 +152,7 @@ class PatchDataset(_Loader):
 
     def __getitem__(self, index: int) -> Patch:
         """Return patch ``index`` (negative counts from the end), decoded."""
-        if isinstance(index, bool) or not isinstance(index, int | np.integer):
-            raise TypeError(f"patch indexes are integers, not {index!r}")
-        n = len(self)
-        position = int(index) + n if index < 0 else int(index)
-        if not 0 <= position < n:
-            raise IndexError(f"patch {index} out of range: '{self.source.path}' has {n} patches")
+        position = _position(index, len(self), ("patch", "patches"), f"'{self.source.path}'")
         return self.source.item(self.source.reader.tile(position))
 
 
@@ -290,7 +285,7 @@ class TableDataset:
         if index_spacing < 1:
             raise OptionError(f"index_spacing must be at least 1 byte, not {index_spacing}")
         self.index_spacing = index_spacing
-        table = TableExport(paths, **options)
+        table = open_table(paths, **options)
         self.files: tuple[str, ...] = table.files
         self.schema: Schema = table.schema
         self.verify = table.verify
@@ -319,12 +314,7 @@ class TableDataset:
 
     def locate(self, index: int) -> tuple[int, int]:
         """Return ``(file number, row within the file)`` of row ``index`` of the table."""
-        if isinstance(index, bool) or not isinstance(index, int | np.integer):
-            raise TypeError(f"row indexes are integers, not {index!r}")
-        n = len(self)
-        position = int(index) + n if index < 0 else int(index)
-        if not 0 <= position < n:
-            raise IndexError(f"row {index} out of range: the table '{self.files[0]}' has {n}")
+        position = _position(index, len(self), ("row", "rows"), f"the table '{self.files[0]}'")
         file = int(np.searchsorted(self._starts, position, side="right")) - 1
         return file, position - int(self._starts[file])
 
@@ -379,7 +369,7 @@ class IterableTableDataset:
     ) -> None:
         if batch_size < 1:
             raise OptionError(f"batch_size must be at least 1, not {batch_size}")
-        self.table = TableExport(paths, **options)
+        self.table = open_table(paths, **options)
         self.batch_size = batch_size
         self.worker_id = worker_id
         self.num_workers = num_workers
@@ -395,3 +385,17 @@ class IterableTableDataset:
             names = list(batch)
             for i in range(len(batch[names[0]]) if names else 0):
                 yield {name: batch[name][i] for name in names}
+
+
+def _position(index: object, n: int, names: tuple[str, str], owner: str) -> int:
+    """Return ``index`` as a position in ``range(n)``, a negative one counting from the end.
+
+    ``names`` are the item's name, singular and plural, and ``owner`` names what holds them,
+    for the messages.
+    """
+    if isinstance(index, bool) or not isinstance(index, int | np.integer):
+        raise TypeError(f"{names[0]} indexes are integers, not {index!r}")
+    position = int(index) + n if index < 0 else int(index)
+    if not 0 <= position < n:
+        raise IndexError(f"{names[0]} {index} out of range: {owner} has {n} {names[1]}")
+    return position

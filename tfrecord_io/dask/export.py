@@ -42,16 +42,18 @@ def write_distributed(
     *,
     client: distributed.Client,
     crs: Any,
-    level: int = 6,
-    workers: int = 2,
-    progress: Callable[[int, int], None] | None = None,
-    name: str | None = None,
+    level: int,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+    name: str | None,
 ) -> list[str]:
     """Encode and write an export's shards on the workers of ``client``, then commit them.
 
-    Called as :func:`~tfrecord_io.image.write.write_export` is, with the same keywords
-    (``crs``, ``level``, ``workers`` per task, ``progress`` called as shards are written,
-    ``name``) and the client added. The files are those ``write_export`` writes.
+    Called where :func:`~tfrecord_io.image.write.write_export` would be (by
+    :meth:`~tfrecord_io.image.writer.EETFRecordWriter.close_from`, which passes every keyword),
+    with the same keywords (``crs``, ``level``, ``workers`` per task, ``progress`` called as
+    shards are written, ``name``) and the client added. The files are those ``write_export``
+    writes.
 
     Parameters
     ----------

@@ -34,6 +34,8 @@ __all__ = ["RasterPath", "copy_shard", "open_rows", "size_records", "write_shard
 class RasterPath:
     """A raster that each worker opens with rasterio, by its path.
 
+    It is what the cluster is sent in place of an open dataset, which does not pickle.
+
     Attributes
     ----------
     path : str

@@ -54,10 +54,8 @@ def atomic_file(path: str | os.PathLike[str], overwrite: bool = False) -> Iterat
 
     Parameters
     ----------
-    path : path-like
-        The file to create.
-    overwrite : bool
-        Whether an existing file may be replaced.
+    path, overwrite
+        As :func:`check_writable` takes them; ``overwrite`` is checked again at the rename.
 
     Yields
     ------

@@ -25,7 +25,7 @@ import numpy as np
 
 from tfrecord_io.errors import TFRecordIOError
 from tfrecord_io.format.kinds import table_export_reason
-from tfrecord_io.table.reader import TableExport
+from tfrecord_io.table.reader import TableExport, open_table
 from tfrecord_io.table.schema import Column
 
 __all__ = ["OGR_TYPES", "TableLayerSource", "is_table_file", "looks_like_tfrecord"]
@@ -122,7 +122,7 @@ class TableLayerSource:
     def __init__(
         self, path: str, x: str | None = None, y: str | None = None, crs: str = "EPSG:4326"
     ) -> None:
-        self.table = TableExport(path)
+        self.table = open_table(path)
         self.name = _SUFFIX.sub("", os.path.basename(path)) or "table"
         self.points = _point_columns(self.table, x, y)
         self.crs = crs

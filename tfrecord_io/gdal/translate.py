@@ -377,7 +377,7 @@ def parse_creation_value(text: str) -> Any:
     Parameters
     ----------
     text : str
-        The value as typed.
+        What follows ``NAME=``, as typed.
 
     Returns
     -------

@@ -136,6 +136,9 @@ class FeaturePlan:
 class ExportPlan:
     """Everything needed to turn raster rows into an export's records.
 
+    Made by :func:`plan_export`; :func:`iter_payloads` and the write pipelines (serial or on a
+    dask cluster) read it, and it pickles.
+
     Attributes
     ----------
     features : tuple of FeaturePlan

@@ -13,8 +13,8 @@ memory is bounded by one strip of ``patch_height + 2 * margin`` rows, whatever i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from tfrecord_io.image.encode import RowSource
 from tfrecord_io.image.write import write_export
 from tfrecord_io.image.writer import EETFRecordWriter
 
-__all__ = ["RasterioRows", "export", "export_rows", "raster_profile"]
+__all__ = ["RasterioRows", "export", "export_rows", "raster_profile", "raster_rows"]
 
 
 class RasterioRows:
@@ -66,64 +66,46 @@ class RasterioRows:
 def export(
     src: str | os.PathLike[str] | Any,
     dst: str | os.PathLike[str],
-    format_options: Mapping[str, Any] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    overwrite: bool = False,
     *,
-    band_names: Sequence[str] | None = None,
     nodata: float | None = None,
-    **writer_options: Any,
+    **options: Any,
 ) -> list[str]:
     """Write a raster as an Earth Engine TFRecord export, streaming it a patch row at a time.
+
+    The serial raster path of :func:`tfrecord_io.export`, which documents the parameters, the
+    files returned and the errors; it lives here, below the integrations, for the GDAL bridge.
+    ``src`` is a path rasterio opens or an open dataset, and ``options`` are the keywords of
+    :func:`export_rows` (``band_names``, ``progress``, and ``format_options``, ``overwrite`` and
+    the other options of :class:`~tfrecord_io.image.writer.EETFRecordWriter`).
+    """
+    with raster_rows(src, nodata) as (rows, profile):
+        return export_rows(rows, dst, profile, **options)
+
+
+@contextmanager
+def raster_rows(
+    src: str | os.PathLike[str] | Any, nodata: float | None = None
+) -> Iterator[tuple[RasterioRows, dict[str, Any]]]:
+    """Yield the rows and :func:`raster_profile` of a raster, opening a path for the block.
 
     Parameters
     ----------
     src : path-like or rasterio dataset
-        Any raster rasterio opens (GeoTIFF, COG, VRT...), or an open dataset.
-    dst : path-like
-        The export folder.
-    format_options : mapping, optional
-        Earth Engine's ``formatOptions`` (camelCase keys).
-    progress : callable, optional
-        ``progress(done_patches, total_patches)``, called after each patch row.
-    overwrite : bool
-        Replace an export with the same prefix in ``dst``.
-    band_names : sequence of str, optional
-        Feature names; the source's band descriptions (or ``b1``, ``b2``...) by default.
+        Any raster rasterio opens (GeoTIFF, COG, VRT...), or an open dataset (left open).
     nodata : float, optional
-        Mask pixels equal to this value; by default the source's nodata and masks are used.
-    **writer_options
-        Passed on to :class:`~tfrecord_io.image.writer.EETFRecordWriter`, which defines them
-        and their defaults: ``file_name_prefix`` (``PREFIX`` of the files; the folder's name by
-        default), ``kinds`` (feature kind per band: ``"float"``, ``"int64"``, ``"bytes"``),
-        ``pad_edges`` (pad the last patch row and column instead of dropping what does not fill
-        a patch), ``compression_level`` (zlib level of gzip shards), ``workers`` (threads
-        compressing beside the encoding), and format options in snake_case
-        (``patch_dimensions=[256, 256]``, ...).
+        Mask pixels equal to it, instead of the source's own nodata and masks.
 
-    Returns
-    -------
-    list of str
-        The files written: shards in order, then the mixer.
-
-    Raises
+    Yields
     ------
-    TFRecordIOError
-        An option is invalid or the destination exists (before anything is written).
+    rows : RasterioRows
+        The rows, as the encoder reads them.
+    profile : dict
+        What :func:`export_rows` needs besides the pixels.
     """
     with ExitStack() as stack:
         if isinstance(src, str | os.PathLike):
             src = stack.enter_context(rasterio.open(src))
-        return export_rows(
-            RasterioRows(src, nodata),
-            dst,
-            raster_profile(src, nodata),
-            band_names=band_names,
-            progress=progress,
-            format_options=format_options,
-            overwrite=overwrite,
-            **writer_options,
-        )
+        yield RasterioRows(src, nodata), raster_profile(src, nodata)
 
 
 def raster_profile(src: Any, nodata: float | None = None) -> dict[str, Any]:

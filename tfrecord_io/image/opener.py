@@ -19,7 +19,7 @@ from tfrecord_io.image.layout import ArrayLayout
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.writer import EETFRecordWriter
 
-__all__ = ["open"]
+__all__ = ["READ_OPTIONS", "open"]
 
 # Arguments of reading only (refused by mode="w" unless left at these defaults), and arguments
 # both modes take.
@@ -31,6 +31,8 @@ _READ_DEFAULTS: dict[str, Any] = {
     "allow_missing": False,
 }
 _SHARED = ("kernel_size", "nodata", "sequence_data", "storage_options")
+READ_OPTIONS: tuple[str, ...] = (*_READ_DEFAULTS, *_SHARED)
+"""The keyword arguments of ``open(path, "r")``."""
 
 
 @overload
@@ -130,7 +132,7 @@ def open(
         return _open_writer(path, **options)
     if mode != "r":
         raise OptionError(f"mode must be 'r' or 'w', not {mode!r}")
-    unknown = sorted(set(options) - {*_READ_DEFAULTS, *_SHARED})
+    unknown = sorted(set(options) - set(READ_OPTIONS))
     if unknown:
         raise OptionError(f"unknown argument(s) for reading: {', '.join(unknown)}")
     cache_size = options.pop("cache_size", _READ_DEFAULTS["cache_size"])

@@ -147,12 +147,12 @@ def write_predictions(
     band_names: Sequence[str],
     *,
     file_name_prefix: str | None = None,
+    storage_options: StorageOptions = None,
+    overwrite: bool = False,
     compressed: bool = False,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
-    overwrite: bool = False,
     compression_level: int = 6,
     workers: int = 2,
-    storage_options: StorageOptions = None,
 ) -> list[str]:
     """Write model predictions as TFRecords Earth Engine can upload, with the export's mixer.
 
@@ -173,19 +173,19 @@ def write_predictions(
         A feature name per band.
     file_name_prefix : str, optional
         ``PREFIX`` of ``PREFIX-00000.tfrecord``; the folder's name by default.
+    storage_options : dict, optional
+        fsspec options for URLs, used for both ``export_or_mixer`` and ``dst``: predictions go
+        straight to ``gs://bucket/folder`` for ``earthengine upload image``.
+    overwrite : bool
+        Replace predictions with the same prefix in ``dst``.
     compressed : bool
         Gzip the files (``.tfrecord.gz``); Earth Engine's example uploads them uncompressed.
     max_file_size : int
         Bytes per file before compression.
-    overwrite : bool
-        Replace predictions with the same prefix in ``dst``.
     compression_level : int
         zlib level (0-9) when ``compressed``.
     workers : int
         Threads compressing beside the encoding.
-    storage_options : dict, optional
-        fsspec options for URLs, used for both ``export_or_mixer`` and ``dst``: predictions go
-        straight to ``gs://bucket/folder`` for ``earthengine upload image``.
 
     Returns
     -------

@@ -30,6 +30,7 @@ from tfrecord_io.image.indexing import load_saved_indexes, save_indexes
 from tfrecord_io.image.layout import BandLayout
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.neighbours import iter_disagreements
+from tfrecord_io.image.opener import READ_OPTIONS
 from tfrecord_io.image.opener import open as open_export
 from tfrecord_io.image.reader import ExportReader
 
@@ -126,19 +127,6 @@ def _problem(path: str, exc: TFRecordIOError, record: int | None = None) -> Prob
     return Problem(path, record, type(exc).__name__, str(exc))
 
 
-_OPEN_OPTIONS = (
-    "kernel_size",
-    "mixer",
-    "band_order",
-    "nodata",
-    "array_layout",
-    "sequence_data",
-    "cache_size",
-    "allow_missing",
-    "storage_options",
-)
-
-
 def _name(path: Any) -> str:
     """Return a path, or a list of shards, as text for a report."""
     if isinstance(path, str | os.PathLike):
@@ -186,7 +174,7 @@ def validate(path: Any, **options: Any) -> list[Problem]:
     OptionError
         An option is not one :func:`tfrecord_io.open` takes.
     """
-    unknown = sorted(set(options) - set(_OPEN_OPTIONS))
+    unknown = sorted(set(options) - set(READ_OPTIONS))
     if unknown:
         raise OptionError(f"unknown argument(s) for validate: {', '.join(unknown)}")
     allow_missing = bool(options.pop("allow_missing", False))

@@ -1,6 +1,10 @@
 """Columns of a table export (numpy arrays) as pyarrow, pandas and geopandas tables.
 
-Imported packages come from the ``tfrecord_io[table]`` extra, only when a function is called.
+Every function takes the table's ``schema`` (:class:`~tfrecord_io.table.schema.Schema`: the
+columns' kinds and shapes) and its ``columns`` (a dict of numpy arrays shaped ``(rows, *shape)``,
+as :meth:`TableExport.to_numpy` gives them). Imported packages come from the
+``tfrecord_io[table]`` extra, only when a function is called; a missing one raises
+:class:`~tfrecord_io.errors.MissingExtraError`.
 """
 
 from __future__ import annotations
@@ -39,40 +43,14 @@ def _arrow_column(pa: Any, column: Column, values: np.ndarray) -> Any:
 
 
 def to_arrow(schema: Schema, columns: dict[str, np.ndarray]) -> Any:
-    """Return a ``pyarrow.Table`` of the columns; array columns are ``fixed_shape_tensor``.
-
-    Parameters
-    ----------
-    schema : Schema
-        The columns' kinds and shapes.
-    columns : dict of str to numpy.ndarray
-        Arrays shaped ``(rows, *shape)``, as :meth:`TableExport.to_numpy` gives them.
-
-    Raises
-    ------
-    MissingExtraError
-        pyarrow is not installed.
-    """
+    """Return a ``pyarrow.Table`` of the columns; array columns are ``fixed_shape_tensor``."""
     pa = require("pyarrow", "to_arrow()")
     arrays = [_arrow_column(pa, c, columns[c.name]) for c in schema.columns]
     return pa.Table.from_arrays(arrays, names=list(schema.names))
 
 
 def to_pandas(schema: Schema, columns: dict[str, np.ndarray]) -> Any:
-    """Return a ``pandas.DataFrame``; each array cell is a numpy array of the column's shape.
-
-    Parameters
-    ----------
-    schema : Schema
-        The columns' kinds and shapes.
-    columns : dict of str to numpy.ndarray
-        Arrays shaped ``(rows, *shape)``.
-
-    Raises
-    ------
-    MissingExtraError
-        pandas is not installed.
-    """
+    """Return a ``pandas.DataFrame``; each array cell is a numpy array of the column's shape."""
     pd = require("pandas", "to_pandas()")
     data: dict[str, Any] = {}
     for column in schema.columns:
@@ -92,10 +70,8 @@ def to_geopandas(schema: Schema, columns: dict[str, np.ndarray], x: str, y: str,
 
     Parameters
     ----------
-    schema : Schema
-        The columns' kinds and shapes.
-    columns : dict of str to numpy.ndarray
-        Arrays shaped ``(rows, *shape)``.
+    schema, columns
+        The table, as every function here takes it.
     x, y : str
         The coordinate columns (kept as columns too).
     crs : str or pyproj.CRS

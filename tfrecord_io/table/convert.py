@@ -293,6 +293,9 @@ def convert_table(
 ) -> str:
     """Convert a table export to another format, or a vector or tabular file to a table export.
 
+    The direction follows ``dst``: a TFRecord output (``format="TFRecord"``, or a ``.tfrecord.gz``
+    or other TFRecord name) is written from any source, any other output from a table export.
+
     Parameters
     ----------
     src : path-like

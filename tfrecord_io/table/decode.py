@@ -158,21 +158,26 @@ class BatchDecoder:
         return {c.name: _column(c, records, where) for c in self.schema.columns}
 
 
+def _misfit(column: Column, feature: wire.Feature | None, where: str) -> str:
+    """Say how a row's ``feature`` fails the column its first rows made."""
+    if feature is None:
+        return (
+            f"{where}: column '{column.name}' is missing (the first rows have it). Pass "
+            "columns=[...] without it to read the others."
+        )
+    return (
+        f"{where}: column '{column.name}' is a {feature.kind}_list where the first rows hold a "
+        f"{column.kind}_list"
+    )
+
+
 def _column(column: Column, records: list[dict[str, wire.Feature]], where: Where) -> np.ndarray:
-    name = column.name
-    features = [r.get(name) for r in records]
-    for i, feature in enumerate(features):
-        if feature is None:
-            raise SchemaError(
-                f"{where(i)}: column '{name}' is missing (the first rows have it). Pass "
-                "columns=[...] without it to read the others."
-            )
-        if feature.kind != column.kind:
-            raise SchemaError(
-                f"{where(i)}: column '{name}' is a {feature.kind}_list where the first rows "
-                f"hold a {column.kind}_list"
-            )
-    present: list[wire.Feature] = features  # type: ignore[assignment]
+    present: list[wire.Feature] = []
+    for i, record in enumerate(records):
+        feature = record.get(column.name)
+        if feature is None or feature.kind != column.kind:
+            raise SchemaError(_misfit(column, feature, where(i)))
+        present.append(feature)
     rows = len(present)
     if column.is_ragged:
         out = np.empty(rows, dtype=object)
@@ -184,7 +189,7 @@ def _column(column: Column, records: list[dict[str, wire.Feature]], where: Where
     if bad.size:
         i = int(bad[0])
         raise SchemaError(
-            f"{where(i)}: column '{name}' holds {lengths[i]} values where its shape "
+            f"{where(i)}: column '{column.name}' holds {lengths[i]} values where its shape "
             f"{column.shape} needs {column.size}. {shape_hint(int(lengths[i]))} Pass "
             "ragged=True if rows hold different numbers of values."
         )

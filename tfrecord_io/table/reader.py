@@ -17,7 +17,7 @@ import numpy as np
 from tfrecord_io.errors import ExportKindError, OptionError, SchemaError, TableError
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.kinds import PathsLike, file_records, first_record, resolve_table_files
-from tfrecord_io.format.storage import StorageOptions, as_store
+from tfrecord_io.format.storage import StorageOptions, Store, as_store
 from tfrecord_io.table import arrow
 from tfrecord_io.table.decode import BatchDecoder
 from tfrecord_io.table.files import image_export_reason
@@ -32,7 +32,7 @@ DEFAULT_BATCH = 65536
 class TableExport:
     """An Earth Engine table export (one or more files) opened for reading.
 
-    Made by :func:`open_table`; see there for the parameters.
+    Made by :func:`open_table`, which finds the files and infers the schema.
 
     Attributes
     ----------
@@ -40,66 +40,21 @@ class TableExport:
         The files, in reading order.
     schema : Schema
         The columns read: name, kind, dtype and shape of each.
+    verify : bool
+        Check every record's CRC-32C.
+    store : Store
+        Where the files are read from: fsspec's storage options for URLs.
     """
 
     def __init__(
-        self,
-        paths: PathsLike,
-        *,
-        shapes: Mapping[str, Sequence[int]] | None = None,
-        columns: Sequence[str] | None = None,
-        ragged: bool | Sequence[str] = False,
-        binary: Sequence[str] = (),
-        verify: bool = True,
-        sample: int = 64,
-        storage_options: StorageOptions = None,
+        self, files: Sequence[str], schema: Schema, verify: bool = True, store: Store | None = None
     ) -> None:
-        if sample < 1:
-            raise OptionError(f"sample must be at least 1, not {sample}")
-        self.store = as_store(storage_options)
-        self.files = resolve_table_files(paths, self.store)
+        self.files = tuple(files)
+        self.schema = schema
         self.verify = verify
+        self.store = store if store is not None else as_store(None)
         self._count: int | None = None
-        payload = first_record(self.files[0], self.store)
-        if payload is not None:
-            reason = image_export_reason(self.files[0], payload, self.store)
-            if reason is not None:
-                raise ExportKindError(
-                    f"'{self.files[0]}' is an image export, not a table: {reason}. Open it with "
-                    "tfrecord_io.open(path)."
-                )
-        records = self._sample(sample)
-        if not records:
-            raise TableError(
-                f"'{self.files[0]}'{' and the other files' if len(self.files) > 1 else ''} hold "
-                "no record: the table is empty, so no schema can be read from it"
-            )
-        path, _ = records[0]
-        self.schema: Schema = infer_schema(
-            [r for _, r in records],
-            shapes=shapes,
-            columns=columns,
-            ragged=ragged,
-            binary=binary,
-            where=f"'{path}'",
-        )
-        self._decoder = BatchDecoder(self.schema)
-
-    def _sample(self, count: int) -> list[tuple[str, dict[str, wire.Feature]]]:
-        """Decode up to ``count`` first records of the first file that has any."""
-        for path in self.files:
-            out = []
-            records = file_records(path, self.verify, self.store)
-            try:
-                for row, (_, payload) in enumerate(records):
-                    out.append((path, wire.decode_example(payload, f"'{path}', row {row}")))
-                    if len(out) >= count:
-                        break
-            finally:
-                records.close()
-            if out:
-                return out
-        return []
+        self._decoder = BatchDecoder(schema)
 
     def __repr__(self) -> str:
         names = ", ".join(self.schema.names[:6]) + (", ..." if len(self.schema) > 6 else "")
@@ -332,16 +287,53 @@ def open_table(
     TableError
         The table holds no record.
     """
-    return TableExport(
-        paths,
+    if sample < 1:
+        raise OptionError(f"sample must be at least 1, not {sample}")
+    store = as_store(storage_options)
+    files = resolve_table_files(paths, store)
+    payload = first_record(files[0], store)
+    if payload is not None:
+        reason = image_export_reason(files[0], payload, store)
+        if reason is not None:
+            raise ExportKindError(
+                f"'{files[0]}' is an image export, not a table: {reason}. Open it with "
+                "tfrecord_io.open(path)."
+            )
+    records = _sample(files, sample, verify, store)
+    if not records:
+        raise TableError(
+            f"'{files[0]}'{' and the other files' if len(files) > 1 else ''} hold "
+            "no record: the table is empty, so no schema can be read from it"
+        )
+    path, _ = records[0]
+    schema = infer_schema(
+        [r for _, r in records],
         shapes=shapes,
         columns=columns,
         ragged=ragged,
         binary=binary,
-        verify=verify,
-        sample=sample,
-        storage_options=storage_options,
+        where=f"'{path}'",
     )
+    return TableExport(files, schema, verify, store)
+
+
+def _sample(
+    files: Sequence[str], count: int, verify: bool, store: Store
+) -> list[tuple[str, dict[str, wire.Feature]]]:
+    """Decode up to ``count`` first records of the first file that has any."""
+    for path in files:
+        out = []
+        records = file_records(path, verify, store)
+        try:
+            for row, (_, payload) in enumerate(records):
+                out.append((path, wire.decode_example(payload, f"'{path}', row {row}")))
+                if len(out) >= count:
+                    break
+        finally:
+            records.close()
+        if out:
+            return out
+    return []
 
 
 def read_table(paths: PathsLike, **kwargs: Any) -> Any:

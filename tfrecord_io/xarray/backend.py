@@ -29,6 +29,7 @@ from xarray.core import indexing
 from tfrecord_io.errors import OptionError
 from tfrecord_io.format.storage import is_url
 from tfrecord_io.image.dataset import EETFRecordDataset
+from tfrecord_io.image.opener import READ_OPTIONS
 from tfrecord_io.xarray.array import EETFRecordBackendArray, SourceSpec, patch_store, release
 
 __all__ = ["STACKED_NAME", "EETFRecordBackendEntrypoint", "open_export"]
@@ -50,14 +51,7 @@ class EETFRecordBackendEntrypoint(BackendEntrypoint):
         "mask_and_scale",
         "decode_coords",
         "stack_bands",
-        "kernel_size",
-        "mixer",
-        "band_order",
-        "nodata",
-        "array_layout",
-        "sequence_data",
-        "cache_size",
-        "storage_options",
+        *READ_OPTIONS,
     )
 
     def open_dataset(  # type: ignore[override]
@@ -65,24 +59,15 @@ class EETFRecordBackendEntrypoint(BackendEntrypoint):
         filename_or_obj: Any,
         *,
         drop_variables: str | Iterable[str] | None = None,
-        mask_and_scale: bool = True,
-        decode_coords: bool | Literal["coordinates", "all"] = True,
-        stack_bands: bool = False,
         **options: Any,
     ) -> xr.Dataset:
         """Open an export as a lazy Dataset; see :func:`open_export` for the parameters.
 
-        ``options`` are those of :func:`tfrecord_io.open` named in ``open_dataset_parameters``
-        (xarray passes no others).
+        ``options`` are the others named in ``open_dataset_parameters`` (xarray passes no
+        others): ``mask_and_scale``, ``decode_coords``, ``stack_bands`` and the options of
+        :func:`tfrecord_io.open`.
         """
-        return open_export(
-            filename_or_obj,
-            drop_variables=drop_variables,
-            mask_and_scale=mask_and_scale,
-            decode_coords=decode_coords,
-            stack_bands=stack_bands,
-            **options,
-        )
+        return open_export(filename_or_obj, drop_variables=drop_variables, **options)
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Return True for an export's mixer or shard file names."""
