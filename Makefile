@@ -23,13 +23,15 @@ $(BIN)/python:
 
 # Third-party dependencies, reinstalled when pyproject.toml changes: the runtime with fast gzip
 # for the demo, plus every optional integration (the `all` extra) and what the tests use
-# (TensorFlow, emulators, pytest, ruff, mypy) for the tests.
-$(RUNTIME): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q ".[fast]"
+# (TensorFlow, emulators, pytest, ruff, mypy) for the tests. constraints.txt pins the versions
+# the suite was last run with (`pip freeze` of a working venv): without it pip's resolver can
+# spend many minutes backtracking through the cloud packages (s3fs, aiobotocore, moto, gcsfs).
+$(RUNTIME): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -c constraints.txt ".[fast]"
 	touch $@
 
 $(DEPS): $(RUNTIME)
-	$(BIN)/python -m pip install -q ".[all,test]"
+	$(BIN)/python -m pip install -q -c constraints.txt ".[all,test]"
 	touch $@
 
 # The package itself, as a wheel would install it (not editable): a file missing from the
