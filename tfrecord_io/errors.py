@@ -27,6 +27,7 @@ __all__ = [
     "TFRecordIOError",
     "TFRecordIOWarning",
     "TruncatedRecordError",
+    "UnreadableFileError",
     "WindowError",
     "location",
 ]
@@ -73,6 +74,14 @@ class TruncatedRecordError(RecordError):
 
 class DecodeError(RecordError):
     """A record's payload is not a valid ``tf.train.Example`` or ``SequenceExample``."""
+
+
+class UnreadableFileError(TFRecordIOError, OSError):
+    """A file of an export cannot be read as a file.
+
+    It is a folder, a FIFO or another special file, a dangling or looping symbolic link, or it
+    may not be read (permissions). Checked before the file is opened, so a FIFO never blocks.
+    """
 
 
 class MixerError(TFRecordIOError, ValueError):

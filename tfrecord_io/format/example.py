@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tfrecord_io.errors import DecodeError
 from tfrecord_io.format._wire import (  # the wire format's primitives
     _EMPTY_F32,
     _EMPTY_I64,
@@ -57,6 +58,7 @@ from tfrecord_io.format._wire import (  # the wire format's primitives
     _encode_varint,
     _error,
     _len_fields,
+    _length,
     _skip,
     _tag,
 )
@@ -402,8 +404,10 @@ def decode_sequence_example(
 def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -> bool:
     """Tell whether a payload is a SequenceExample with feature lists.
 
-    Only the top-level tags are read, so this is cheap. An Example and a SequenceExample without
-    feature lists have the same wire layout; both give False.
+    An Example and a SequenceExample without feature lists have the same wire layout; both give
+    False. So does an Example carrying an unknown field 2 that is not a non-empty, well-formed
+    ``FeatureLists`` (protobuf skips it as an unknown field): field 2 is only taken for feature
+    lists when it decodes as them.
 
     Parameters
     ----------
@@ -415,7 +419,8 @@ def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -
     Returns
     -------
     bool
-        True when the top-level message has field 2 (``feature_lists``).
+        True when the top-level message has a field 2 that decodes as non-empty
+        ``feature_lists``.
 
     Raises
     ------
@@ -429,9 +434,21 @@ def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -
         tag_pos = pos
         field, wire, pos = _tag(buf, pos, end, where)
         if field == 2 and wire == _LEN:
-            return True
+            body, pos = _length(buf, pos, end, where)
+            if _is_feature_lists(buf, body, pos, where):
+                return True
+            continue
         pos = _skip(buf, field, wire, pos, end, where, tag_pos)
     return False
+
+
+def _is_feature_lists(buf: _Buffer, start: int, end: int, where: str) -> bool:
+    lists: dict[str, list[Feature]] = {}
+    try:
+        _decode_feature_lists(buf, start, end, where, lists)
+    except DecodeError:
+        return False
+    return bool(lists)
 
 
 # --------------------------------------------------------------------------------------------

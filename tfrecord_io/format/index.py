@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import os
 import threading
-import zlib
 from array import array
 from dataclasses import dataclass, field
-from typing import IO
 
 from tfrecord_io.errors import TruncatedRecordError, location
+from tfrecord_io.format._gzip import START, STREAM_ERRORS, Inflater, SeekPoint
 from tfrecord_io.format.records import (
     FOOTER_SIZE,
-    GZIP_MAGIC,
     HEADER_SIZE,
     RECORD_OVERHEAD,
     _check_data,
@@ -31,71 +29,20 @@ from tfrecord_io.format.records import (
     _check_length,
     _stream_error,
     is_gzip,
+    open_file,
 )
 
 __all__ = ["DEFAULT_SPACING", "ShardIndex", "index_shard"]
 
 DEFAULT_SPACING = 4 << 20
-_READ_CHUNK = 1 << 20  # compressed bytes read at a time
-_OUT_CHUNK = 4 << 20  # at most this much inflated output at a time (bounds memory on zeros)
-
-
-@dataclass(frozen=True)
-class _SeekPoint:
-    """An inflater state: feeding the file from ``compressed`` on yields from ``uncompressed``."""
-
-    compressed: int
-    uncompressed: int
-    inflater: zlib._Decompress
-
-
-class _Inflater:
-    """Inflate a gzip file forwards from a seek point, keeping unconsumed input."""
-
-    def __init__(self, f: IO[bytes], point: _SeekPoint) -> None:
-        self._f = f
-        self._cpos = point.compressed
-        self._d = point.inflater.copy()
-        self._tail = b""
-        self.position = point.uncompressed  # uncompressed offset of the next byte produced
-
-    def seek_point(self) -> _SeekPoint:
-        return _SeekPoint(self._cpos - len(self._tail), self.position, self._d.copy())
-
-    def inflate(self) -> bytes:
-        """Return the next piece of output; ``b""`` at the true end of the file."""
-        while True:
-            if self._d.eof:
-                rest = self._d.unused_data
-                if not rest:
-                    self._f.seek(self._cpos)
-                    rest = self._f.read(_READ_CHUNK)
-                    self._cpos += len(rest)
-                    if not rest:
-                        return b""
-                if rest[:2] != GZIP_MAGIC:
-                    raise zlib.error("data after the end of a gzip member is not gzip")
-                self._d = zlib.decompressobj(31)
-                self._tail = rest
-            if not self._tail:
-                self._f.seek(self._cpos)
-                self._tail = self._f.read(_READ_CHUNK)
-                self._cpos += len(self._tail)
-                if not self._tail:
-                    raise EOFError("compressed file ended before the end-of-stream marker")
-            out = self._d.decompress(self._tail, _OUT_CHUNK)
-            self._tail = self._d.unconsumed_tail
-            if out:
-                self.position += len(out)
-                return out
 
 
 class _Scanner:
     """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
 
     def __init__(self, path: str) -> None:
-        self.file = open(path, "rb")  # noqa: SIM115 - closed by ShardIndex._close_scanner
-        self.inflater = _Inflater(self.file, _SeekPoint(0, 0, zlib.decompressobj(31)))
+        self.file = open_file(path)  # closed by ShardIndex._close_scanner
+        self.inflater = Inflater(self.file, START)
         self.header = b""
         self.skip = 0
         self.offset = 0
@@ -129,8 +76,8 @@ class ShardIndex:
     spacing: int = DEFAULT_SPACING
     offsets: array = field(default_factory=lambda: array("q"))
     lengths: array = field(default_factory=lambda: array("q"))
-    _points: list[_SeekPoint] = field(default_factory=list, repr=False)
-    _cursor: _Inflater | None = field(default=None, repr=False)
+    _points: list[SeekPoint] = field(default_factory=list, repr=False)
+    _cursor: Inflater | None = field(default=None, repr=False)
     _buffer: bytes = field(default=b"", repr=False)
     _buffer_start: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -179,7 +126,7 @@ class ShardIndex:
         record = self.first_index + len(self.offsets)
         try:
             piece = scanner.inflater.inflate()
-        except (EOFError, zlib.error) as exc:
+        except STREAM_ERRORS as exc:
             raise _stream_error(exc, self.path, record, scanner.offset) from exc
         if not piece:
             if scanner.header or scanner.skip:
@@ -232,8 +179,8 @@ class ShardIndex:
         with self._lock:
             try:
                 raw = self._read_at(offset, length + RECORD_OVERHEAD)
-            except (EOFError, zlib.error) as exc:
-                self._cursor = None
+            except STREAM_ERRORS as exc:
+                self._close_cursor()
                 raise _stream_error(exc, self.path, record, offset) from exc
         data = raw[HEADER_SIZE : HEADER_SIZE + length]
         if verify:
@@ -242,7 +189,7 @@ class ShardIndex:
 
     def _read_at(self, offset: int, size: int) -> bytes:
         if not self.compressed:
-            with open(self.path, "rb") as f:
+            with open_file(self.path) as f:
                 f.seek(offset)
                 return f.read(size)
         return self._inflate_at(offset, size)
@@ -254,9 +201,9 @@ class ShardIndex:
         point = self._points[_last_at_or_before(self._points, offset)]
         cursor = self._cursor
         if cursor is None or offset < self._buffer_start or point.uncompressed > cursor.position:
-            f = open(self.path, "rb")  # noqa: SIM115 - owned by the cursor, closed below
+            f = open_file(self.path)  # owned by the cursor, closed below
             try:
-                cursor = _Inflater(f, point)
+                cursor = Inflater(f, point)
             except BaseException:
                 f.close()
                 raise
@@ -285,7 +232,7 @@ class ShardIndex:
 
     def _close_cursor(self) -> None:
         if self._cursor is not None:
-            self._cursor._f.close()
+            self._cursor.file.close()
             self._cursor = None
 
     def close(self) -> None:
@@ -296,7 +243,7 @@ class ShardIndex:
             self._buffer = b""
 
 
-def _last_at_or_before(points: list[_SeekPoint], offset: int) -> int:
+def _last_at_or_before(points: list[SeekPoint], offset: int) -> int:
     lo, hi = 0, len(points)
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -340,8 +287,8 @@ def index_shard(
 
 
 def _index_raw(index: ShardIndex) -> None:
-    size = os.path.getsize(index.path)
-    with open(index.path, "rb") as f:
+    with open_file(index.path) as f:
+        size = os.fstat(f.fileno()).st_size
         offset = 0
         while offset < size:
             record = index.first_index + len(index.offsets)

@@ -4,8 +4,13 @@ A record is ``uint64 length | uint32 masked_crc32c(length) | data | uint32 maske
 little-endian, with no file header or footer. A gzip shard is that byte stream gzipped; gzip is
 detected by its magic bytes, never by the file name, and multi-member streams are accepted.
 
-Sequential reading goes through ``isal.igzip`` when it is installed (about 1.5x zlib's speed)
-and :mod:`gzip` otherwise. Random access into a shard is :mod:`tfrecord_io.format.index`'s job.
+Sequential reading inflates with ``isal`` when it is installed (about 1.5x zlib's speed) and
+zlib otherwise, through the same member reader (:mod:`._gzip`) as random access, so both accept
+the same files. Random access into a shard is :mod:`tfrecord_io.format.index`'s job.
+
+Every file is checked to be a regular file before it is opened (:func:`open_file`): a folder, a
+FIFO (whose ``open`` would block forever) or a broken link raises
+:class:`~tfrecord_io.errors.UnreadableFileError`, never a bare ``OSError``.
 
 CRC-32C comes from ``google-crc32c`` (~14 GB/s here); Debian's Python, which QGIS uses, does
 not package it, so Debian's ``crcmod`` (C extension, ~440 MB/s) stands in there.
@@ -16,11 +21,12 @@ This module deliberately does not import numpy.
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import stat
 import struct
-import zlib
 from collections.abc import Iterator
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
 try:
     from google_crc32c import value as _crc32c
@@ -29,13 +35,14 @@ except ImportError:  # QGIS's Python on Debian: no google-crc32c, but crcmod's C
 
     _crc32c = mkCrcFun("crc-32c")
 
-from tfrecord_io.errors import ChecksumError, RecordError, TruncatedRecordError, location
-
-_igzip: Any
-try:  # isal inflates about 1.5x faster than zlib; optional ("fast" extra)
-    from isal import igzip as _igzip
-except ImportError:  # pragma: no cover - depends on the environment
-    _igzip = None
+from tfrecord_io.errors import (
+    ChecksumError,
+    RecordError,
+    TruncatedRecordError,
+    UnreadableFileError,
+    location,
+)
+from tfrecord_io.format._gzip import GZIP_MAGIC, STREAM_ERRORS, GzipStream
 
 __all__ = [
     "GZIP_MAGIC",
@@ -46,11 +53,12 @@ __all__ = [
     "is_gzip",
     "iter_records",
     "masked_crc32c",
-    "scan_records",
+    "open_file",
     "open_stream",
+    "scan_records",
+    "size_hint",
 ]
 
-GZIP_MAGIC = b"\x1f\x8b"
 HEADER_SIZE = 12  # uint64 length + uint32 masked crc of the length
 FOOTER_SIZE = 4  # uint32 masked crc of the data
 RECORD_OVERHEAD = HEADER_SIZE + FOOTER_SIZE
@@ -59,6 +67,15 @@ _HEADER = struct.Struct("<QI")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _OUT_CHUNK = 4 << 20  # read large payloads in pieces of this size (bounds bogus lengths)
+# No file holds more than 2**63 bytes (the largest file offset); a longer length is corrupt.
+MAX_LENGTH = (1 << 63) - 1 - RECORD_OVERHEAD
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -97,6 +114,48 @@ def frame_record(data: bytes) -> bytes:
     )
 
 
+def open_file(path: str | os.PathLike[str], what: str = "shard") -> BinaryIO:
+    """Open a regular file for reading in binary mode, refusing anything else before opening.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    what : str
+        What the file is to the caller ("shard", "mixer"), for the error message.
+
+    Returns
+    -------
+    binary file object
+        The caller closes it.
+
+    Raises
+    ------
+    UnreadableFileError
+        The path is a folder, a FIFO or other special file, a dangling or looping symbolic
+        link, or it cannot be opened.
+    """
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):  # checked first: opening a FIFO blocks until a writer comes
+            kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise UnreadableFileError(
+                f"'{os.fspath(path)}': the {what} is {kind}, not a file. Replace it with the "
+                f"{what} file downloaded from Earth Engine."
+            )
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except UnreadableFileError:
+        raise
+    except OSError as exc:
+        cause = exc.strerror or type(exc).__name__
+        if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+            cause = "a symbolic link to a file that does not exist"
+        raise UnreadableFileError(
+            f"'{os.fspath(path)}': the {what} cannot be read ({cause}). Check that it exists, "
+            "is a file and may be read, or download it again."
+        ) from exc
+
+
 def is_gzip(path: str | os.PathLike[str]) -> bool:
     """Return True if the file starts with gzip's magic bytes ``1f 8b``.
 
@@ -104,9 +163,36 @@ def is_gzip(path: str | os.PathLike[str]) -> bool:
     ----------
     path : path-like
         The shard to look at.
+
+    Raises
+    ------
+    UnreadableFileError
+        The path is not a readable regular file.
     """
-    with open(path, "rb") as f:
+    with open_file(path) as f:
         return f.read(2) == GZIP_MAGIC
+
+
+def size_hint(path: str | os.PathLike[str]) -> int | None:
+    """Return a shard's uncompressed size as its file says: the gzip trailer's ISIZE, or its size.
+
+    ISIZE is the size modulo 2**32 of the last member only, so the answer is a prediction to be
+    checked, not a fact. None when a gzip file is too short to hold a trailer.
+
+    Raises
+    ------
+    UnreadableFileError
+        The path is not a readable regular file.
+    """
+    with open_file(path) as f:
+        compressed = f.read(2) == GZIP_MAGIC
+        size = f.seek(0, os.SEEK_END)
+        if not compressed:
+            return size
+        if size < 18:  # 10-byte header + 8-byte trailer, at the least
+            return None
+        f.seek(-4, os.SEEK_END)
+        return int.from_bytes(f.read(4), "little")
 
 
 def open_stream(path: str | os.PathLike[str]) -> BinaryIO:
@@ -122,11 +208,23 @@ def open_stream(path: str | os.PathLike[str]) -> BinaryIO:
     binary file object
         Decompressing when the shard is gzip; the caller closes it.
     """
-    if is_gzip(path):
-        if _igzip is not None:
-            return _igzip.open(path, "rb")  # type: ignore[return-value]
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+    return _open_stream(path)[0]
+
+
+def _open_stream(path: str | os.PathLike[str]) -> tuple[BinaryIO, int | None]:
+    """Open a shard's uncompressed bytes; also return its size when it is raw (None: gzip)."""
+    f = open_file(path)
+    try:
+        compressed = f.read(2) == GZIP_MAGIC
+        f.seek(0)
+        size = os.fstat(f.fileno()).st_size
+    except BaseException:
+        f.close()
+        raise
+    if compressed:
+        stream = io.BufferedReader(GzipStream(f), buffer_size=1 << 16)
+        return stream, None  # type: ignore[return-value]
+    return f, size
 
 
 def _check_header(header: bytes, path: object, record: int, offset: int) -> int:
@@ -141,6 +239,14 @@ def _check_header(header: bytes, path: object, record: int, offset: int) -> int:
         raise ChecksumError(
             f"{location(path, record, offset)}: the record's length field fails its CRC-32C "
             "check. The shard is corrupt or not a TFRecord file: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
+        )
+    if length > MAX_LENGTH - offset:
+        raise TruncatedRecordError(
+            f"{location(path, record, offset)}: the length field says {length} bytes, more "
+            "than any file can hold. The file is corrupt or truncated: download it again.",
             path=path,
             record=record,
             offset=offset,
@@ -274,10 +380,9 @@ def scan_records(
         The record's index in the export, its offset in the uncompressed stream, its payload,
         and the data-CRC error if it has one.
     """
-    compressed = is_gzip(path)
-    size = None if compressed else os.path.getsize(path)
     record, offset = first_index, 0
-    with open_stream(path) as f:
+    stream, size = _open_stream(path)
+    with stream as f:
         while True:
             try:
                 header = f.read(HEADER_SIZE)
@@ -288,9 +393,7 @@ def scan_records(
                     _check_length(length, size - offset, path, record, offset)
                 data = _read_exact(f, length)
                 footer = f.read(FOOTER_SIZE)
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                raise _stream_error(exc, path, record, offset) from exc
-            except OSError as exc:  # isal reports corrupt streams as OSError
+            except STREAM_ERRORS as exc:
                 raise _stream_error(exc, path, record, offset) from exc
             if len(data) < length or len(footer) < FOOTER_SIZE:
                 _check_data(data, b"", path, record, offset)  # raises: truncated

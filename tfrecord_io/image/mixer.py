@@ -8,6 +8,7 @@ files (see the format notes, section 2); ``_java_double`` is the one place it is
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from affine import Affine
 
 from tfrecord_io.errors import MixerError
+from tfrecord_io.format.records import open_file
 
 __all__ = ["Mixer", "mixer_path_for"]
 
@@ -167,7 +169,8 @@ class Mixer:
         MixerError
             The file is malformed; the message names the file and the key.
         """
-        with open(path, encoding="utf-8") as f:
+        # A regular file, checked before opening: a FIFO would block the open forever.
+        with io.TextIOWrapper(open_file(path, "mixer"), encoding="utf-8") as f:
             return cls.from_json(f.read(), source=f"'{os.fspath(path)}'")
 
     def to_dict(self) -> dict[str, Any]:

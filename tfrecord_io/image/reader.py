@@ -29,7 +29,7 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.index import ShardIndex
-from tfrecord_io.format.records import GZIP_MAGIC, iter_records
+from tfrecord_io.format.records import iter_records, size_hint
 from tfrecord_io.image.files import find_export, mixer_from_grid
 from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record, values_array
@@ -390,13 +390,10 @@ class ExportReader:
     def _predict_starts(self) -> list[int] | None:
         starts = [0]
         for shard in self.files.shards:
-            with open(shard, "rb") as f:
-                compressed = f.read(2) == GZIP_MAGIC
-                size = f.seek(0, os.SEEK_END)
-                if compressed:
-                    f.seek(-4, os.SEEK_END)
-                    size = int.from_bytes(f.read(4), "little")
-            with _closing(iter_records(shard, verify=False)) as it:
+            size = size_hint(shard)  # a regular file, checked before opening; None: too short
+            if size is None:
+                return None
+            with _closing(iter_records(shard, first_index=starts[-1], verify=False)) as it:
                 first = next(it, None)
             if first is None:
                 return None
