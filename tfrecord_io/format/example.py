@@ -405,9 +405,9 @@ def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -
     """Tell whether a payload is a SequenceExample with feature lists.
 
     An Example and a SequenceExample without feature lists have the same wire layout; both give
-    False. So does an Example carrying an unknown field 2 that is not a non-empty, well-formed
-    ``FeatureLists`` (protobuf skips it as an unknown field): field 2 is only taken for feature
-    lists when it decodes as them.
+    False. Field 2 is taken for ``feature_lists`` only when it decodes as a well-formed
+    ``FeatureLists`` (possibly empty, as a sequence export of no steps writes it); an Example
+    carrying some other unknown field 2 gives False, and protobuf skips that field.
 
     Parameters
     ----------
@@ -419,8 +419,7 @@ def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -
     Returns
     -------
     bool
-        True when the top-level message has a field 2 that decodes as non-empty
-        ``feature_lists``.
+        True when the top-level message has a field 2 that decodes as ``feature_lists``.
 
     Raises
     ------
@@ -443,12 +442,11 @@ def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -
 
 
 def _is_feature_lists(buf: _Buffer, start: int, end: int, where: str) -> bool:
-    lists: dict[str, list[Feature]] = {}
     try:
-        _decode_feature_lists(buf, start, end, where, lists)
+        _decode_feature_lists(buf, start, end, where, {})
     except DecodeError:
         return False
-    return bool(lists)
+    return True
 
 
 # --------------------------------------------------------------------------------------------
