@@ -66,8 +66,15 @@ def _new_data() -> np.ndarray:
 def _write(folder: Path, prefix: str, overwrite: bool, crash_at: int) -> int:
     """Run the child; return its exit status (17: killed at step ``crash_at``)."""
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(folder), prefix, "1" if overwrite else "0",
-         str(crash_at)],
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(folder),
+            prefix,
+            "1" if overwrite else "0",
+            str(crash_at),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -205,11 +212,22 @@ def test_error_during_commit_finishes_it_instead_of_losing_both_exports(
 
     monkeypatch.setattr(os, "replace", interrupted)
     data = _new_data()
-    with pytest.raises(KeyboardInterrupt), tfrecord_io.open(
-        folder, "w", width=64, height=48, count=3, dtype="float32", crs="EPSG:32610",
-        transform=(30, 0, 630000, 0, -30, 4272000), patch_dimensions=[32, 16],
-        file_name_prefix="sample", overwrite=True,
-    ) as dst:
+    with (
+        pytest.raises(KeyboardInterrupt),
+        tfrecord_io.open(
+            folder,
+            "w",
+            width=64,
+            height=48,
+            count=3,
+            dtype="float32",
+            crs="EPSG:32610",
+            transform=(30, 0, 630000, 0, -30, 4272000),
+            patch_dimensions=[32, 16],
+            file_name_prefix="sample",
+            overwrite=True,
+        ) as dst,
+    ):
         dst.write(data)
     monkeypatch.undo()
     np.testing.assert_array_equal(_read(folder), data)

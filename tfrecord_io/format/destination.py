@@ -78,11 +78,16 @@ def _fsync_path(path: str) -> None:
 
 def _write_marker(marker: str, state: dict[str, Any], scratch: str) -> None:
     """Replace the marker atomically, writing it first as ``scratch`` (a path in its folder)."""
-    with open(scratch, "w", encoding="utf-8") as f:
-        json.dump(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(scratch, marker)
+    try:
+        with open(scratch, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(scratch, marker)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(scratch)
+        raise
     _fsync_path(os.path.dirname(marker))
 
 
@@ -245,7 +250,11 @@ class Destination:
         }
         # The marker comes first, so no temporary folder of ours ever lacks one.
         _write_marker(self._marker, self._state, self._marker + ".part")
-        os.mkdir(self.temp, 0o700)
+        try:
+            os.mkdir(self.temp, 0o700)
+        except BaseException:
+            os.remove(self._marker)
+            raise
         self.committed = False
 
     def _check_existing(self) -> None:
