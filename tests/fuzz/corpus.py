@@ -8,12 +8,14 @@ from __future__ import annotations
 import functools
 import gzip
 import random
+import struct
+import zlib
 
 import numpy as np
 
 from tfrecord_io.format import example
 
-__all__ = ["gzip_members", "payloads", "record_sets"]
+__all__ = ["gzip_members", "gzip_with_header", "payloads", "record_sets"]
 
 
 @functools.cache
@@ -53,3 +55,28 @@ def gzip_members(rng: random.Random, stream: bytes) -> bytes:
     cuts = sorted(rng.sample(range(1, len(stream)), min(3, len(stream) - 1)))
     pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
     return b"".join(gzip.compress(p, mtime=0) for p in pieces)
+
+
+def gzip_with_header(rng: random.Random, stream: bytes) -> bytes:
+    """Gzip ``stream`` as one member whose valid header sets random optional fields.
+
+    FTEXT, FHCRC (with the right CRC-16), FEXTRA, FNAME and FCOMMENT, a random mtime, XFL and
+    OS: every reader must accept all of them alike.
+    """
+    flags = rng.getrandbits(5)
+    header = bytearray(b"\x1f\x8b\x08")
+    header.append(flags)
+    header += struct.pack("<I", rng.getrandbits(32)) + bytes(
+        [rng.choice((0, 2, 4)), rng.randrange(256)]
+    )
+    if flags & 4:  # FEXTRA
+        extra = rng.randbytes(rng.randint(0, 40))
+        header += struct.pack("<H", len(extra)) + extra
+    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & bit:
+            header += bytes(rng.randint(1, 255) for _ in range(rng.randint(0, 20))) + b"\0"
+    if flags & 2:  # FHCRC: the low 16 bits of the header's CRC-32
+        header += struct.pack("<H", zlib.crc32(bytes(header)) & 0xFFFF)
+    deflate = zlib.compressobj(rng.choice((0, 1, 6, 9)), zlib.DEFLATED, -15)
+    body = deflate.compress(stream) + deflate.flush()
+    return bytes(header) + body + struct.pack("<II", zlib.crc32(stream), len(stream) & 0xFFFFFFFF)

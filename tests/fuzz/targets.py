@@ -106,7 +106,12 @@ def _make_framing(rng: random.Random) -> FuzzInput:
 def _make_gzip(rng: random.Random) -> FuzzInput:
     stream = b"".join(frame_record(p) for p in corpus.record_sets(rng))
     data = corpus.gzip_members(rng, stream)
-    if rng.random() < 0.2:  # header flags: reserved bits, FEXTRA, FNAME, FCOMMENT, FHCRC
+    choice = rng.random()
+    if choice < 0.2:  # a valid header with optional fields, mutated or not
+        data, note = corpus.gzip_with_header(rng, stream), "optional header fields"
+        if rng.random() < 0.5:
+            data, note = mutators.mutate_bytes(rng, data[:40]) + data[40:], note + ", mutated"
+    elif choice < 0.3:  # header flags: reserved bits, FEXTRA, FNAME, FCOMMENT, FHCRC
         data = data[:3] + bytes([rng.randrange(256)]) + data[4:]
         note = "header flags"
     else:
