@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -187,25 +188,39 @@ def check_payload(payload: bytes) -> bool:
         features = None
     try:
         example.is_sequence_example(payload)
-        example.decode_sequence_example(payload)
+        sequence = example.decode_sequence_example(payload)
     except DecodeError:
-        pass
+        sequence = None
     if features is not None:
-        _compare_protobuf(payload, features)
+        _compare_features(features, _parse("Example", payload).features.feature)
+    if sequence is not None:
+        reference = _parse("SequenceExample", payload)
+        _compare_features(sequence[0], reference.context.feature)
+        lists = reference.feature_lists.feature_list
+        if sorted(lists) != sorted(sequence[1]):
+            raise Violation(f"feature lists {sorted(sequence[1])}, protobuf reads {sorted(lists)}")
+        for key, steps in sequence[1].items():
+            if len(steps) != len(lists[key].feature):
+                raise Violation(f"feature list {key!r}: step counts differ from protobuf's")
+            for n, step in enumerate(steps):
+                _compare_features({"": step}, {"": lists[key].feature[n]})
     return features is not None
 
 
-def _compare_protobuf(payload: bytes, features: dict[str, example.Feature]) -> None:
+def _parse(name: str, payload: bytes) -> Any:
     from google.protobuf.message import DecodeError as ProtobufDecodeError
 
-    from tests._protobuf import example_class
+    from tests._protobuf import message_class
 
-    reference = example_class()()
+    reference = message_class(name)()
     try:
         reference.ParseFromString(payload)
     except ProtobufDecodeError as exc:
-        raise Violation(f"the codec decodes a payload protobuf refuses ({exc})") from None
-    expected = reference.features.feature
+        raise Violation(f"the codec decodes a payload protobuf refuses as {name} ({exc})") from None
+    return reference
+
+
+def _compare_features(features: dict[str, example.Feature], expected: Any) -> None:
     if sorted(expected) != sorted(features):
         raise Violation(f"features {sorted(features)} but protobuf reads {sorted(expected)}")
     for key, feature in features.items():
