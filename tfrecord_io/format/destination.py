@@ -23,7 +23,8 @@ The guarantee, for a crash (a kill, a power cut) at any moment:
 
 A temporary folder is recovered only when its marker names this host and a process that is no
 longer running (a process id that was reused by another process is told apart by its start
-time where ``/proc`` gives it); one without a marker is not ours and is left alone.
+time where ``/proc`` gives it); one without a marker is not ours and is left alone. On Windows,
+where a process cannot be probed safely, nothing is recovered automatically.
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ def _is_stale(state: dict[str, Any]) -> bool:
     if state.get("host") != socket.gethostname():
         return False
     pid = state.get("pid")
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
+    if not isinstance(pid, int) or pid == os.getpid() or os.name == "nt":
+        return False  # on Windows os.kill(pid, 0) would end the process: never guess there
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
