@@ -132,9 +132,16 @@ def check_shard(item: FuzzInput, workdir: Path, rng: random.Random) -> bool:
     except TFRecordIOError as exc:
         seq_error = exc
     index = ShardIndex.for_shard(path, spacing=rng.choice((16, 256, 1 << 22)))
+    early: dict[int, bytes | None] = {}  # records read while the scan was still going
     try:
         try:
-            index.scan()
+            until = rng.randrange(3)
+            while not index.complete:  # in steps, reading as the reader does between them
+                index.scan(until)
+                until += rng.randint(1, 3)
+                if len(index):
+                    local = rng.randrange(len(index))
+                    early[local] = _read_or_none(index, local)
         except TFRecordIOError as exc:
             idx_error = exc
         if (seq_error is None) != (idx_error is None):
@@ -143,6 +150,9 @@ def check_shard(item: FuzzInput, workdir: Path, rng: random.Random) -> bool:
             )
         if seq_error is None:
             _compare_index(index, sequential, rng)
+            for local, got in early.items():
+                if got != (sequential[local][1] if sequential[local][2] else None):
+                    raise Violation(f"record {local} read during the scan differs")
     finally:
         index.close()
     decoded = [check_payload(payload) for _, payload, ok in sequential if ok]
@@ -160,12 +170,16 @@ def _compare_index(
         offset, payload, ok = sequential[local]
         if index.offsets[local] != offset:
             raise Violation(f"record {local}: offset {offset} in sequence, {index.offsets[local]}")
-        try:
-            got = index.read(local)
-        except ChecksumError:
-            got = None
+        got = _read_or_none(index, local)
         if (got == payload) != ok:
             raise Violation(f"record {local}: indexed read differs from the sequential one")
+
+
+def _read_or_none(index: ShardIndex, local: int) -> bytes | None:
+    try:
+        return index.read(local)
+    except ChecksumError:
+        return None
 
 
 # -- the Example codec -----------------------------------------------------------------------
