@@ -218,7 +218,7 @@ def main() -> None:
             assert np.array_equal(mosaic, array[:, : mosaic.shape[1], : mosaic.shape[2]])
             return seconds
 
-        uncompressed = sum(tfrecord_io.format.records.stream_size_hint(f) for f in shards)
+        uncompressed = sum((tfrecord_io.format.records.size_hint(f) or 0) for f in shards)
         t_local = whole(local, None)
         (t_remote, _, r_all, b_all) = measure(proxy, lambda: whole(url, options))
         print("\nwhole-export read (ds.read(), 2 threads), uncompressed records:")

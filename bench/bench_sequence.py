@@ -28,6 +28,7 @@ from affine import Affine
 
 import tfrecord_io
 from tfrecord_io.format import example as wire
+from tfrecord_io.format.sequence import encode_sequence_example
 from tfrecord_io.image import encode
 
 PATCH = 256
@@ -134,7 +135,7 @@ def main() -> None:
             r, c = divmod(p, PATCH)
             context = {"s": wire.Feature("float", tiles[0][:, r, c].copy())}
             lists = {"A": [wire.Feature("float", tiles[1][d, r, c : c + 1].copy()) for d in (0, 1)]}
-            out.append(wire.encode_sequence_example(context, lists))
+            out.append(encode_sequence_example(context, lists))
         return out
 
     t_enc_general, enc_old = timed(encode_general, rounds=1)

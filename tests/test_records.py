@@ -37,7 +37,7 @@ from tfrecord_io.format.records import (
     is_gzip,
     iter_records,
     masked_crc32c,
-    stream_size_hint,
+    size_hint,
 )
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -116,11 +116,11 @@ def test_framed_size_is_the_length_of_the_framed_record() -> None:
 
 
 @pytest.mark.parametrize("compressed", [False, True])
-def test_stream_size_hint_is_the_uncompressed_stream_length(
+def test_size_hint_is_the_uncompressed_stream_length(
     tmp_path: Path, compressed: bool
 ) -> None:
     path = _write(tmp_path / "x.tfrecord", PAYLOADS, compressed)
-    assert stream_size_hint(path) == len(_raw_bytes(PAYLOADS))
+    assert size_hint(path) == len(_raw_bytes(PAYLOADS))
 
 
 def test_frame_record_matches_the_documented_layout() -> None:

@@ -26,7 +26,10 @@ from tfrecord_io.errors import (
     TFRecordIOError,
     TFRecordIOWarning,
     TruncatedRecordError,
+    UnreadableFileError,
+    UnreadableMixerError,
     WindowError,
+    WriteError,
 )
 from tfrecord_io.exporting import export
 from tfrecord_io.gdal.overviews import build_overviews
@@ -75,7 +78,10 @@ __all__ = [
     "TableDataset",
     "TableError",
     "TruncatedRecordError",
+    "UnreadableFileError",
+    "UnreadableMixerError",
     "WindowError",
+    "WriteError",
     "__version__",
     "build_index",
     "build_overviews",

@@ -385,10 +385,18 @@ def vrt_command(
 
 
 @main.command("doctor")
-def doctor_command() -> None:
-    """Check that GDAL can run tfrecord_io's pixel function here; say how to fix what cannot."""
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
+def doctor_command(folders: tuple[str, ...]) -> None:
+    """Check that GDAL can run tfrecord_io's pixel function here; say how to fix what cannot.
+
+    Given FOLDERS, also finish or undo the writes into them whose process died.
+    """
+    from tfrecord_io.format.destination import recover_writes
     from tfrecord_io.gdal import doctor
 
+    for folder in folders:
+        for line in recover_writes(folder):
+            click.echo(f"[fixed] {line}")
     checks = doctor.run_checks()
     for check in checks:
         click.echo(f"[{'ok' if check.ok else 'FAILED'}] {check.name}: {check.detail}")

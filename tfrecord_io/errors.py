@@ -35,6 +35,8 @@ __all__ = [
     "TFRecordIOWarning",
     "TableError",
     "TruncatedRecordError",
+    "UnreadableFileError",
+    "UnreadableMixerError",
     "WindowError",
     "WriteError",
     "location",
@@ -84,8 +86,20 @@ class DecodeError(RecordError):
     """A record's payload is not a valid ``tf.train.Example`` or ``SequenceExample``."""
 
 
+class UnreadableFileError(TFRecordIOError, OSError):
+    """A file of an export cannot be read as a file.
+
+    It is a folder, a FIFO or another special file, a dangling or looping symbolic link, or it
+    may not be read (permissions). Checked before the file is opened, so a FIFO never blocks.
+    """
+
+
 class MixerError(TFRecordIOError, ValueError):
     """The mixer JSON is malformed or inconsistent."""
+
+
+class UnreadableMixerError(MixerError, UnreadableFileError):
+    """The mixer is not a file that can be read: a folder, a FIFO, a looping link, no access."""
 
 
 class MissingMixerError(TFRecordIOError, FileNotFoundError):

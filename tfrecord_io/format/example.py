@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tfrecord_io.errors import DecodeError
 from tfrecord_io.format._wire import (  # the wire format's primitives
     _EMPTY_F32,
     _EMPTY_I64,
@@ -56,6 +57,7 @@ from tfrecord_io.format._wire import (  # the wire format's primitives
     _encode_packed_varints,
     _error,
     _len_fields,
+    _length,
     _skip,
     _tag,
     encode_varint,
@@ -351,8 +353,10 @@ def _decode_message(
 def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -> bool:
     """Tell whether a payload is a SequenceExample with feature lists.
 
-    Only the top-level tags are read, so this is cheap. An Example and a SequenceExample without
-    feature lists have the same wire layout; both give False.
+    An Example and a SequenceExample without feature lists have the same wire layout; both give
+    False. Field 2 is taken for ``feature_lists`` only when it decodes as a well-formed
+    ``FeatureLists`` (possibly empty, as a sequence export of no steps writes it); an Example
+    carrying some other unknown field 2 gives False, and protobuf skips that field.
 
     Parameters
     ----------
@@ -364,7 +368,7 @@ def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -
     Returns
     -------
     bool
-        True when the top-level message has field 2 (``feature_lists``).
+        True when the top-level message has a field 2 that decodes as ``feature_lists``.
 
     Raises
     ------
@@ -378,9 +382,29 @@ def is_sequence_example(data: bytes | bytearray | memoryview, where: str = "") -
         tag_pos = pos
         field, wire, pos = _tag(buf, pos, end, where)
         if field == 2 and wire == _LEN:
-            return True
+            body, pos = _length(buf, pos, end, where)
+            if _is_feature_lists(buf, body, pos, where):
+                return True
+            continue
         pos = _skip(buf, field, wire, pos, end, where, tag_pos)
     return False
+
+
+def _decode_feature_list(
+    buf: _Buffer, start: int, end: int, where: str, out: list[Feature] | None
+) -> list[Feature]:
+    out = [] if out is None else out  # a second copy of the same list extends the first
+    for _, body, stop in _len_fields(buf, start, end, where, "FeatureList", _FIELD_1):
+        out.append(_decode_feature(buf, body, stop, where))
+    return out
+
+
+def _is_feature_lists(buf: _Buffer, start: int, end: int, where: str) -> bool:
+    try:
+        _decode_map(buf, start, end, where, "FeatureLists", _decode_feature_list, list, {})
+    except DecodeError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------

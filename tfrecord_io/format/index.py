@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 from tfrecord_io.errors import RecordError, TruncatedRecordError, location
+from tfrecord_io.format._gzip import check_member_header
 from tfrecord_io.format.records import (
     FOOTER_SIZE,
-    GZIP_MAGIC,
     HEADER_SIZE,
     RECORD_OVERHEAD,
     _check_data,
@@ -75,6 +75,8 @@ class _Inflater:
             self._d = point.inflater.copy()
         self._tail = b""
         self.position = point.uncompressed  # uncompressed offset of the next byte produced
+        # At a member's start, its header is checked as every reader checks it (zlib parses it).
+        self._header_due = isinstance(point, _SeekPoint) and point.uncompressed == 0
 
     def seek_point(self) -> _SeekPoint:
         return _SeekPoint(self._cpos - len(self._tail), self.position, self._d.copy())
@@ -93,8 +95,7 @@ class _Inflater:
                     self._cpos += len(rest)
                     if not rest:
                         return b""
-                if rest[:2] != GZIP_MAGIC:
-                    raise zlib.error("data after the end of a gzip member is not gzip")
+                check_member_header(rest)
                 self._d = zlib.decompressobj(31)
                 self._tail = rest
             if not self._tail:
@@ -106,6 +107,9 @@ class _Inflater:
                     self._cpos += len(self._tail)
                 if not self._tail:
                     raise EOFError("compressed file ended before the end-of-stream marker")
+            if self._header_due:
+                self._header_due = False
+                check_member_header(self._tail)
             out = self._d.decompress(self._tail, self._out_chunk)
             self._tail = self._d.unconsumed_tail
             if out:
@@ -283,7 +287,7 @@ class ShardIndex:
         framing = scanner.framing
         try:
             piece = scanner.inflater.inflate()
-        except (EOFError, zlib.error) as exc:
+        except _READ_ERRORS as exc:
             record = self.first_index + len(self.offsets)
             raise _stream_error(exc, self.path, record, framing.offset) from exc
         if not piece:

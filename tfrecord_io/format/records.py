@@ -4,8 +4,14 @@ A record is ``uint64 length | uint32 masked_crc32c(length) | data | uint32 maske
 little-endian, with no file header or footer. A gzip shard is that byte stream gzipped; gzip is
 detected by its magic bytes, never by the file name, and multi-member streams are accepted.
 
-Sequential reading goes through ``isal.igzip`` when it is installed (about 1.5x zlib's speed)
-and :mod:`gzip` otherwise. Random access into a shard is :mod:`tfrecord_io.format.index`'s job.
+Sequential reading inflates with ``isal`` when it is installed (about 1.5x zlib's speed) and
+zlib otherwise, through the same member reader (:mod:`._gzip`) as random access, so both accept
+the same files. Random access into a shard is :mod:`tfrecord_io.format.index`'s job.
+
+Every local file is checked to be a regular file before it is opened (:func:`open_file`): a
+folder, a FIFO (whose ``open`` would block forever) or a broken link raises
+:class:`~tfrecord_io.errors.UnreadableFileError`, never a bare ``OSError``. URLs are read
+through :mod:`.storage`.
 
 CRC-32C comes from ``google-crc32c`` (~14 GB/s here); Debian's Python, which QGIS uses, does
 not package it, so Debian's ``crc32c`` (``apt install python3-crc32c``, ~1.5 GB/s) stands in
@@ -17,9 +23,9 @@ This module deliberately does not import numpy.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import struct
-import zlib
 from collections.abc import Iterator
 from typing import IO, Any, BinaryIO
 
@@ -30,7 +36,9 @@ from tfrecord_io.errors import (
     TruncatedRecordError,
     location,
 )
-from tfrecord_io.format.storage import StorageOptions, is_url, open_input, stat
+from tfrecord_io.format import storage
+from tfrecord_io.format._gzip import GZIP_MAGIC, STREAM_ERRORS, GzipStream
+from tfrecord_io.format.storage import StorageOptions, is_url, open_file
 
 _crc32c: Any
 try:
@@ -47,12 +55,6 @@ except ImportError:  # QGIS's Python on Debian: no google-crc32c
 
         _crc32c = mkCrcFun("crc-32c")
 
-_igzip: Any
-try:  # isal inflates about 1.5x faster than zlib; optional ("fast" extra)
-    from isal import igzip as _igzip
-except ImportError:  # pragma: no cover - depends on the environment
-    _igzip = None
-
 __all__ = [
     "GZIP_MAGIC",
     "HEADER_SIZE",
@@ -63,12 +65,12 @@ __all__ = [
     "is_gzip",
     "iter_records",
     "masked_crc32c",
+    "open_file",
     "open_stream",
     "scan_records",
-    "stream_size_hint",
+    "size_hint",
 ]
 
-GZIP_MAGIC = b"\x1f\x8b"
 HEADER_SIZE = 12  # uint64 length + uint32 masked crc of the length
 FOOTER_SIZE = 4  # uint32 masked crc of the data
 RECORD_OVERHEAD = HEADER_SIZE + FOOTER_SIZE
@@ -77,6 +79,8 @@ _HEADER = struct.Struct("<QI")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _OUT_CHUNK = 4 << 20  # read large payloads in pieces of this size (bounds bogus lengths)
+# No file holds more than 2**63 bytes (the largest file offset); a longer length is corrupt.
+MAX_LENGTH = (1 << 63) - 1 - RECORD_OVERHEAD
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -131,21 +135,11 @@ def framed_size(data_size: int) -> int:
     return data_size + RECORD_OVERHEAD
 
 
-def stream_size_hint(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> int:
-    """Return the size of a shard's uncompressed record stream, read without inflating it.
-
-    A raw shard's size is exact. A gzip shard's size comes from its trailer's ISIZE field,
-    which holds the last member's size modulo 2**32: a hint to be checked, not a fact.
-    ``path`` is the shard (a path or URL, with fsspec's ``storage_options``); gzip is
-    recognised by its magic bytes.
-    """
-    with open_input(path, storage_options, cache="none") as f:
-        compressed = f.read(2) == GZIP_MAGIC
-        size = f.seek(0, os.SEEK_END)
-        if compressed and size >= 4:
-            f.seek(-4, os.SEEK_END)
-            size = _U32.unpack(f.read(4))[0]
-        return size
+def _open_input(path: str | os.PathLike[str], storage_options: StorageOptions) -> BinaryIO:
+    """Open a shard: a regular local file (:func:`open_file`), or a URL through fsspec."""
+    if is_url(path):
+        return storage.open_input(path, storage_options, cache="none")
+    return open_file(path)
 
 
 def is_gzip(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> bool:
@@ -157,9 +151,36 @@ def is_gzip(path: str | os.PathLike[str], storage_options: StorageOptions = None
         The shard to look at (a path or URL).
     storage_options : dict or Store, optional
         fsspec options for a URL.
+
+    Raises
+    ------
+    UnreadableFileError
+        The path is not a readable regular file.
     """
-    with open_input(path, storage_options, cache="none") as f:
+    with _open_input(path, storage_options) as f:
         return f.read(2) == GZIP_MAGIC
+
+
+def size_hint(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> int | None:
+    """Return a shard's uncompressed size as its file says: the gzip trailer's ISIZE, or its size.
+
+    ISIZE is the size modulo 2**32 of the last member only, so the answer is a prediction to be
+    checked, not a fact. None when a gzip file is too short to hold a trailer.
+
+    Raises
+    ------
+    UnreadableFileError
+        The path is not a readable regular file.
+    """
+    with _open_input(path, storage_options) as f:
+        compressed = f.read(2) == GZIP_MAGIC
+        size = f.seek(0, os.SEEK_END)
+        if not compressed:
+            return size
+        if size < 18:  # 10-byte header + 8-byte trailer, at the least
+            return None
+        f.seek(-4, os.SEEK_END)
+        return int.from_bytes(f.read(4), "little")
 
 
 def open_stream(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> BinaryIO:
@@ -167,39 +188,34 @@ def open_stream(path: str | os.PathLike[str], storage_options: StorageOptions = 
 
     Parameters
     ----------
-    path : path-like or str
-        A raw or gzip shard (a path or URL); gzip is detected by magic bytes.
-    storage_options : dict or Store, optional
-        fsspec options for a URL.
+    path : path-like
+        A raw or gzip shard; gzip is detected by magic bytes.
 
     Returns
     -------
     binary file object
         Decompressing when the shard is gzip; the caller closes it.
     """
-    if is_url(path):
-        return _open_remote_stream(os.fspath(path), storage_options)
-    if is_gzip(path):
-        if _igzip is not None:
-            return _igzip.open(path, "rb")  # type: ignore[return-value]
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+    return _open_stream(path, storage_options)[0]
 
 
-def _open_remote_stream(url: str, storage_options: StorageOptions) -> BinaryIO:
-    """Open a remote shard once, inflating it when it is gzip; closing closes the download."""
-    raw = open_input(url, storage_options)
+def _open_stream(
+    path: str | os.PathLike[str], storage_options: StorageOptions = None
+) -> tuple[BinaryIO, int | None]:
+    """Open a shard's uncompressed bytes; also return its size when it is raw (None: gzip)."""
+    remote = is_url(path)
+    f = storage.open_input(path, storage_options) if remote else open_file(path)
     try:
-        compressed = raw.read(2) == GZIP_MAGIC
-        raw.seek(0)
-        if not compressed:
-            return raw
-        stream = (_igzip.IGzipFile if _igzip is not None else gzip.GzipFile)(fileobj=raw)
+        compressed = f.read(2) == GZIP_MAGIC
+        size = f.seek(0, os.SEEK_END)
+        f.seek(0)
     except BaseException:
-        raw.close()
+        f.close()
         raise
-    stream.myfileobj = raw  # GzipFile closes its myfileobj: the download goes with it
-    return stream  # type: ignore[return-value]
+    if compressed:
+        stream = io.BufferedReader(GzipStream(f), buffer_size=1 << 16)
+        return stream, None  # type: ignore[return-value]
+    return f, size
 
 
 def _check_header(header: bytes, path: object, record: int, offset: int) -> int:
@@ -214,6 +230,14 @@ def _check_header(header: bytes, path: object, record: int, offset: int) -> int:
         raise ChecksumError(
             f"{location(path, record, offset)}: the record's length field fails its CRC-32C "
             "check. The shard is corrupt or not a TFRecord file: download it again.",
+            path=path,
+            record=record,
+            offset=offset,
+        )
+    if length > MAX_LENGTH - offset:
+        raise TruncatedRecordError(
+            f"{location(path, record, offset)}: the length field says {length} bytes, more "
+            "than any file can hold. The file is corrupt or truncated: download it again.",
             path=path,
             record=record,
             offset=offset,
@@ -304,8 +328,6 @@ def iter_records(
         Index of the shard's first record in the whole export, used in error messages.
     verify : bool
         Check the data CRC of every record (the length CRC is always checked).
-    storage_options : dict or Store, optional
-        fsspec options when ``path`` is a URL.
 
     Yields
     ------
@@ -322,9 +344,10 @@ def iter_records(
     RecordError
         The gzip stream is corrupt.
     """
-    for _, offset, data, error in scan_records(
+    records = scan_records(
         path, first_index=first_index, verify=verify, storage_options=storage_options
-    ):
+    )
+    for _, offset, data, error in records:
         if error is not None:
             raise error
         yield offset, data
@@ -352,8 +375,6 @@ def scan_records(
         Index of the shard's first record in the whole export.
     verify : bool
         Check the data CRC of every record.
-    storage_options : dict or Store, optional
-        fsspec options when ``path`` is a URL.
 
     Yields
     ------
@@ -361,10 +382,9 @@ def scan_records(
         The record's index in the export, its offset in the uncompressed stream, its payload,
         and the data-CRC error if it has one.
     """
-    compressed = is_gzip(path, storage_options)
-    size = None if compressed else stat(path, storage_options).size
     record, offset = first_index, 0
-    with open_stream(path, storage_options) as f:
+    stream, size = _open_stream(path, storage_options)
+    with stream as f:
         while True:
             try:
                 header = f.read(HEADER_SIZE)
@@ -377,9 +397,7 @@ def scan_records(
                 footer = f.read(FOOTER_SIZE)
             except TFRecordIOError:
                 raise  # a remote error already naming the URL
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                raise _stream_error(exc, path, record, offset) from exc
-            except OSError as exc:  # isal reports corrupt streams as OSError
+            except STREAM_ERRORS as exc:
                 raise _stream_error(exc, path, record, offset) from exc
             if len(data) < length or len(footer) < FOOTER_SIZE:
                 _check_data(data, b"", path, record, offset)  # raises: truncated

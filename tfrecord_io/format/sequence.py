@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from tfrecord_io.format._wire import _Buffer, _len_fields
 from tfrecord_io.format.example import (  # the Example codec's pieces, shared with it
-    _FIELD_1,
     _TAG1_LEN,
     _TAG2_LEN,
     Feature,
-    _decode_feature,
+    _decode_feature_list,
     _decode_map,
     _decode_message,
     _entry_parts,
@@ -27,15 +25,6 @@ from tfrecord_io.format.example import (  # the Example codec's pieces, shared w
 )
 
 __all__ = ["decode_sequence_example", "encode_sequence_example"]
-
-
-def _decode_feature_list(
-    buf: _Buffer, start: int, end: int, where: str, out: list[Feature] | None
-) -> list[Feature]:
-    out = [] if out is None else out  # a second copy of the same list extends the first
-    for _, body, stop in _len_fields(buf, start, end, where, "FeatureList", _FIELD_1):
-        out.append(_decode_feature(buf, body, stop, where))
-    return out
 
 
 def decode_sequence_example(

@@ -1,10 +1,8 @@
-"""The files of a write: a temporary sibling folder committed by renames, and shard sinks.
+"""The files of a write: shard sinks, and the destination they are committed to.
 
-:class:`Destination` makes every write atomic: shards and mixer are written into a temporary
-folder beside the destination and renamed into place at the end, the mixer last, so a failed or
-interrupted write leaves nothing in the destination and a reader never sees a half-written
-export. An existing export (shards or mixer with the same prefix) is never replaced unless
-``overwrite`` is given.
+:class:`Destination` (from :mod:`.destination`, re-exported here) writes into a temporary folder
+and commits by renames; after a crash, the next write or ``tfrecord-io doctor FOLDER`` finishes or
+undoes the commit (:func:`recover_writes`).
 
 :class:`ShardSink` frames records and starts a new ``PREFIX-NNNNN.tfrecord[.gz]`` shard whenever
 the next record would take the current one past ``maxFileSize`` bytes before compression; a
@@ -17,18 +15,15 @@ when installed (several times zlib's speed), zlib otherwise; ``level`` is on zli
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import struct
-import tempfile
 import zlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
 
-from tfrecord_io.errors import ExportExistsError, OptionError
+from tfrecord_io.errors import OptionError
+from tfrecord_io.format.destination import Destination, export_file_names, recover_writes
 from tfrecord_io.format.records import frame_record
 
 try:  # optional ("fast" extra): deflate several times faster than zlib
@@ -42,6 +37,7 @@ __all__ = [
     "ShardSink",
     "export_file_names",
     "isal_level",
+    "recover_writes",
     "shard_name",
 ]
 
@@ -58,116 +54,6 @@ def shard_name(prefix: str, number: int, compressed: bool) -> str:
 def isal_level(level: int) -> int:
     """Map a zlib compression level (1-9) to isal's (0-3): 1 -> 0, 2-3 -> 1, 4-6 -> 2, 7-9 -> 3."""
     return 0 if level <= 1 else 1 if level <= 3 else 2 if level <= 6 else 3
-
-
-def _export_files(folder: str, prefix: str) -> list[str]:
-    """Names in ``folder`` that belong to the export ``prefix``: shards and mixer."""
-    return export_file_names(os.listdir(folder), prefix)
-
-
-def export_file_names(names: list[str], prefix: str) -> list[str]:
-    """Return the ``names`` that belong to the export ``prefix`` (shards and mixer), sorted."""
-    pattern = re.compile(re.escape(prefix) + r"-(\d{5}\.tfrecord(\.gz)?|mixer\.json)$")
-    return sorted(name for name in names if pattern.match(name))
-
-
-class Destination:
-    """A folder to write an export into, through a temporary sibling renamed at the end.
-
-    Parameters
-    ----------
-    path : path-like
-        The export folder. It may exist (holding other exports); its parent must exist.
-    prefix : str
-        ``fileNamePrefix`` of the export's files.
-    overwrite : bool
-        Replace an export with the same prefix already in the folder.
-
-    Raises
-    ------
-    ExportExistsError
-        The folder already holds an export with this prefix and ``overwrite`` is False.
-    OptionError
-        The path is a file, or its parent folder does not exist.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], prefix: str, overwrite: bool = False) -> None:
-        self.path = os.path.abspath(os.fspath(path))
-        self.prefix = prefix
-        self.overwrite = overwrite
-        if not prefix or "/" in prefix or os.sep in prefix:
-            raise OptionError(f"file_name_prefix must be a plain file name prefix, not {prefix!r}")
-        parent = os.path.dirname(self.path)
-        if os.path.exists(self.path) and not os.path.isdir(self.path):
-            raise OptionError(f"'{self.path}' is a file; an export is written into a folder")
-        if not os.path.isdir(parent):
-            raise OptionError(f"the folder '{parent}' does not exist: create it first")
-        self._check_existing()
-        if os.path.isdir(self.path):
-            self.temp = tempfile.mkdtemp(prefix=f".{prefix}.tmp-", dir=self.path)
-        else:
-            name = os.path.basename(self.path)
-            self.temp = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent)
-        self.committed = False
-
-    def _check_existing(self) -> None:
-        if not os.path.isdir(self.path) or self.overwrite:
-            return
-        existing = _export_files(self.path, self.prefix)
-        if existing:
-            raise ExportExistsError(
-                f"'{self.path}' already holds the export '{self.prefix}' ({existing[0]}"
-                f"{' and more' if len(existing) > 1 else ''}). Pass overwrite=True to replace "
-                "it, or choose another folder or file_name_prefix."
-            )
-
-    def temp_path(self, name: str) -> str:
-        """Return the path of ``name`` in the temporary folder."""
-        return os.path.join(self.temp, name)
-
-    def commit(self, names: list[str], mixer_text: str | None) -> list[str]:
-        """Move the shards ``names`` (and the mixer, written last) into the destination.
-
-        Parameters
-        ----------
-        names : list of str
-            Shard file names in the temporary folder, in order.
-        mixer_text : str, optional
-            The mixer's JSON; None writes no mixer.
-
-        Returns
-        -------
-        list of str
-            The final paths: shards in order, then the mixer.
-        """
-        mixer_name = f"{self.prefix}-mixer.json"
-        if mixer_text is not None:
-            with open(self.temp_path(mixer_name), "w", encoding="utf-8") as f:
-                f.write(mixer_text)
-            names = [*names, mixer_name]
-        for entry in os.listdir(self.temp):  # the spill and anything else not part of the export
-            if entry not in names:
-                path = self.temp_path(entry)
-                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-        if not os.path.exists(self.path):
-            os.rename(self.temp, self.path)  # one atomic step
-        else:
-            self._check_existing()
-            old = _export_files(self.path, self.prefix)
-            # The old mixer goes first and the new one comes last, so a reader never pairs a
-            # mixer with shards of another write.
-            for name in sorted(old, key=lambda n: not n.endswith("mixer.json")):
-                os.remove(os.path.join(self.path, name))
-            for name in names:
-                os.replace(self.temp_path(name), os.path.join(self.path, name))
-            os.rmdir(self.temp)
-        self.committed = True
-        return [os.path.join(self.path, name) for name in names]
-
-    def abort(self) -> None:
-        """Remove the temporary folder and everything in it; the destination is untouched."""
-        if not self.committed:
-            shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def _deflate(chunk: bytes, level: int, final: bool) -> bytes:

@@ -18,8 +18,14 @@ from typing import Any
 
 from affine import Affine
 
-from tfrecord_io.errors import MissingMixerError, MixerError, OptionError, TFRecordIOError
-from tfrecord_io.format.storage import StorageOptions, is_url, read_text
+from tfrecord_io.errors import (
+    MissingMixerError,
+    MixerError,
+    OptionError,
+    TFRecordIOError,
+    UnreadableMixerError,
+)
+from tfrecord_io.format.storage import StorageOptions, file_kind, is_url, read_text
 
 __all__ = ["Mixer", "mixer_path_for"]
 
@@ -209,15 +215,20 @@ class Mixer:
             mode = os.stat(path).st_mode
             if not stat.S_ISREG(mode):
                 # Checked before opening: a FIFO would block open() forever.
-                raise MixerError(f"{source} is not a regular file: name the mixer JSON file")
+                raise UnreadableMixerError(
+                    f"{source}: the mixer is {file_kind(mode)}, not a regular file: name the "
+                    "mixer JSON file"
+                )
             with open(path, "rb") as f:
                 raw = f.read()
+        except UnreadableMixerError:
+            raise
         except FileNotFoundError:
             raise MissingMixerError(
                 f"{source} does not exist (or is a broken link): name the mixer JSON file"
             ) from None
         except OSError as exc:
-            raise MixerError(
+            raise UnreadableMixerError(
                 f"{source} cannot be read ({exc.strerror or exc}): check its permissions"
             ) from None
         try:

@@ -31,7 +31,7 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.index import ShardIndex
-from tfrecord_io.format.records import framed_size, iter_records, stream_size_hint
+from tfrecord_io.format.records import framed_size, iter_records, size_hint
 from tfrecord_io.format.storage import StorageOptions, as_store, basename
 from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
@@ -370,7 +370,7 @@ class ExportReader:
             for shard in self.files.shards:
                 try:
                     size = os.path.getsize(shard)
-                    hint = stream_size_hint(shard)
+                    hint = size_hint(shard, self.store) or 0
                 except (OSError, TFRecordIOError):
                     size, hint = 0, 0
                 limit = size * 1032 if hint != size else size
@@ -481,7 +481,7 @@ class ExportReader:
             yield from prefetched(self._iter_payloads())
             return
         per_record = max(
-            1, stream_size_hint(shards[0], self.store) // max(1, starts[1] - starts[0])
+            1, (size_hint(shards[0], self.store) or 0) // max(1, starts[1] - starts[0])
         )
         depth = max(4, _AHEAD_BYTES // per_record)
         predicted = starts
@@ -581,8 +581,14 @@ class ExportReader:
     def _predict_starts(self) -> list[int] | None:
         starts = [0]
         for shard in self.files.shards:
-            size = stream_size_hint(shard, self.store)
-            with _closing(iter_records(shard, verify=False, storage_options=self.store)) as it:
+            size = size_hint(shard, self.store)  # a regular file, checked; None: too short
+            if size is None:
+                return None
+            with _closing(
+                iter_records(
+                    shard, first_index=starts[-1], verify=False, storage_options=self.store
+                )
+            ) as it:
                 first = next(it, None)
             if first is None:
                 return None

@@ -1,0 +1,197 @@
+"""Gzip members inflated one by one, with one header rule for every reader of a shard.
+
+Private to :mod:`.records` and :mod:`.index`. Sequential reading (``isal`` when installed, zlib
+otherwise) and random access (zlib, whose inflater states can be copied into seek points) go
+through the same :class:`Inflater`, so both accept and refuse exactly the same files: the member
+headers are checked here, not by whichever library happens to inflate. RFC 1952 says a reader
+must refuse a header whose reserved FLG bits are set; zlib does, isal does not, so it is checked
+here before either sees the member. Data after the last member that is not another member is
+refused too.
+
+Errors are raised as the libraries raise them (``zlib.error``, ``EOFError``, isal's
+``IsalError``); the callers turn them into :class:`~tfrecord_io.errors.RecordError`.
+
+This module deliberately does not import numpy.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+_isal_zlib: Any
+try:  # isal inflates about 1.5x faster than zlib; optional ("fast" extra)
+    from isal import isal_zlib as _isal_zlib
+except ImportError:  # pragma: no cover - depends on the environment
+    _isal_zlib = None
+
+__all__ = ["GZIP_MAGIC", "STREAM_ERRORS", "GzipStream", "Inflater", "SeekPoint"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+_RESERVED_FLAGS = 0xE0  # FLG bits 5-7
+READ_CHUNK = 1 << 20  # compressed bytes read at a time
+OUT_CHUNK = 4 << 20  # at most this much inflated output at a time (bounds memory on zeros)
+
+# What inflating a damaged stream can raise: zlib's and isal's errors, EOFError for a cut stream.
+STREAM_ERRORS: tuple[type[Exception], ...] = (EOFError, zlib.error) + (
+    (_isal_zlib.error,) if _isal_zlib is not None else ()
+)
+
+
+def check_member_header(head: bytes) -> None:
+    """Refuse the start of a gzip member that zlib or RFC 1952 would refuse.
+
+    Every reader of a shard calls this where a member starts, so that sequential and indexed
+    reads accept and refuse the same files whichever library inflates.
+
+    Raises
+    ------
+    zlib.error
+        ``head`` is not the start of a gzip member, or sets reserved header flag bits.
+    """
+    if head[:2] != GZIP_MAGIC[: len(head[:2])]:
+        raise zlib.error("data after the end of a gzip member is not gzip")
+    if len(head) >= 4 and head[3] & _RESERVED_FLAGS:
+        raise zlib.error(
+            f"a gzip header sets reserved flag bits ({head[3]:#04x}), which RFC 1952 "
+            "says a reader must refuse"
+        )
+
+
+def zlib_member() -> Any:
+    """Return a zlib inflater for one gzip member (its state can be copied)."""
+    return zlib.decompressobj(31)
+
+
+def fast_member() -> Any:
+    """Return the fastest inflater installed for one gzip member (isal, else zlib)."""
+    return _isal_zlib.decompressobj(31) if _isal_zlib is not None else zlib.decompressobj(31)
+
+
+@dataclass(frozen=True)
+class SeekPoint:
+    """An inflater state: feeding the file from ``compressed`` on yields from ``uncompressed``.
+
+    ``inflater`` is None at the start of a member.
+    """
+
+    compressed: int
+    uncompressed: int
+    inflater: Any
+
+
+START = SeekPoint(0, 0, None)
+
+
+class Inflater:
+    """Inflate a gzip file forwards from a seek point, member by member.
+
+    Parameters
+    ----------
+    f : binary file
+        The compressed file; it is read from ``point.compressed`` on.
+    point : SeekPoint
+        Where to start.
+    new_member : callable
+        Makes the inflater of a new member (``zlib_member`` or ``fast_member``).
+    """
+
+    def __init__(
+        self, f: IO[bytes], point: SeekPoint, new_member: Callable[[], Any] = zlib_member
+    ) -> None:
+        self._f = f
+        self._cpos = point.compressed
+        self._d = None if point.inflater is None else point.inflater.copy()
+        self._new_member = new_member
+        self._tail = b""
+        self.position = point.uncompressed  # uncompressed offset of the next byte produced
+
+    @property
+    def file(self) -> IO[bytes]:
+        """The compressed file being read."""
+        return self._f
+
+    def seek_point(self) -> SeekPoint:
+        """Return the current state, to resume from later (zlib inflaters only)."""
+        d = None if self._d is None else self._d.copy()
+        return SeekPoint(self._cpos - len(self._tail), self.position, d)
+
+    def _fill(self, size: int) -> None:
+        """Read until ``size`` unconsumed bytes are at hand, or the file ends."""
+        while len(self._tail) < size:
+            self._f.seek(self._cpos)
+            more = self._f.read(READ_CHUNK)
+            if not more:
+                return
+            self._cpos += len(more)
+            self._tail += more
+
+    def _start_member(self) -> bool:
+        """Check the next member's header; False at the true end of the file."""
+        self._fill(4)
+        head = self._tail
+        if not head:
+            return False
+        check_member_header(head)
+        self._d = self._new_member()
+        return True
+
+    def inflate(self) -> bytes:
+        """Return the next piece of output; ``b""`` at the true end of the file."""
+        while True:
+            if self._d is not None and self._d.eof:
+                self._tail = self._d.unused_data + self._tail
+                self._d = None
+            if self._d is None and not self._start_member():
+                return b""
+            if not self._tail:
+                self._fill(1)
+                if not self._tail:
+                    raise EOFError("compressed file ended before the end-of-stream marker")
+            assert self._d is not None
+            out = self._d.decompress(self._tail, OUT_CHUNK)
+            self._tail = self._d.unconsumed_tail
+            if out:
+                self.position += len(out)
+                return out
+
+
+class GzipStream(io.RawIOBase):
+    """A gzip file read front to back as its uncompressed bytes (wrap in a BufferedReader).
+
+    Parameters
+    ----------
+    f : binary file
+        The compressed file; it is closed with the stream.
+    """
+
+    def __init__(self, f: IO[bytes]) -> None:
+        super().__init__()
+        self._f = f
+        self._inflater = Inflater(f, START, fast_member)
+        self._piece = memoryview(b"")
+
+    def readable(self) -> bool:
+        """Return True: the stream is readable."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` with the next uncompressed bytes; 0 at the end."""
+        if not self._piece:
+            piece = self._inflater.inflate()
+            if not piece:
+                return 0
+            self._piece = memoryview(piece)
+        n = min(len(buffer), len(self._piece))
+        buffer[:n] = self._piece[:n]
+        self._piece = self._piece[n:]
+        return n
+
+    def close(self) -> None:
+        """Close the compressed file."""
+        if not self.closed:
+            self._f.close()
+        super().close()
