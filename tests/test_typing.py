@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import tfrecord_io
-
 USAGE = """
 import numpy as np
 import tfrecord_io
@@ -44,7 +42,10 @@ def _mypy(tmp_path: Path, source: str) -> str:
             sys.executable,
             str(snippet),
         ],
-        cwd=Path(tfrecord_io.__file__).parents[1],
+        # Not the package's parent: installed, that is site-packages, whose other top-level
+        # modules (mypy_extensions.py) mypy would take for the user's own. mypy finds the
+        # installed package (it has py.typed) through --python-executable.
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
