@@ -6,6 +6,7 @@ import contextlib
 import functools
 import gzip
 import os
+import shutil
 import warnings
 import zlib
 from pathlib import Path
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from rasterio.windows import Window
 
 import tfrecord_io
-from tests.conftest import UTM
+from tests.conftest import SAMPLE, UTM
 from tfrecord_io.cli import main
 from tfrecord_io.errors import OptionError, RecordError, StaleIndexWarning
 from tfrecord_io.format import index_build, seekpoints
@@ -341,3 +342,12 @@ def test_opening_a_shard_loads_the_exports_sidecar(tf_gzip: Path) -> None:
         warnings.simplefilter("error")
         _, indexes = _read(Path(shard), Window(0, 0, 10, 10))
     assert all(index.saved for index in indexes)
+
+
+def test_an_export_without_a_sidecar_opens_without_a_warning(tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(SAMPLE, tmp_path / "sample"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with tfrecord_io.open(folder) as ds:
+            window = ds.read(1, window=Window(200, 100, 64, 64))
+    assert window.shape == (64, 64)

@@ -19,6 +19,7 @@ __all__ = [
     "GridError",
     "KernelSizeError",
     "MissingExtraError",
+    "MissingFileError",
     "MissingMixerError",
     "MissingShardError",
     "MixerError",
@@ -92,6 +93,10 @@ class UnreadableFileError(TFRecordIOError, OSError):
     It is a folder, a FIFO or another special file, a dangling or looping symbolic link, or it
     may not be read (permissions). Checked before the file is opened, so a FIFO never blocks.
     """
+
+
+class MissingFileError(UnreadableFileError, FileNotFoundError):
+    """A file of an export does not exist (or is a link to nothing)."""
 
 
 class MixerError(TFRecordIOError, ValueError):

@@ -12,9 +12,14 @@ Layout, so that more targets (whole exports, mixers) can be added on top:
   target (anything else is a *foreign* exception), measures allocation on a sample of inputs,
   and reports.
 
+- :mod:`.targets_export`: whole exports: mixer mutations, re-sharding under every naming, and
+  records dropped, duplicated or swapped (registered as ``mixer_mutation``, ``reshard`` and
+  ``records_mutation``).
+
 Run ``python -m tests.fuzz --help`` from the repository root.
 """
 
+from tests.fuzz import targets_export  # noqa: F401 - importing it registers the export targets
 from tests.fuzz.runner import Report, run
 from tests.fuzz.targets import TARGETS, Target, Violation, register
 

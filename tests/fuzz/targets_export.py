@@ -25,6 +25,7 @@ import contextlib
 import gzip
 import json
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -35,6 +36,7 @@ import numpy as np
 from affine import Affine
 
 import tfrecord_io
+from tests.fuzz.targets import FuzzInput, Target, Violation, register
 from tfrecord_io.errors import TFRecordIOError
 from tfrecord_io.format.records import frame_record, iter_records
 from tfrecord_io.image.mixer import Mixer
@@ -242,3 +244,28 @@ def run(name: str, seed: int, workdir: Path) -> None:
         TARGETS[name](np.random.default_rng(seed), folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _registered(name: str) -> Target:
+    """Wrap export target ``name`` for the harness: the input is its seed, the check runs it."""
+
+    def make(rng: random.Random) -> FuzzInput:
+        seed = rng.getrandbits(63)
+        # The export the target builds and reads is about 2 MiB: its allocations scale with that.
+        return FuzzInput(seed.to_bytes(8, "little"), 2 << 20, f"{name} seed {seed}")
+
+    def check(item: FuzzInput, workdir: Path, rng: random.Random) -> bool:
+        folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
+        try:
+            TARGETS[name](np.random.default_rng(int.from_bytes(item.data, "little")), folder)
+        except AssertionError as exc:  # the target's oracle
+            raise Violation(str(exc)) from exc
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return True
+
+    return register(Target(name, make, check, weight=0.1))
+
+
+for _name in TARGETS:
+    _registered(_name)

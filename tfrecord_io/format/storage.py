@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, TypeAlias
 
 from tfrecord_io.errors import (
+    MissingFileError,
     MissingShardError,
     OptionError,
     ShardChangedError,
@@ -122,7 +123,8 @@ def open_file(path: str | os.PathLike[str], what: str = "shard") -> BinaryIO:
         cause = exc.strerror or type(exc).__name__
         if isinstance(exc, FileNotFoundError) and os.path.islink(path):
             cause = "a symbolic link to a file that does not exist"
-        raise UnreadableFileError(
+        error = MissingFileError if isinstance(exc, FileNotFoundError) else UnreadableFileError
+        raise error(
             f"'{os.fspath(path)}': the {what} cannot be read ({cause}). Check that it exists, "
             "is a file and may be read, or download it again."
         ) from exc
