@@ -105,7 +105,8 @@ def test_export_streams_its_source_without_a_spill_file(tmp_path, geotiff, raste
     seen: list[list[str]] = []  # the temporary folder's files after each patch row
 
     def progress(done: int, total: int) -> None:
-        (temp,) = tmp_path.glob(".export.tmp-*")
+        # the temporary folder (beside it lies its marker, .export.tmp-XXXX.json)
+        (temp,) = [p for p in tmp_path.glob(".export.tmp-*") if p.is_dir()]
         seen.append(sorted(os.listdir(temp)))
 
     tfrecord_io.export(tif, tmp_path / "export", progress=progress, patch_dimensions=[PATCH, PATCH])
