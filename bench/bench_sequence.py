@@ -109,7 +109,7 @@ def main() -> None:
 
     with tfrecord_io.open(folder) as ds:
         layout = ds._reader.layout
-        first = list(ds._reader._iter_payloads())[: PATCH * PATCH]
+        first = list(ds._reader.stream.iter_payloads())[: PATCH * PATCH]
         batch = [(payload, "bench") for _, _, _, payload in first]
         specs = layout.features
 

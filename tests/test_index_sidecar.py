@@ -315,7 +315,7 @@ def test_full_read_with_sidecar_splits_shards_and_matches_without(
         without = ds.read()
     tfrecord_io.build_index(folder, spacing=SPACING)
     with tfrecord_io.open(folder) as ds:
-        ranges = ds._reader._saved_ranges(8)
+        ranges = ds._reader.saved_ranges(8)
         with_sidecar = ds.read()
     assert ranges is not None
     assert len(ranges) > len(find_export(folder).shards)  # shards are cut into ranges

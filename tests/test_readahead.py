@@ -131,9 +131,9 @@ def test_a_mispredicted_shard_start_falls_back_to_reading_in_order():
     with tfrecord_io.open(SAMPLE) as ds:
         expected = ds.read()
         reader = ds._reader
-        starts = reader._predict_starts()
+        starts = reader.stream.predict_starts()
         assert starts is not None
         wrong = [starts[0], starts[1] + 1, *starts[2:]]
-        reader._predict_starts = lambda: wrong  # as if the gzip trailer had misled it
+        reader.stream.predict_starts = lambda: wrong  # as if the gzip trailer had misled it
         strips = np.concatenate([strip for _, strip in ds.iter_patch_rows()], axis=1)
         np.testing.assert_array_equal(strips, expected)

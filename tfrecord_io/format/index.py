@@ -15,16 +15,22 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import zlib
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, cast
+from typing import Any, cast
 
-from tfrecord_io.errors import RecordError, TruncatedRecordError, location
-from tfrecord_io.format._gzip import check_member_header
+from tfrecord_io.errors import RecordError, location
+from tfrecord_io.format.inflate import (
+    OUT_CHUNK,
+    READ_CHUNK,
+    READ_ERRORS,
+    Inflater,
+    Scanner,
+    SeekPoint,
+    last_at_or_before,
+)
 from tfrecord_io.format.records import (
-    FOOTER_SIZE,
     HEADER_SIZE,
     RECORD_OVERHEAD,
     _check_data,
@@ -33,7 +39,7 @@ from tfrecord_io.format.records import (
     _stream_error,
     is_gzip,
 )
-from tfrecord_io.format.seekpoints import INFLATE_ERRORS, RestoredStream, WindowPoint
+from tfrecord_io.format.seekpoints import WindowPoint
 from tfrecord_io.format.sidecar import IndexedShard
 from tfrecord_io.format.storage import StorageOptions, Store, as_store, is_url, open_input, stat
 
@@ -43,130 +49,6 @@ DEFAULT_SPACING = 4 << 20
 # Saved points cost no memory until used (~12 KB of sidecar each): space them closer, so a
 # window read from a sidecar inflates less.
 SAVED_SPACING = 1 << 20
-_READ_CHUNK = 1 << 20  # compressed bytes read at a time
-_RESTORE_CHUNK = 128 << 10  # compressed bytes per piece from a window point: cache-sized
-_READ_ERRORS: tuple[type[Exception], ...] = (EOFError, *INFLATE_ERRORS)
-_OUT_CHUNK = 4 << 20  # at most this much inflated output at a time (bounds memory on zeros)
-
-
-@dataclass(frozen=True)
-class _SeekPoint:
-    """An inflater state: feeding the file from ``compressed`` on yields from ``uncompressed``."""
-
-    compressed: int
-    uncompressed: int
-    inflater: zlib._Decompress
-
-
-class _Inflater:
-    """Inflate a gzip file forwards from a seek point, keeping unconsumed input."""
-
-    def __init__(
-        self, f: IO[bytes], point: _SeekPoint | WindowPoint, out_chunk: int = _OUT_CHUNK
-    ) -> None:
-        self._f = f
-        self._out_chunk = out_chunk
-        self._cpos = point.compressed
-        self._stream: RestoredStream | None = None
-        if isinstance(point, WindowPoint):
-            self._stream = RestoredStream(f, point, _RESTORE_CHUNK)
-            self._d = self._stream.inflater
-        else:
-            self._d = point.inflater.copy()
-        self._tail = b""
-        self.position = point.uncompressed  # uncompressed offset of the next byte produced
-        # At a member's start, its header is checked as every reader checks it (zlib parses it).
-        self._header_due = isinstance(point, _SeekPoint) and point.uncompressed == 0
-
-    def seek_point(self) -> _SeekPoint:
-        return _SeekPoint(self._cpos - len(self._tail), self.position, self._d.copy())
-
-    def inflate(self) -> bytes:
-        """Return the next piece of output; ``b""`` at the true end of the file."""
-        while True:
-            if self._d.eof:
-                rest = self._d.unused_data
-                if self._stream is not None:  # a raw member ended: skip its 8-byte trailer
-                    self._cpos, rest = self._stream.member_end(len(rest)) + 8, b""
-                    self._stream = None
-                if not rest:
-                    self._f.seek(self._cpos)
-                    rest = self._f.read(_READ_CHUNK)
-                    self._cpos += len(rest)
-                    if not rest:
-                        return b""
-                check_member_header(rest)
-                self._d = zlib.decompressobj(31)
-                self._tail = rest
-            if not self._tail:
-                if self._stream is not None:
-                    self._tail = self._stream.read()
-                else:
-                    self._f.seek(self._cpos)
-                    self._tail = self._f.read(_READ_CHUNK)
-                    self._cpos += len(self._tail)
-                if not self._tail:
-                    raise EOFError("compressed file ended before the end-of-stream marker")
-            if self._header_due:
-                self._header_due = False
-                check_member_header(self._tail)
-            out = self._d.decompress(self._tail, self._out_chunk)
-            self._tail = self._d.unconsumed_tail
-            if out:
-                self.position += len(out)
-                return out
-
-
-class _Framing:
-    """Record framing found in a shard's uncompressed bytes fed piece by piece."""
-
-    def __init__(self, index: ShardIndex) -> None:
-        self.index = index
-        self.header = b""
-        self.skip = 0
-        self.offset = 0
-
-    def feed(self, piece: bytes) -> None:
-        """Index the records whose headers are in ``piece`` (the bytes after the last fed)."""
-        index, view, p = self.index, memoryview(piece), 0
-        while p < len(piece):
-            if self.skip:
-                step = min(self.skip, len(piece) - p)
-                p, self.skip = p + step, self.skip - step
-                continue
-            take = min(HEADER_SIZE - len(self.header), len(piece) - p)
-            self.header += view[p : p + take]
-            p += take
-            if len(self.header) == HEADER_SIZE:
-                record = index.first_index + len(index.offsets)
-                length = _check_header(self.header, index.path, record, self.offset)
-                index.offsets.append(self.offset)
-                index.lengths.append(length)
-                self.skip, self.header = length + FOOTER_SIZE, b""
-                self.offset += length + RECORD_OVERHEAD
-
-    def finish(self) -> None:
-        """Refuse a stream that ends inside a record."""
-        if self.header or self.skip:
-            record = self.index.first_index + len(self.index.offsets) - (0 if self.header else 1)
-            raise TruncatedRecordError(
-                f"{location(self.index.path, record)}: the shard ends inside a record. "
-                "The file is truncated: download it again.",
-                path=self.index.path,
-                record=record,
-            )
-
-
-class _Scanner:
-    """Where the framing scan of a gzip shard stopped: its inflater and partial record."""
-
-    def __init__(self, index: ShardIndex) -> None:
-        # the inflater reads 1 MiB pieces; closed by ShardIndex._close_scanner
-        self.file = open_input(index.path, index.store, cache="none")
-        start = _SeekPoint(0, 0, zlib.decompressobj(31))
-        # Pieces no longer than the spacing, so that seek points can be that close.
-        self.inflater = _Inflater(self.file, start, min(_OUT_CHUNK, max(1, index.spacing)))
-        self.framing = _Framing(index)
 
 
 @dataclass
@@ -200,12 +82,12 @@ class ShardIndex:
     store: Store | None = None
     offsets: array = field(default_factory=lambda: array("q"))
     lengths: array = field(default_factory=lambda: array("q"))
-    _points: list[_SeekPoint | WindowPoint] = field(default_factory=list, repr=False)
-    _cursor: _Inflater | None = field(default=None, repr=False)
+    _points: list[SeekPoint | WindowPoint] = field(default_factory=list, repr=False)
+    _cursor: Inflater | None = field(default=None, repr=False)
     _buffer: bytes = field(default=b"", repr=False)
     _buffer_start: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _scanner: _Scanner | None = field(default=None, repr=False)
+    _scanner: Scanner | None = field(default=None, repr=False)
     saved: bool = False  # loaded from a sidecar: its points are WindowPoints
 
     @classmethod
@@ -245,7 +127,7 @@ class ShardIndex:
 
     def to_saved(self, name: str, identity: dict[str, Any]) -> IndexedShard:
         """Return what a sidecar keeps of this complete index (``index_shard_for_saving``)."""
-        if not self.complete or any(isinstance(p, _SeekPoint) for p in self._points):
+        if not self.complete or any(isinstance(p, SeekPoint) for p in self._points):
             raise ValueError("only a complete index made by index_shard_for_saving can be saved")
         points = cast("list[WindowPoint]", self._points)
         return IndexedShard(
@@ -282,12 +164,12 @@ class ShardIndex:
     def _scan_piece(self) -> None:
         scanner = self._scanner
         if scanner is None:
-            scanner = self._scanner = _Scanner(self)
+            scanner = self._scanner = Scanner(self)
             self._points.append(scanner.inflater.seek_point())
         framing = scanner.framing
         try:
             piece = scanner.inflater.inflate()
-        except _READ_ERRORS as exc:
+        except READ_ERRORS as exc:
             record = self.first_index + len(self.offsets)
             raise _stream_error(exc, self.path, record, framing.offset) from exc
         if not piece:
@@ -319,7 +201,7 @@ class ShardIndex:
         with self._lock:
             try:
                 raw = self._read_at(offset, length + RECORD_OVERHEAD)
-            except _READ_ERRORS as exc:
+            except READ_ERRORS as exc:
                 self._cursor = None
                 self._check_unchanged()
                 raise _stream_error(exc, self.path, record, offset) from exc
@@ -365,11 +247,11 @@ class ShardIndex:
         offset = self.offsets[start]
         with open_input(self.path, self.store, cache="none") as f:
             if self.compressed:
-                cursor = _Inflater(f, self._points[_last_at_or_before(self._points, offset)])
+                cursor = Inflater(f, self._points[last_at_or_before(self._points, offset)])
                 next_piece, buffer_start = cursor.inflate, cursor.position
             else:
                 f.seek(offset)
-                next_piece, buffer_start = functools.partial(f.read, _READ_CHUNK), offset
+                next_piece, buffer_start = functools.partial(f.read, READ_CHUNK), offset
             buffer = b""
             for local in range(start, stop):
                 offset, length = self.offsets[local], self.lengths[local]
@@ -389,7 +271,7 @@ class ShardIndex:
                                 buffer_start = have
                             else:
                                 parts.append(piece)
-                    except _READ_ERRORS as exc:
+                    except READ_ERRORS as exc:
                         record = self.first_index + local
                         raise _stream_error(exc, self.path, record, offset) from exc
                     buffer = b"".join(parts)
@@ -434,12 +316,12 @@ class ShardIndex:
         # Continue the current inflater when the target lies ahead of it and no seek point
         # is closer; sequential reads then inflate each byte once. `_buffer` holds the last
         # inflated bytes from `_buffer_start` up to the inflater's position.
-        point = self._points[_last_at_or_before(self._points, offset)]
+        point = self._points[last_at_or_before(self._points, offset)]
         cursor = self._cursor
         if cursor is None or offset < self._buffer_start or point.uncompressed > cursor.position:
             f = open_input(self.path, self.store, cache="none")  # the cursor's, closed below
             try:
-                cursor = _Inflater(f, point, min(_OUT_CHUNK, max(1, self.spacing)))
+                cursor = Inflater(f, point, min(OUT_CHUNK, max(1, self.spacing)))
             except BaseException:
                 f.close()
                 raise
@@ -468,7 +350,7 @@ class ShardIndex:
 
     def _close_cursor(self) -> None:
         if self._cursor is not None:
-            self._cursor._f.close()
+            self._cursor.close()
             self._cursor = None
 
     def close(self) -> None:
@@ -477,17 +359,6 @@ class ShardIndex:
             self._close_cursor()
             self._close_scanner()
             self._buffer = b""
-
-
-def _last_at_or_before(points: Sequence[_SeekPoint | WindowPoint], offset: int) -> int:
-    lo, hi = 0, len(points)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if points[mid].uncompressed <= offset:
-            lo = mid
-        else:
-            hi = mid
-    return lo
 
 
 def index_shard(

@@ -16,7 +16,8 @@ import os
 import zlib
 from typing import Any
 
-from tfrecord_io.format.index import _OUT_CHUNK, _READ_CHUNK, SAVED_SPACING, ShardIndex, _Framing
+from tfrecord_io.format.index import SAVED_SPACING, ShardIndex
+from tfrecord_io.format.inflate import OUT_CHUNK, READ_CHUNK, Framing
 from tfrecord_io.format.records import _stream_error, open_stream
 from tfrecord_io.format.seekpoints import WindowPoint, find_flush_points, points_from_gzidx
 
@@ -59,7 +60,7 @@ def index_shard_for_saving(
     if not index.compressed:
         index.scan()
         return index
-    framing = _Framing(index)
+    framing = Framing(index)
     errors: tuple[type[Exception], ...] = (EOFError, zlib.error, OSError)  # isal: OSError
     try:
         if _rapidgzip is not None:
@@ -79,25 +80,25 @@ def index_shard_for_saving(
     return index
 
 
-def _rapidgzip_points(path: str, spacing: int, framing: _Framing) -> list[WindowPoint]:
+def _rapidgzip_points(path: str, spacing: int, framing: Framing) -> list[WindowPoint]:
     # Its index has a point per chunk, about chunk_size uncompressed bytes apart. One thread:
     # on this project's two shared cores a second one made the scan slower, not faster.
     with _rapidgzip.RapidgzipFile(path, parallelization=1, chunk_size=spacing) as f:
-        while piece := f.read(_OUT_CHUNK):
+        while piece := f.read(OUT_CHUNK):
             framing.feed(piece)
         exported = io.BytesIO()
         f.export_index(exported, _rapidgzip.IndexFormat.INDEXED_GZIP)
     return points_from_gzidx(exported.getvalue())
 
 
-def _indexed_gzip_points(path: str, spacing: int, framing: _Framing) -> list[WindowPoint]:
+def _indexed_gzip_points(path: str, spacing: int, framing: Framing) -> list[WindowPoint]:
     # indexed_gzip keeps points only when asked to build its index (reading through it keeps
     # none for a small file), so the framing is read in a second pass, with isal when present.
-    with _indexed_gzip.IndexedGzipFile(path, spacing=spacing, readbuf_size=_READ_CHUNK) as f:
+    with _indexed_gzip.IndexedGzipFile(path, spacing=spacing, readbuf_size=READ_CHUNK) as f:
         f.build_full_index()
         exported = io.BytesIO()
         f.export_index(fileobj=exported)
     with open_stream(path) as stream:
-        while piece := stream.read(_OUT_CHUNK):
+        while piece := stream.read(OUT_CHUNK):
             framing.feed(piece)
     return points_from_gzidx(exported.getvalue())

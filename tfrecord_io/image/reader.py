@@ -5,7 +5,7 @@ record index (shard, offset) is loaded from the export's sidecar when it has a c
 (:mod:`tfrecord_io.image.indexing`), or else built shard by shard the first time a patch
 beyond what is indexed is asked for, and kept; decoded tiles go through an LRU cache bounded in
 bytes. A read of the whole export streams every shard once instead
-(:meth:`ExportReader.iter_tiles`).
+(:meth:`ExportReader.iter_tiles`, :mod:`tfrecord_io.image.streaming`).
 How records become bands is :mod:`tfrecord_io.image.layout`'s business.
 """
 
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -39,50 +37,11 @@ from tfrecord_io.image.indexing import load_saved_indexes
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
 from tfrecord_io.image.mixer import Mixer
 from tfrecord_io.image.partial import place_shards
-from tfrecord_io.image.prefetch import Ahead, prefetched
 from tfrecord_io.image.prefetch import closing as _closing
-
-_AHEAD_BYTES = 128 << 20  # records a second inflater may hold while the shard before is read
+from tfrecord_io.image.streaming import ExportStream
+from tfrecord_io.image.tilecache import TileCache
 
 __all__ = ["ExportReader"]
-
-
-class _TileCache:
-    """An LRU cache of decoded tiles, bounded by their size in bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[int, tuple[np.ndarray, ...]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: int) -> tuple[np.ndarray, ...] | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
-
-    def put(self, key: int, item: tuple[np.ndarray, ...]) -> None:
-        size = sum(a.nbytes for a in item)
-        if size > self.max_bytes:
-            return
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = item
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= sum(a.nbytes for a in old)
-
-    def __contains__(self, key: int) -> bool:
-        return key in self._items
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
 
 
 class ExportReader:
@@ -140,12 +99,15 @@ class ExportReader:
         self.expected_records: int | None = None  # known once the grid is
         #: Patches of a partial export whose shard is missing (read as nodata).
         self.missing_patches: frozenset[int] = frozenset()
-        self._partial = False
+        #: True for a partial export: its shards were indexed and placed when opened.
+        self.partial = False
         self._bound: int | None = None
         self._indexes: list[ShardIndex] = []
         self._sidecar_checked = False
         self._index_lock = threading.Lock()
-        self._cache = _TileCache(cache_bytes)
+        self._cache = TileCache(cache_bytes)
+        #: The whole-export reads (every shard streamed once).
+        self.stream = ExportStream(self)
         first_where = location(self.files.shards[0], 0)
         with _closing(iter_records(self.files.shards[0], storage_options=self.store)) as it:
             first = next(it, None)
@@ -206,7 +168,7 @@ class ExportReader:
             index.first_index = start
             present.update(range(start, start + len(index)))
         self._indexes = indexes
-        self._partial = True
+        self.partial = True
         self.missing_patches = frozenset(range(self.grid.total_patches)) - present
 
     def _load_mixer(self, mixer: Any, sequence: bool) -> Mixer:
@@ -255,7 +217,7 @@ class ExportReader:
         Shards are indexed in order, and the last one only as far as needed, so a window near
         the start of a large gzip shard does not wait for the whole shard to be inflated.
         """
-        if self._partial:
+        if self.partial:
             return  # every shard present was indexed and placed when opened
         with self._index_lock:
             self._load_sidecar()
@@ -279,7 +241,7 @@ class ExportReader:
                 last.scan(None if record is None else record - last.first_index)
             total = self._indexed_records()
             if self.expected_records is not None and total != self.expected_records:
-                raise RecordCountError(self._count_message(total, self.expected_records))
+                raise RecordCountError(self.count_message(total, self.expected_records))
 
     def _load_sidecar(self) -> bool:
         """Load the saved index once, when current (it replaces the scan); True if loaded."""
@@ -290,7 +252,7 @@ class ExportReader:
             )
         return bool(self._indexes) and self._indexes[0].saved
 
-    def _saved_ranges(self, pieces: int) -> list[tuple[ShardIndex, int, int]] | None:
+    def saved_ranges(self, pieces: int) -> list[tuple[ShardIndex, int, int]] | None:
         """Split the records into about ``pieces`` ranges that start at saved seek points.
 
         None without a current sidecar: then a shard can only be read from its start.
@@ -316,7 +278,8 @@ class ExportReader:
         last = self._indexes[-1] if self._indexes else None
         return last.first_index + len(last) if last is not None else 0
 
-    def _count_message(self, total: int, expected: int) -> str:
+    def count_message(self, total: int, expected: int) -> str:
+        """Return why ``total`` records do not fit a grid needing ``expected``, and what to do."""
         last = basename(self.files.shards[-1])
         hint = (
             f"A shard after {last} may be missing: download it."
@@ -337,7 +300,7 @@ class ExportReader:
             Once the grid is known, when the count does not match it.
         """
         self._index_through(None)
-        if self._partial:
+        if self.partial:
             return sum(len(index) for index in self._indexes)
         return self._indexed_records()
 
@@ -350,7 +313,7 @@ class ExportReader:
             The export holds fewer records than the mixer's grid needs.
         """
         needed = (index + 1) * self.records_per_patch
-        if self._partial or needed <= self._indexed_records() or needed <= self._record_bound():
+        if self.partial or needed <= self._indexed_records() or needed <= self._record_bound():
             return
         self._index_through(needed - 1)
 
@@ -388,7 +351,7 @@ class ExportReader:
                 return shard_index.read(local), location(
                     shard_index.path, record, shard_index.offsets[local]
                 )
-        raise RecordCountError(self._count_message(self._indexed_records(), record + 1))
+        raise RecordCountError(self.count_message(self._indexed_records(), record + 1))
 
     # -- tiles -----------------------------------------------------------------------------
 
@@ -427,101 +390,7 @@ class ExportReader:
         RecordCountError
             The records do not add up to the mixer's grid.
         """
-        if self._partial:
-            for index in range(self.grid.total_patches):
-                if index not in self.missing_patches:
-                    yield index, self.tile(index)
-            return
-        if self.layout.sequence:  # one queue item per patch, not per pixel record
-            batches = self._iter_sequence_batches()
-            with _closing(prefetched(batches, depth=2) if prefetch else batches) as items:
-                for index, batch in items:
-                    yield index, self.layout.decode_sequence(batch)
-            return
-        total, expected = 0, self.grid.total_patches
-        records = self._iter_payloads_ahead() if prefetch else self._iter_payloads()
-        with _closing(records):
-            for shard, index, offset, payload in records:
-                if index >= expected:
-                    raise RecordCountError(self._count_message(index + 1, expected))
-                yield index, self.layout.decode(payload, location(shard, index, offset))
-                total = index + 1
-        if total != expected:
-            raise RecordCountError(self._count_message(total, expected))
-
-    def _iter_sequence_batches(self) -> Iterator[tuple[int, list[tuple[bytes, str]]]]:
-        """Yield a sequence export's records patch by patch: ``(index, [(payload, where)])``."""
-        per, expected = self.records_per_patch, self.expected_records or 0
-        batch: list[tuple[bytes, str]] = []
-        total = 0
-        with _closing(self._iter_payloads()) as records:
-            for shard, record, offset, payload in records:
-                if record >= expected:
-                    raise RecordCountError(self._count_message(record + 1, expected))
-                batch.append((payload, location(shard, record, offset)))
-                total = record + 1
-                if len(batch) == per:
-                    yield record // per, batch
-                    batch = []
-        if total != expected:
-            raise RecordCountError(self._count_message(total, expected))
-
-    def _iter_payloads_ahead(self) -> Iterator[tuple[str, int, int, bytes]]:
-        """Yield what :meth:`_iter_payloads` yields, inflated on other threads.
-
-        A gzip shard is one sequential stream: inflating on two cores means two shards at once.
-        While a shard is consumed, the next one is read on another thread, at most
-        ``_AHEAD_BYTES`` of records ahead. Its first record's index is predicted from the gzip
-        trailer as :meth:`read_all` does; without a prediction, shards are read one at a time
-        (on one thread ahead of the consumer).
-        """
-        shards = self.files.shards
-        starts = self._predict_starts() if len(shards) > 1 else None
-        if starts is None:
-            yield from prefetched(self._iter_payloads())
-            return
-        per_record = max(
-            1, (size_hint(shards[0], self.store) or 0) // max(1, starts[1] - starts[0])
-        )
-        depth = max(4, _AHEAD_BYTES // per_record)
-        predicted = starts
-
-        def shard(n: int) -> Iterator[tuple[str, int, int, bytes]]:
-            path, first = shards[n], predicted[n]
-            records = iter_records(path, first_index=first, storage_options=self.store)
-            for k, (offset, payload) in enumerate(records):
-                yield path, first + k, offset, payload
-
-        running = [Ahead(shard(0), 4)]
-        try:
-            for n in range(len(shards)):
-                if n + 1 < len(shards):
-                    running.append(Ahead(shard(n + 1), depth))
-                current = running.pop(0)
-                count = 0
-                for item in current:
-                    yield item
-                    count += 1
-                current.close()
-                if predicted[n] + count != predicted[n + 1]:  # mispredicted: go on in order
-                    for ahead in running:
-                        ahead.close()
-                    yield from self._iter_payloads(n + 1, predicted[n] + count)
-                    return
-        finally:
-            for ahead in running:
-                ahead.close()
-
-    def _iter_payloads(
-        self, first_shard: int = 0, first_index: int = 0
-    ) -> Iterator[tuple[str, int, int, bytes]]:
-        index = first_index
-        for shard in self.files.shards[first_shard:]:
-            for offset, payload in iter_records(
-                shard, first_index=index, storage_options=self.store
-            ):
-                yield shard, index, offset, payload
-                index += 1
+        return self.stream.iter_tiles(prefetch)
 
     def read_all(
         self, place: Callable[[int, tuple[np.ndarray, ...]], None], workers: int = 2
@@ -544,68 +413,7 @@ class ExportReader:
         RecordCountError
             The records do not add up to the mixer's grid.
         """
-        parallel = workers > 1 and not self.layout.sequence and not self._partial
-        ranges = self._saved_ranges(4 * workers) if parallel else None
-        if ranges is not None:
-            total = self.grid.total_patches
-
-            def run_range(task: tuple[ShardIndex, int, int]) -> None:
-                ix, start, stop = task
-                for local, offset, payload in ix.iter_from(start, stop):
-                    index = ix.first_index + local
-                    if index < total:
-                        place(index, self.layout.decode(payload, location(ix.path, index, offset)))
-
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(run_range, ranges))
-            return
-        starts = self._predict_starts() if parallel and len(self.files.shards) > 1 else None
-        if starts is not None:
-            shard_starts = starts
-
-            def run(n: int) -> int:
-                count = 0
-                for index, tile in self._decode_shard(self.files.shards[n], shard_starts[n]):
-                    if index < self.grid.total_patches:
-                        place(index, tile)
-                    count += 1
-                return count
-
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                counts = list(pool.map(run, range(len(self.files.shards))))
-            if all(starts[n] + counts[n] == starts[n + 1] for n in range(len(counts))):
-                return
-        for index, tile in self.iter_tiles(prefetch=workers > 1):
-            place(index, tile)
-
-    def _predict_starts(self) -> list[int] | None:
-        starts = [0]
-        for shard in self.files.shards:
-            size = size_hint(shard, self.store)  # a regular file, checked; None: too short
-            if size is None:
-                return None
-            with _closing(
-                iter_records(
-                    shard, first_index=starts[-1], verify=False, storage_options=self.store
-                )
-            ) as it:
-                first = next(it, None)
-            if first is None:
-                return None
-            record_size = framed_size(len(first[1]))
-            if size % record_size:
-                return None
-            starts.append(starts[-1] + size // record_size)
-        return starts if starts[-1] == self.grid.total_patches else None
-
-    def _decode_shard(
-        self, shard: str, first_index: int
-    ) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
-        for index, (offset, payload) in enumerate(
-            iter_records(shard, first_index=first_index, storage_options=self.store),
-            start=first_index,
-        ):
-            yield index, self.layout.decode(payload, location(shard, index, offset))
+        self.stream.read_all(place, workers)
 
     def close(self) -> None:
         """Release open files and cached tiles."""
