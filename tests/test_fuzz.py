@@ -19,7 +19,15 @@ from tests.fuzz.targets import FuzzInput
 def test_short_seeded_fuzz_run_finds_no_foreign_exception_hang_or_wrong_read() -> None:
     report = run(2000, seed=20261129, timeout=10.0, trace_every=25)
     assert report.findings == [], report.summary()
-    assert set(report.per_target) == {"example", "framing", "gzip", "write"}
+    assert set(report.per_target) == {
+        "example",
+        "framing",
+        "gzip",
+        "write",
+        "mixer_mutation",
+        "reshard",
+        "records_mutation",
+    }
     for name, count in report.per_target.items():  # each oracle saw inputs accepted and refused
         assert 0 < report.refused[name] < count, report.summary()
     assert report.traced >= 70
