@@ -28,8 +28,10 @@ def test_short_seeded_fuzz_run_finds_no_foreign_exception_hang_or_wrong_read() -
         "reshard",
         "records_mutation",
     }
-    for name, count in report.per_target.items():  # each oracle saw inputs accepted and refused
-        assert 0 < report.refused[name] < count, report.summary()
+    for name in ("example", "framing", "gzip", "write"):  # saw inputs accepted and refused
+        assert 0 < report.refused[name] < report.per_target[name], report.summary()
+    # The whole-export targets judge refusals themselves (a mutated mixer must be refused or
+    # read, a permuted export must not validate): every input they get is checked to the end.
     assert report.traced >= 70
     assert report.max_alloc_ratio < 1.0
 
