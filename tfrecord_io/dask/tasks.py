@@ -16,6 +16,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import dask
 import numpy as np
@@ -27,7 +28,7 @@ from tfrecord_io.format.shards import ShardSink
 from tfrecord_io.image.encode import ExportPlan, RowSource, iter_payloads
 from tfrecord_io.image.export import RasterioRows
 
-__all__ = ["RasterPath", "copy_shard", "open_rows", "size_records", "write_shard"]
+__all__ = ["RasterPath", "ShardWriting", "copy_shard", "open_rows", "size_records", "write_shard"]
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,27 @@ def size_records(
     return np.asarray(sizes, dtype=np.int64), kept
 
 
+class ShardWriting(TypedDict, total=False):
+    """How a shard task writes its shard: the keywords of :func:`write_shard`, :func:`copy_shard`.
+
+    Attributes
+    ----------
+    level : int
+        zlib compression level of a gzip shard (default 6).
+    threads : int
+        Threads compressing beside the encoding (``workers`` of the serial writer; default 2).
+    """
+
+    level: int
+    threads: int
+
+
 def write_shard(
     source: RasterPath | RowSource,
     plan: ExportPlan,
     task: ShardTask,
     path: str,
-    *,
-    level: int = 6,
-    threads: int = 2,
+    **writing: Unpack[ShardWriting],
 ) -> str:
     """Encode the records of one shard and write it at ``path``, as the serial writer would.
 
@@ -103,10 +117,8 @@ def write_shard(
         Which shard, from which patches.
     path : str
         The shard file to write, in the destination's temporary folder.
-    level : int
-        zlib compression level of a gzip shard.
-    threads : int
-        Threads compressing beside the encoding (``workers`` of the serial writer).
+    **writing
+        ``level`` and ``threads`` (:class:`ShardWriting`).
 
     Returns
     -------
@@ -131,7 +143,7 @@ def write_shard(
                         sink.write(payload)
                     record += 1
 
-    return _one_shard(path, plan, len(task.records), fill, level, threads)
+    return _one_shard(path, plan, len(task.records), fill, **writing)
 
 
 def copy_shard(
@@ -139,9 +151,7 @@ def copy_shard(
     spans: list[tuple[int, int, np.ndarray]],
     plan: ExportPlan,
     path: str,
-    *,
-    level: int = 6,
-    threads: int = 2,
+    **writing: Unpack[ShardWriting],
 ) -> str:
     """Write one shard at ``path`` from record payloads the sizing pass left in ``pieces``.
 
@@ -156,8 +166,8 @@ def copy_shard(
         The export's plan.
     path : str
         The shard file to write.
-    level, threads : int
-        As :func:`write_shard` takes them.
+    **writing
+        ``level`` and ``threads`` (:class:`ShardWriting`).
 
     Returns
     -------
@@ -176,7 +186,7 @@ def copy_shard(
                         break  # counted below
                     sink.write(payload)
 
-    return _one_shard(path, plan, sum(len(s) for _, _, s in spans), fill, level, threads)
+    return _one_shard(path, plan, sum(len(s) for _, _, s in spans), fill, **writing)
 
 
 def _one_shard(
@@ -184,8 +194,8 @@ def _one_shard(
     plan: ExportPlan,
     expected: int,
     fill: Callable[[ShardSink], None],
-    level: int,
-    threads: int,
+    level: int = 6,
+    threads: int = 2,
 ) -> str:
     """Make a shard sink for ``path``, let ``fill`` write into it, check the count, close."""
     options = plan.options

@@ -40,7 +40,7 @@ from typing import Any
 
 from tfrecord_io.errors import ExportExistsError, OptionError
 
-__all__ = ["Destination", "export_file_names", "recover_writes"]
+__all__ = ["Destination", "export_file_names", "recover_writes", "refuse_existing"]
 
 _BACKUP = ".old"
 _TEMP = re.compile(r"^\.(?P<owner>.+)\.tmp-[0-9a-f]{16}$")
@@ -55,6 +55,31 @@ def export_file_names(names: list[str], prefix: str) -> list[str]:
     """Return the ``names`` that belong to the export ``prefix`` (shards and mixer), sorted."""
     pattern = re.compile(re.escape(prefix) + r"-(\d{5}\.tfrecord(\.gz)?|mixer\.json)$")
     return sorted(name for name in names if pattern.match(name))
+
+
+def refuse_existing(path: str, prefix: str, existing: list[str]) -> None:
+    """Refuse to write the export ``prefix`` into ``path`` over its ``existing`` files.
+
+    Parameters
+    ----------
+    path : str
+        The destination folder or URL.
+    prefix : str
+        The export's file name prefix.
+    existing : list of str
+        The names of the export's files already there (none: nothing is refused).
+
+    Raises
+    ------
+    ExportExistsError
+        ``existing`` is not empty.
+    """
+    if existing:
+        raise ExportExistsError(
+            f"'{path}' already holds the export '{prefix}' ({existing[0]}"
+            f"{' and more' if len(existing) > 1 else ''}). Pass overwrite=True to replace "
+            "it, or choose another folder or file_name_prefix."
+        )
 
 
 def _mixer_first(names: list[str]) -> list[str]:
@@ -266,13 +291,7 @@ class Destination:
     def _check_existing(self) -> None:
         if not os.path.isdir(self.path) or self.overwrite:
             return
-        existing = _export_files(self.path, self.prefix)
-        if existing:
-            raise ExportExistsError(
-                f"'{self.path}' already holds the export '{self.prefix}' ({existing[0]}"
-                f"{' and more' if len(existing) > 1 else ''}). Pass overwrite=True to replace "
-                "it, or choose another folder or file_name_prefix."
-            )
+        refuse_existing(self.path, self.prefix, _export_files(self.path, self.prefix))
 
     def temp_path(self, name: str) -> str:
         """Return the path of ``name`` in the temporary folder."""

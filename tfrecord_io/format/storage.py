@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import stat as _st
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,14 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, TypeAlias
 
 from tfrecord_io.errors import (
-    MissingFileError,
     MissingShardError,
     OptionError,
     ShardChangedError,
     StorageAccessError,
     TFRecordIOError,
-    UnreadableFileError,
 )
+from tfrecord_io.format.localfile import file_kind, open_file
 
 __all__ = [
     "BLOCK_SIZE",
@@ -74,60 +72,6 @@ _IDENTITY_KEYS = (
     "created",
 )
 _DENIED = re.compile(r"Forbidden|AccessDenied|Access Denied|\b403\b|\b401\b", re.IGNORECASE)
-_KINDS = {
-    _st.S_IFDIR: "a folder",
-    _st.S_IFIFO: "a FIFO (named pipe)",
-    _st.S_IFSOCK: "a socket",
-    _st.S_IFCHR: "a character device",
-    _st.S_IFBLK: "a block device",
-}
-
-
-def file_kind(mode: int) -> str:
-    """Describe what a file that is not a regular file is, from its ``st_mode``."""
-    return _KINDS.get(_st.S_IFMT(mode), "a special file")
-
-
-def open_file(path: str | os.PathLike[str], what: str = "shard") -> BinaryIO:
-    """Open a regular file for reading in binary mode, refusing anything else before opening.
-
-    Parameters
-    ----------
-    path : path-like
-        The file.
-    what : str
-        What the file is to the caller ("shard", "mixer"), for the error message.
-
-    Returns
-    -------
-    binary file object
-        The caller closes it.
-
-    Raises
-    ------
-    UnreadableFileError
-        The path is a folder, a FIFO or other special file, a dangling or looping symbolic
-        link, or it cannot be opened.
-    """
-    try:
-        mode = os.stat(path).st_mode
-        if not _st.S_ISREG(mode):  # checked first: opening a FIFO blocks until a writer comes
-            raise UnreadableFileError(
-                f"'{os.fspath(path)}': the {what} is {file_kind(mode)}, not a regular file. "
-                f"Replace it with the {what} file downloaded from Earth Engine."
-            )
-        return open(path, "rb")  # the caller closes it
-    except UnreadableFileError:
-        raise
-    except OSError as exc:
-        cause = exc.strerror or type(exc).__name__
-        if isinstance(exc, FileNotFoundError) and os.path.islink(path):
-            cause = "a symbolic link to a file that does not exist"
-        error = MissingFileError if isinstance(exc, FileNotFoundError) else UnreadableFileError
-        raise error(
-            f"'{os.fspath(path)}': the {what} cannot be read ({cause}). Check that it exists, "
-            "is a file and may be read, or download it again."
-        ) from exc
 
 
 def is_url(path: object) -> bool:

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from tfrecord_io.errors import ExportExistsError, OptionError
 from tfrecord_io.format import storage
 from tfrecord_io.format.atomic import atomic_file
+from tfrecord_io.format.destination import refuse_existing
 from tfrecord_io.format.shards import Destination, export_file_names
 from tfrecord_io.format.sidecar import SIDECAR_SUFFIX
 from tfrecord_io.format.storage import StorageOptions, translate_errors
@@ -104,13 +105,7 @@ class RemoteDestination:
     def _check_existing(self) -> None:
         if self.overwrite:
             return
-        existing = self._existing()
-        if existing:
-            raise ExportExistsError(
-                f"'{self.path}' already holds the export '{self.prefix}' ({existing[0]}"
-                f"{' and more' if len(existing) > 1 else ''}). Pass overwrite=True to replace "
-                "it, or choose another folder or file_name_prefix."
-            )
+        refuse_existing(self.path, self.prefix, self._existing())
 
     def temp_path(self, name: str) -> str:
         """Return the local path of ``name`` in the temporary folder."""
