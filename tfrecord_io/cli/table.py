@@ -59,30 +59,27 @@ def table_convert_command(
     src: str,
     dst: str,
     format_name: str | None,
-    x: str | None,
-    y: str | None,
-    crs: str | None,
     overwrite: bool,
     quiet: bool,
     storage_items: tuple[str, ...],
+    **points: str | None,
 ) -> None:
     """Convert a table export to CSV, (Geo)Parquet, GeoPackage, GeoJSON or FlatGeobuf, or back.
 
     Any of these formats, or any vector file OGR reads, becomes a table TFRecord ready for
     `earthengine upload table` when DST ends in .tfrecord.gz (or -f TFRecord). SRC (a table
-    export) and DST may be gs://, s3:// or memory:// URLs.
+    export) and DST may be gs://, s3:// or memory:// URLs. ``points`` are --x, --y and --crs.
     """
     from tfrecord_io.table import convert
 
     with reported() as stderr, progress_bar(quiet, f"Writing {dst}", stderr) as progress:
+        options = open_options(None, storage_items=storage_items)
         convert.convert_table(
             src,
             dst,
             format=format_name,
-            x=x,
-            y=y,
-            crs=crs,
             overwrite=overwrite,
             progress=progress,
-            **open_options(None, storage_items=storage_items),
+            **points,
+            **options,
         )

@@ -46,9 +46,11 @@ def open_file(path: str | os.PathLike[str], what: str = "shard") -> BinaryIO:
 
     Raises
     ------
+    MissingFileError
+        The path does not exist, or is a symbolic link to nothing (also a FileNotFoundError).
     UnreadableFileError
-        The path is a folder, a FIFO or other special file, a dangling or looping symbolic
-        link, or it cannot be opened.
+        The path is a folder, a FIFO or other special file, a looping symbolic link, or it
+        cannot be opened.
     """
     try:
         mode = os.stat(path).st_mode
