@@ -81,10 +81,10 @@ qgis-plugin:
 	cd $(QGIS_PLUGIN_BUILD) && $(PYTHON) -m zipfile -c $(abspath $(QGIS_PLUGIN_ZIP)) qgis_tfrecord_io
 	@echo "wrote $(QGIS_PLUGIN_ZIP)"
 
+# Every benchmark, one after the other (about an hour on two cores; each can also be run alone).
+BENCHES := read write translate index full sequence table xarray distributed cloud qgis
 bench: $(DEPS) install system-deps
-	$(BIN)/python bench/bench_read.py
-	$(BIN)/python bench/bench_write.py
-	$(BIN)/python bench/bench_translate.py
+	for b in $(BENCHES); do $(BIN)/python bench/bench_$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-out bench/out $(QGIS_PLUGIN_ZIP)
