@@ -8,6 +8,8 @@ which parts each may import. A new part must be placed here, and in the README's
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,20 @@ def test_module_imports_only_the_layers_below_it(path: Path) -> None:
     names = set(dir(tfrecord_io))  # `from tfrecord_io import open` names a public object
     imported = {p for p in _imported_parts(path) if p in LAYERS or p not in names}
     assert imported <= allowed, f"{part} imports {sorted(imported - allowed)}"
+
+
+OPTIONAL = (
+    "pandas", "pyarrow", "geopandas", "xarray", "dask", "distributed", "fsspec", "gcsfs",
+    "s3fs", "tensorflow", "google.protobuf", "rapidgzip", "indexed_gzip",
+)  # fmt: skip
+
+
+def test_importing_the_package_imports_no_optional_dependency() -> None:
+    code = (
+        "import sys, tfrecord_io\n"
+        f"print(sorted(m for m in {OPTIONAL!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

@@ -11,6 +11,7 @@ Python) the byte-aligned flush points that
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import zlib
@@ -25,19 +26,23 @@ __all__ = ["index_shard_for_saving"]
 
 # Optional ("fast" extra): inflaters that find deflate block boundaries for saved seek
 # points. rapidgzip is preferred: one pass gives both the index and the framing, at isal's
-# speed; indexed_gzip needs a second pass for the framing.
-try:
-    import rapidgzip
+# speed; indexed_gzip needs a second pass for the framing. Imported when an index is first
+# built, not with the package (rapidgzip alone takes longer to import than numpy).
+_UNLOADED: Any = object()
+_rapidgzip: Any = _UNLOADED
+_indexed_gzip: Any = _UNLOADED
 
-    _rapidgzip: Any = rapidgzip
-except ImportError:  # pragma: no cover - depends on the environment (QGIS's Python)
-    _rapidgzip = None
-try:
-    import indexed_gzip
 
-    _indexed_gzip: Any = indexed_gzip
-except ImportError:  # pragma: no cover - depends on the environment (QGIS's Python)
-    _indexed_gzip = None
+def _optional(name: str) -> Any:
+    """Return the optional module ``name`` (``rapidgzip``, ``indexed_gzip``), or None."""
+    module = globals()[f"_{name}"]
+    if module is _UNLOADED:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # depends on the environment (QGIS's Python has neither)
+            module = None
+        globals()[f"_{name}"] = module
+    return module
 
 
 def index_shard_for_saving(
@@ -62,13 +67,14 @@ def index_shard_for_saving(
         return index
     framing = Framing(index)
     errors: tuple[type[Exception], ...] = (EOFError, zlib.error, OSError)  # isal: OSError
+    rapidgzip, indexed_gzip = _optional("rapidgzip"), _optional("indexed_gzip")
     try:
-        if _rapidgzip is not None:
+        if rapidgzip is not None:
             errors += (RuntimeError, ValueError)
-            points = _rapidgzip_points(index.path, spacing, framing)
-        elif _indexed_gzip is not None:
-            errors += (_indexed_gzip.ZranError,)
-            points = _indexed_gzip_points(index.path, spacing, framing)
+            points = _rapidgzip_points(rapidgzip, index.path, spacing, framing)
+        elif indexed_gzip is not None:
+            errors += (indexed_gzip.ZranError,)
+            points = _indexed_gzip_points(indexed_gzip, index.path, spacing, framing)
         else:
             with open(index.path, "rb") as f:
                 points = find_flush_points(f, spacing, framing.feed)
@@ -80,21 +86,25 @@ def index_shard_for_saving(
     return index
 
 
-def _rapidgzip_points(path: str, spacing: int, framing: Framing) -> list[WindowPoint]:
+def _rapidgzip_points(
+    rapidgzip: Any, path: str, spacing: int, framing: Framing
+) -> list[WindowPoint]:
     # Its index has a point per chunk, about chunk_size uncompressed bytes apart. One thread:
     # on this project's two shared cores a second one made the scan slower, not faster.
-    with _rapidgzip.RapidgzipFile(path, parallelization=1, chunk_size=spacing) as f:
+    with rapidgzip.RapidgzipFile(path, parallelization=1, chunk_size=spacing) as f:
         while piece := f.read(OUT_CHUNK):
             framing.feed(piece)
         exported = io.BytesIO()
-        f.export_index(exported, _rapidgzip.IndexFormat.INDEXED_GZIP)
+        f.export_index(exported, rapidgzip.IndexFormat.INDEXED_GZIP)
     return points_from_gzidx(exported.getvalue())
 
 
-def _indexed_gzip_points(path: str, spacing: int, framing: Framing) -> list[WindowPoint]:
+def _indexed_gzip_points(
+    indexed_gzip: Any, path: str, spacing: int, framing: Framing
+) -> list[WindowPoint]:
     # indexed_gzip keeps points only when asked to build its index (reading through it keeps
     # none for a small file), so the framing is read in a second pass, with isal when present.
-    with _indexed_gzip.IndexedGzipFile(path, spacing=spacing, readbuf_size=READ_CHUNK) as f:
+    with indexed_gzip.IndexedGzipFile(path, spacing=spacing, readbuf_size=READ_CHUNK) as f:
         f.build_full_index()
         exported = io.BytesIO()
         f.export_index(fileobj=exported)
