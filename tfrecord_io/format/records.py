@@ -188,8 +188,10 @@ def open_stream(path: str | os.PathLike[str], storage_options: StorageOptions = 
 
     Parameters
     ----------
-    path : path-like
-        A raw or gzip shard; gzip is detected by magic bytes.
+    path : path-like or str
+        A raw or gzip shard (a path or URL); gzip is detected by magic bytes.
+    storage_options : dict or Store, optional
+        fsspec options for a URL.
 
     Returns
     -------
