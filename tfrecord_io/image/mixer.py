@@ -27,15 +27,7 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.format.storage import StorageOptions, file_kind, is_url, read_text
 
-__all__ = ["Mixer", "mixer_path_for"]
-
-
-def mixer_path_for(prefix_path: str | os.PathLike[str]) -> str:
-    """Return the mixer's path for an export prefix (``folder/PREFIX`` -> ``PREFIX-mixer.json``).
-
-    Earth Engine adds the ``-`` even when the prefix ends in ``_`` (``Predict1_-mixer.json``).
-    """
-    return f"{os.fspath(prefix_path)}-mixer.json"
+__all__ = ["Mixer"]
 
 
 @dataclass(frozen=True)

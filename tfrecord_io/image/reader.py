@@ -30,7 +30,7 @@ from tfrecord_io.errors import (
 from tfrecord_io.format import example as wire
 from tfrecord_io.format.index import ShardIndex
 from tfrecord_io.format.records import framed_size, iter_records, size_hint
-from tfrecord_io.format.storage import StorageOptions, as_store, basename
+from tfrecord_io.format.storage import StorageOptions, as_store, basename, stat
 from tfrecord_io.image.files import find_export
 from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.indexing import load_saved_indexes
@@ -153,7 +153,9 @@ class ExportReader:
                 f"'{self.files.folder}': a sequence export with missing shards cannot be placed. "
                 "Download the missing shards."
             )
-        indexes = [ShardIndex.for_shard(shard) for shard in self.files.shards]
+        indexes = [
+            ShardIndex.for_shard(shard, storage_options=self.store) for shard in self.files.shards
+        ]
         for index in indexes:
             index.scan(None)
         starts = place_shards(
@@ -332,7 +334,7 @@ class ExportReader:
             records = 0
             for shard in self.files.shards:
                 try:
-                    size = os.path.getsize(shard)
+                    size = stat(shard, self.store).size
                     hint = size_hint(shard, self.store) or 0
                 except (OSError, TFRecordIOError):
                     size, hint = 0, 0
