@@ -351,3 +351,18 @@ def test_an_export_without_a_sidecar_opens_without_a_warning(tmp_path: Path) -> 
         with tfrecord_io.open(folder) as ds:
             window = ds.read(1, window=Window(200, 100, 64, 64))
     assert window.shape == (64, 64)
+
+
+def test_overwriting_an_export_removes_its_old_sidecar(export: Any, raster: Any) -> None:
+    folder = export(raster(1, 32, 32), patch_dimensions=[16, 16])
+    sidecar = Path(tfrecord_io.build_index(folder))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with tfrecord_io.open(
+            folder, "w", width=32, height=32, count=1, crs="EPSG:32610", transform=UTM,
+            patch_dimensions=[8, 8], file_name_prefix="exp", overwrite=True,
+        ) as dst:  # fmt: skip
+            dst.write(raster(1, 32, 32, seed=1))
+        assert not sidecar.exists()
+        with tfrecord_io.open(folder) as ds:
+            assert ds.read(1).shape == (32, 32)

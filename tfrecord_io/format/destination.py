@@ -52,8 +52,14 @@ def _export_files(folder: str, prefix: str) -> list[str]:
 
 
 def export_file_names(names: list[str], prefix: str) -> list[str]:
-    """Return the ``names`` that belong to the export ``prefix`` (shards and mixer), sorted."""
-    pattern = re.compile(re.escape(prefix) + r"-(\d{5}\.tfrecord(\.gz)?|mixer\.json)$")
+    """Return the ``names`` that belong to the export ``prefix``, sorted.
+
+    Its shards, its mixer and its persisted index (``PREFIX-index.tfrindex``): an overwrite
+    replaces them all, so no sidecar of the old export is left to be found stale.
+    """
+    pattern = re.compile(
+        re.escape(prefix) + r"-(\d{5}\.tfrecord(\.gz)?|mixer\.json|index\.tfrindex)$"
+    )
     return sorted(name for name in names if pattern.match(name))
 
 

@@ -99,8 +99,7 @@ class RemoteDestination:
                 return []
             entries = self._fs.ls(self._root, detail=False, refresh=True)
         names = [str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries]
-        sidecar = [self.prefix + SIDECAR_SUFFIX] if self.prefix + SIDECAR_SUFFIX in names else []
-        return export_file_names(names, self.prefix) + sidecar
+        return export_file_names(names, self.prefix)
 
     def _check_existing(self) -> None:
         if self.overwrite:
