@@ -34,6 +34,17 @@ SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 UTM = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)  # EPSG:32610, 30 m pixels
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Give the run a cache of its own: gdal_env() links the package and the table driver there.
+
+    Otherwise every run would re-point the links in ``~/.cache/tfrecord_io`` to its own copy of
+    the package, and two runs (two checkouts, CI beside a developer) would pull them from under
+    each other. Subprocesses inherit it.
+    """
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture
 def tf_export(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., ExportInfo]:
     """Return ``make(**kwargs)``: :func:`tests.tfexport.write_tf_export` into a fresh tmp folder.

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import tfrecord_io
+from tests.conftest import SAMPLE
 from tfrecord_io.errors import (
     MissingMixerError,
     MixerError,
@@ -218,13 +219,13 @@ def test_validate_takes_every_option_open_takes() -> None:
 
 def test_validate_refuses_an_option_open_does_not_take() -> None:
     with pytest.raises(TFRecordIOError, match="unknown argument"):
-        tfrecord_io.validate("data/sample", colour="red")
+        tfrecord_io.validate(SAMPLE, colour="red")
 
 
 def test_mixer_text_ends_at_the_closing_brace_as_earth_engine_writes_it() -> None:
-    text = Mixer.from_file(Path("data/sample/sample-mixer.json")).to_json()
+    text = Mixer.from_file(SAMPLE / "sample-mixer.json").to_json()
     assert text.endswith("}")
-    assert text == Path("data/sample/sample-mixer.json").read_text()
+    assert text == (SAMPLE / "sample-mixer.json").read_text()
 
 
 def test_writer_mixer_has_no_trailing_newline(export: Any) -> None:
