@@ -1,9 +1,10 @@
 """Gzip members inflated one by one, with one header rule for every reader of a shard.
 
-Private to :mod:`.records` and :mod:`.index`. Sequential reading (``isal`` when installed, zlib
-otherwise) and random access (zlib, whose inflater states can be copied into seek points) go
-through the same :class:`Inflater`, so both accept and refuse exactly the same files: the member
-headers are checked here, not by whichever library happens to inflate. RFC 1952 says a reader
+Private to the format package. Sequential reading (:class:`GzipStream`, ``isal`` when
+installed, zlib otherwise) inflates through :class:`Inflater`; random access
+(:mod:`.inflate`, zlib, whose inflater states can be copied into seek points) has an inflater of
+its own, but both check every member's header with :func:`check_member_header`, so both accept
+and refuse exactly the same files whichever library happens to inflate. RFC 1952 says a reader
 must refuse a header whose reserved FLG bits are set; zlib does, isal does not, so it is checked
 here before either sees the member. Data after the last member that is not another member is
 refused too.

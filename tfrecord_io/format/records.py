@@ -5,8 +5,9 @@ little-endian, with no file header or footer. A gzip shard is that byte stream g
 detected by its magic bytes, never by the file name, and multi-member streams are accepted.
 
 Sequential reading inflates with ``isal`` when it is installed (about 1.5x zlib's speed) and
-zlib otherwise, through the same member reader (:mod:`._gzip`) as random access, so both accept
-the same files. Random access into a shard is :mod:`tfrecord_io.format.index`'s job.
+zlib otherwise (:mod:`._gzip`); random access checks gzip member headers with the same rule
+(:func:`._gzip.check_member_header`), so both accept the same files. Random access into a
+shard is :mod:`tfrecord_io.format.index`'s job.
 
 Every local file is checked to be a regular file before it is opened (:func:`open_file`): a
 folder, a FIFO (whose ``open`` would block forever) or a broken link raises

@@ -1,9 +1,11 @@
 """Where files live: local paths through the OS, URLs through fsspec.
 
 URLs are ``gs://``, ``s3://``, ``https://`` (reading), ``memory://`` and whatever fsspec knows.
-Every module that opens, lists or stats an export's files goes through these functions, so one
-place knows about object stores. Local paths never touch fsspec (QGIS's Python has none); a URL
-imports it lazily and names the ``tfrecord_io[cloud]`` extra when it is missing.
+Every read of an export's files that may be remote goes through these functions, so one place
+knows about object stores (code that only ever sees local files, such as the index builders
+that need a real file for rapidgzip, uses the OS directly). Local paths never touch fsspec
+(QGIS's Python has none); a URL imports it lazily and names the ``tfrecord_io[cloud]`` extra
+when it is missing.
 
 A :class:`Store` is the storage of one opened export: the ``storage_options`` handed to fsspec,
 and the identity (size and generation, etag or modification time) each remote file had when it

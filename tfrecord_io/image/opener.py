@@ -71,7 +71,9 @@ def open(
 ) -> EETFRecordDataset | EETFRecordWriter:
     """Open an Earth Engine TFRecord image export as a lazy, georeferenced dataset.
 
-    Only the mixer and the first record are read here; pixels are decoded when read.
+    Only the mixer and the first record are read here, pixels being decoded when read; except
+    that a partial export (``allow_missing``), a sequence export without ``kernel_size`` and a
+    grid given by hand without ``total_patches`` need every record counted or placed first.
     ``mode="w"`` returns an :class:`~tfrecord_io.image.writer.EETFRecordWriter` instead, taking
     rasterio's profile keywords (``width``, ``height``, ``count``, ``dtype``, ``crs``,
     ``transform``, ``nodata``), ``file_name_prefix``, ``format_options`` (Earth Engine's

@@ -1,6 +1,8 @@
 """Own an export's files: find the shards and the mixer, locate and decode patches.
 
-:class:`ExportReader` reads the mixer and the first record when it is made, nothing more. A
+:class:`ExportReader` reads the mixer and the first record when it is made (and, for a partial
+export, a sequence export without ``kernel_size`` or a hand-given grid without
+``total_patches``, counts or places every record, which those need to know the grid). A
 record index (shard, offset) is loaded from the export's sidecar when it has a current one
 (:mod:`tfrecord_io.image.indexing`), or else built shard by shard the first time a patch
 beyond what is indexed is asked for, and kept; decoded tiles go through an LRU cache bounded in
