@@ -189,6 +189,15 @@ def test_a_window_inside_decodes_only_its_patches_once(export, decoded) -> None:
     np.testing.assert_array_equal(middle[names[2]].values, expected[2, 16:32, 20:60])
 
 
+def test_a_sliver_of_the_last_row_decodes_only_its_patches(export, decoded) -> None:
+    expected, names = _reference(export.folder)
+    with xr.open_dataset(export.folder, engine=ENGINE) as ds:  # lazy, no dask
+        decoded.clear()
+        sliver = ds[names[0]].isel(y=-1, x=slice(0, 5)).values
+    assert len(decoded) == 1  # the first patch of the last row, not the whole mosaic
+    np.testing.assert_array_equal(sliver, expected[0, -1, :5])
+
+
 @pytest.mark.parametrize("order", ["forward", "reverse"])
 def test_a_store_smaller_than_the_mosaic_still_reads_every_chunk_exactly(
     export, decoded, order: str

@@ -3,9 +3,10 @@
 Reading patch by patch through the record index inflates a gzip shard twice (once to index it,
 then again from a seek point for each record), and chunks computed by several dask threads
 arrive out of order, which defeats the index's sequential cursor. When a compute starts at
-either end of the mosaic and the mosaic fits in the bound, :class:`RowStream` instead reads it
-whole (the reader's whole read inflates the shards on two threads); when a compute starts at
-the top of a larger one, it streams the export front to back with
+either end of the mosaic with a whole chunk (patch-aligned rows, at least a patch wide; a
+smaller window is read through the index) and the mosaic fits in the bound, :class:`RowStream`
+instead reads it whole (the reader's whole read inflates the shards on two threads); when a
+compute starts at the top of a larger one, it streams the export front to back with
 :meth:`EETFRecordDataset.iter_patch_rows` (one thread inflating, one decoding). Either way each
 shard is inflated once and each record decoded once, and the rows of patches are kept until every
 band of every pixel has been taken, so the chunks of all band variables are cut from the same
@@ -53,6 +54,7 @@ class RowStream:
         self.group = group
         self.max_bytes = max_bytes
         self.patch_height = int(dataset.block_shapes[0][0])
+        self.patch_width = int(dataset.block_shapes[0][1])
         self.patch_rows = dataset.height // self.patch_height
         self._rows: dict[int, _Row] = {}
         self._stream: Iterator[tuple[Window, np.ndarray]] | None = None
@@ -85,9 +87,13 @@ class RowStream:
         with self._lock:
             # A window reaching the last row asks for it first: that may start a whole read.
             order = range(first, last + 1)
+            # Only a whole chunk (patch-aligned rows, at least a patch wide) may start a whole
+            # read: a sliver of the first or last row is read through the index instead.
+            whole_chunk = r0 % ph == 0 and (r1 % ph == 0 or r1 == self.dataset.height)
+            whole_chunk = whole_chunk and c1 - c0 >= min(self.patch_width, self.dataset.width)
             found: dict[int, _Row] = {}
             for r in reversed(order) if last == self.patch_rows - 1 else order:
-                row = self._row(r)
+                row = self._row(r, whole_chunk)
                 if row is None:
                     return None
                 found[r] = row
@@ -102,7 +108,7 @@ class RowStream:
                     del self._rows[r]
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=1)
 
-    def _row(self, r: int) -> _Row | None:
+    def _row(self, r: int, whole_chunk: bool = True) -> _Row | None:
         """Return row ``r`` of patches, streaming up to it; None if the stream cannot give it."""
         row = self._rows.get(r)
         if row is not None:
@@ -110,7 +116,7 @@ class RowStream:
         if self._stream is None or self._next > r:
             itemsize = np.dtype(self.dataset.dtypes[self.group[0] - 1]).itemsize
             fits = len(self.group) * self.dataset.height * self.dataset.width * itemsize
-            if fits <= self.max_bytes and r in (0, self.patch_rows - 1):
+            if whole_chunk and fits <= self.max_bytes and r in (0, self.patch_rows - 1):
                 # A whole compute begins at one end (dask usually computes the last chunk
                 # first), and the mosaic fits: one whole read, which inflates the shards on
                 # two threads at once.
