@@ -3,8 +3,8 @@
 One gzip member per file with Earth Engine's header ``1f 8b 08 00 00 00 00 00 00 ff`` (mtime 0,
 OS byte 255, through :class:`~tfrecord_io.format.shards.ShardSink`), one Example per row, one
 feature per column in column order, arrays flattened row-major. The file is written beside the
-destination under a temporary name and renamed into place (:func:`~tfrecord_io.format.atomic.
-atomic_file`), so a failed write leaves nothing behind.
+destination under a temporary name and renamed into place, or put into a bucket as one object
+(:func:`~tfrecord_io.format.upload.atomic_output`), so a failed write leaves nothing behind.
 """
 
 from __future__ import annotations
