@@ -7,7 +7,9 @@ the runner as a foreign exception. The oracles here:
 - ``framing`` and ``gzip``: a shard is read sequentially (:func:`scan_records`) and through the
   random-access index (:class:`ShardIndex`, with seek points every few bytes, records read in
   random order). Both must accept or both refuse, and agree on every offset and payload;
-  payloads that pass their CRC go on to the codec oracle.
+  payloads that pass their CRC go on to the codec oracle. The table reader's framer, fed the
+  inflated stream cut at random places, must give the same payloads and refuse exactly what
+  the scan finds at fault.
 - ``example``: a payload is decoded by the codec; when it decodes, the protobuf reference must
   parse it too and hold the same features, bit for bit (NaN payloads aside).
 - ``write`` (in :mod:`.writes`): a write killed at a random file-system call, or running out of
@@ -16,6 +18,7 @@ the runner as a foreign exception. The oracles here:
 
 from __future__ import annotations
 
+import itertools
 import random
 import zlib
 from collections.abc import Callable
@@ -29,8 +32,10 @@ from tests.fuzz import corpus, mutators
 from tfrecord_io.errors import ChecksumError, DecodeError, TFRecordIOError
 from tfrecord_io.format import example
 from tfrecord_io.format import sequence as sequence_codec
+from tfrecord_io.format._gzip import STREAM_ERRORS
 from tfrecord_io.format.index import ShardIndex
-from tfrecord_io.format.records import frame_record, scan_records
+from tfrecord_io.format.records import frame_record, iter_inflated, scan_records
+from tfrecord_io.table.frames import _Framer
 
 __all__ = ["TARGETS", "FuzzInput", "Target", "Violation", "check_payload", "register"]
 
@@ -156,8 +161,43 @@ def check_shard(item: FuzzInput, workdir: Path, rng: random.Random) -> bool:
                     raise Violation(f"record {local} read during the scan differs")
     finally:
         index.close()
+    _compare_table_framing(path, sequential, seq_error is None, rng)
     decoded = [check_payload(payload) for _, payload, ok in sequential if ok]
     return seq_error is None and all(decoded) and len(decoded) == len(sequential)
+
+
+def _compare_table_framing(
+    path: Path, sequential: list[tuple[int, bytes, bool]], sound: bool, rng: random.Random
+) -> None:
+    """The table reader's framer, fed the inflated stream cut at random, must agree with the
+    sequential scan: the same payloads, and an error exactly when the scan found a fault."""
+    good = sound and all(ok for _, _, ok in sequential)
+    framer = _Framer(str(path), True, None)
+    got: list[bytes] = []
+    error: TFRecordIOError | None = None
+    try:
+        pieces = iter_inflated(path)
+        while True:
+            try:
+                piece = next(pieces)
+            except (OSError, *STREAM_ERRORS):
+                framer.fail()  # as iter_payload_runs does: the error worded by iter_records
+            cuts = rng.sample(range(1, len(piece)), min(max(len(piece) - 1, 0), rng.randint(0, 4)))
+            for a, b in itertools.pairwise([0, *sorted(cuts), len(piece)]):
+                for run in framer.feed(piece[a:b]):
+                    got += [bytes(p) if isinstance(run, list) else p.tobytes() for p in run]
+            if not piece:
+                list(framer.feed(b""))
+                break
+    except TFRecordIOError as exc:
+        error = exc
+    if good != (error is None):
+        verdict = "reads" if good else "refuses"
+        raise Violation(f"the scan {verdict} it, but the table framer says {error!r}")
+    if got != [payload for _, payload, _ in sequential][: len(got)]:
+        raise Violation("the table framer gives other payloads than the scan")
+    if good and len(got) != len(sequential):
+        raise Violation(f"the table framer gives {len(got)} records, the scan {len(sequential)}")
 
 
 def _compare_index(

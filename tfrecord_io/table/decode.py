@@ -102,7 +102,9 @@ class BatchDecoder:
         self._template: _Template | None = None
         self._template_tried = False
 
-    def decode(self, pieces: Sequence[Run], where: Where) -> dict[str, np.ndarray]:
+    def decode(
+        self, pieces: Sequence[Run], where: Where, out: dict[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
         """Decode runs of payloads (one record each) into ``{column: (rows, *shape) array}``.
 
         Parameters
@@ -112,6 +114,8 @@ class BatchDecoder:
             yields them (a uint8 matrix holds records of one length).
         where : callable
             ``where(row)`` names a row of the batch for error messages.
+        out : dict of str to numpy.ndarray, optional
+            Arrays of exactly the batch's rows to decode into (returned), instead of new ones.
 
         Raises
         ------
@@ -122,15 +126,22 @@ class BatchDecoder:
         """
         pieces = [p for p in pieces if len(p)]
         if pieces:
-            fast = self._decode_template(pieces)
+            fast = self._decode_template(pieces, out)
             if fast is not None:
                 return fast
         payloads: list[bytes] = []
         for piece in pieces:
             payloads += piece if isinstance(piece, list) else [row.tobytes() for row in piece]
-        return self._decode_general(payloads, where)
+        columns = self._decode_general(payloads, where)
+        if out is None:
+            return columns
+        for name, values in columns.items():
+            out[name][...] = values
+        return out
 
-    def _decode_template(self, pieces: list[Run]) -> dict[str, np.ndarray] | None:
+    def _decode_template(
+        self, pieces: list[Run], out: dict[str, np.ndarray] | None
+    ) -> dict[str, np.ndarray] | None:
         if self._template is None and not self._template_tried:
             self._template_tried = True
             piece = pieces[0]
@@ -143,7 +154,8 @@ class BatchDecoder:
         if matrices is None:
             return None
         rows = sum(len(m) for m in matrices)
-        out = {c.name: np.empty((rows, *c.shape), np.float32) for c in self.schema.columns}
+        if out is None:
+            out = {c.name: np.empty((rows, *c.shape), np.float32) for c in self.schema.columns}
         for name, values in out.items():
             start, stop = template.slots[name]
             flat = values.reshape(rows, -1)

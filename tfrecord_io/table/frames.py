@@ -16,13 +16,19 @@ import struct
 import threading
 import zlib
 from collections.abc import Generator, Iterator
+from typing import NoReturn
 
 import numpy as np
 
 from tfrecord_io.errors import RecordError, location
-from tfrecord_io.format.records import HEADER_SIZE, RECORD_OVERHEAD, iter_records, masked_crc32c
+from tfrecord_io.format.records import (
+    HEADER_SIZE,
+    RECORD_OVERHEAD,
+    iter_inflated,
+    iter_records,
+    masked_crc32c,
+)
 from tfrecord_io.format.records import _crc32c as _crc  # google-crc32c, or crcmod in Debian
-from tfrecord_io.format.records import open_stream as _open_stream
 from tfrecord_io.format.storage import StorageOptions
 
 __all__ = ["Run", "iter_payload_runs"]
@@ -76,7 +82,7 @@ def _equal_length_run(
     return frames[:, HEADER_SIZE : HEADER_SIZE + length], bad
 
 
-def _raise_at(path: str, record: int, verify: bool, options: StorageOptions = None) -> None:
+def _raise_at(path: str, record: int, verify: bool, options: StorageOptions = None) -> NoReturn:
     """Read ``path`` record by record up to ``record``, letting ``iter_records`` raise."""
     for index, _ in enumerate(iter_records(path, verify=verify, storage_options=options)):
         if index > record:
@@ -92,10 +98,10 @@ def _raise_at(path: str, record: int, verify: bool, options: StorageOptions = No
 def _inflated_chunks(
     path: str, depth: int = 3, options: StorageOptions = None
 ) -> Generator[bytes, None, None]:
-    """Yield the inflated stream in chunks, inflating on a thread one to ``depth`` chunks ahead.
+    """Yield the inflated stream in pieces, inflating on a thread one to ``depth`` pieces ahead.
 
     zlib and isal release the GIL while they inflate, so inflating overlaps the framing and
-    decoding done on the calling thread. The last chunk is ``b""``. Read errors are raised here.
+    decoding done on the calling thread. The last piece is ``b""``. Read errors are raised here.
     """
     chunks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -110,12 +116,10 @@ def _inflated_chunks(
 
     def produce() -> None:
         try:
-            with _open_stream(path, options) as stream:
-                while not stop.is_set():
-                    data = stream.read(_CHUNK)
-                    put(data)
-                    if not data:
-                        return
+            for data in iter_inflated(path, options):
+                put(data)
+                if not data or stop.is_set():
+                    return
         except BaseException as exc:  # handed to the consumer, which raises it
             put(exc)
 
@@ -132,6 +136,95 @@ def _inflated_chunks(
     finally:
         stop.set()
         thread.join()
+
+
+class _Framer:
+    """Split the pieces of one file's inflated stream into runs of payloads, checking them.
+
+    A record cut by the end of a piece is completed from the next piece: only its own bytes are
+    joined, never the rest of the piece.
+    """
+
+    def __init__(self, path: str, verify: bool, options: StorageOptions) -> None:
+        self.path = path
+        self.verify = verify
+        self.options = options
+        self.record = 0  # records yielded so far
+        self._known: dict[bytes, int] = {}  # headers whose CRC matched -> length
+        self._rest: list[bytes] = []  # the start of a record cut by the end of a piece
+        self._rest_size = 0
+
+    def fail(self, offset: int = 0) -> NoReturn:
+        """Raise the error of record ``self.record + offset``, worded by ``iter_records``."""
+        _raise_at(self.path, self.record + offset, self.verify, self.options)
+
+    def _length(self, header: bytes) -> int:
+        """Return the payload length a header announces, checking its CRC when first seen."""
+        length = self._known.get(header)
+        if length is None:
+            length, length_crc = _HEADER.unpack(header)
+            if masked_crc32c(header[:8]) != length_crc:
+                self.fail()
+            if len(self._known) >= _KNOWN_HEADERS:
+                self._known.clear()
+            self._known[header] = length
+        return length
+
+    def feed(self, data: bytes) -> Iterator[Run]:
+        """Yield the runs of payloads that ``data``, the next piece (``b""``: the end), ends."""
+        pos = 0
+        if self._rest:
+            if not data:
+                self.fail()  # the stream ends inside a record
+            if self._rest_size < HEADER_SIZE:  # the header itself was cut: frame from it again
+                data = b"".join(self._rest) + data
+            else:
+                first = self._rest[0]
+                head = first if len(first) >= HEADER_SIZE else b"".join(self._rest)
+                need = self._length(head[:HEADER_SIZE]) + RECORD_OVERHEAD - self._rest_size
+                if need > len(data):
+                    self._rest.append(data)
+                    self._rest_size += len(data)
+                    return
+                yield from self._frame(b"".join(self._rest) + data[:need])
+                pos = need
+            self._rest, self._rest_size = [], 0
+        pos = yield from self._frame(data, pos)
+        if pos < len(data):
+            self._rest, self._rest_size = [data[pos:]], len(data) - pos
+
+    def _frame(self, buf: bytes, pos: int = 0) -> Generator[Run, None, int]:
+        """Yield the runs of whole records in ``buf`` from ``pos``; return where they end."""
+        end_of_buf = len(buf)
+        out: list[bytes] = []
+        while end_of_buf - pos >= HEADER_SIZE:
+            header = buf[pos : pos + HEADER_SIZE]
+            length = self._known.get(header)
+            if length is not None and end_of_buf - pos >= 2 * (length + RECORD_OVERHEAD):
+                matrix, bad = _equal_length_run(buf, pos, end_of_buf, length, self.verify)
+                if bad >= 0:
+                    self.fail(bad)
+                if out:
+                    yield out
+                    out = []
+                yield matrix
+                pos += len(matrix) * (length + RECORD_OVERHEAD)
+                self.record += len(matrix)
+                continue
+            if length is None:
+                length = self._length(header)
+            end = pos + length + RECORD_OVERHEAD
+            if end > end_of_buf:
+                break
+            payload = buf[pos + HEADER_SIZE : end - 4]
+            if self.verify and masked_crc32c(payload) != _U32.unpack_from(buf, end - 4)[0]:
+                self.fail()
+            out.append(payload)
+            pos = end
+            self.record += 1
+        if out:
+            yield out
+        return pos
 
 
 def iter_payload_runs(
@@ -152,62 +245,23 @@ def iter_payload_runs(
     ------
     list of bytes or numpy.ndarray
         The next records' payloads; records of one length that follow one another come as one
-        ``(records, length)`` uint8 matrix (a view of the inflated chunk).
+        ``(records, length)`` uint8 matrix (a view of the inflated piece).
 
     Raises
     ------
     ChecksumError, TruncatedRecordError, RecordError
         As :func:`~tfrecord_io.format.records.iter_records` raises them.
     """
-    known: dict[bytes, int] = {}
-    record = 0
-    buf = b""
-    pos = 0
+    framer = _Framer(path, verify, storage_options)
     chunks = _inflated_chunks(path, options=storage_options)
     try:
         while True:
             try:
                 data = next(chunks)
             except (EOFError, OSError, zlib.error, gzip.BadGzipFile):
-                _raise_at(path, record, verify, storage_options)
-            buf = buf[pos:] + data if pos < len(buf) else data
-            pos, end_of_buf = 0, len(buf)
-            out: list[bytes] = []
-            while end_of_buf - pos >= HEADER_SIZE:
-                header = buf[pos : pos + HEADER_SIZE]
-                length = known.get(header)
-                if length is not None and end_of_buf - pos >= 2 * (length + RECORD_OVERHEAD):
-                    matrix, bad = _equal_length_run(buf, pos, end_of_buf, length, verify)
-                    if bad >= 0:
-                        _raise_at(path, record + bad, verify, storage_options)
-                    if out:
-                        yield out
-                        out = []
-                    yield matrix
-                    pos += len(matrix) * (length + RECORD_OVERHEAD)
-                    record += len(matrix)
-                    continue
-                if length is None:
-                    length, length_crc = _HEADER.unpack(header)
-                    if masked_crc32c(header[:8]) != length_crc:
-                        _raise_at(path, record, verify, storage_options)
-                    if len(known) >= _KNOWN_HEADERS:
-                        known.clear()
-                    known[header] = length
-                end = pos + length + RECORD_OVERHEAD
-                if end > end_of_buf:
-                    break
-                payload = buf[pos + HEADER_SIZE : end - 4]
-                if verify and masked_crc32c(payload) != _U32.unpack_from(buf, end - 4)[0]:
-                    _raise_at(path, record, verify, storage_options)
-                out.append(payload)
-                pos = end
-                record += 1
-            if out:
-                yield out
+                framer.fail()
+            yield from framer.feed(data)
             if not data:
-                if pos < end_of_buf:  # the stream ends inside a record
-                    _raise_at(path, record, verify, storage_options)
                 return
     finally:
         chunks.close()

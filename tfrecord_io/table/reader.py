@@ -23,6 +23,7 @@ from tfrecord_io.table.decode import BatchDecoder
 from tfrecord_io.table.files import image_export_reason
 from tfrecord_io.table.frames import Run, iter_payload_runs
 from tfrecord_io.table.schema import Schema, infer_schema
+from tfrecord_io.table.sink import ColumnSink, rows_hint
 
 __all__ = ["TableExport", "open_table", "read_table"]
 
@@ -146,25 +147,45 @@ class TableExport:
     def to_numpy(self, batch_size: int = DEFAULT_BATCH) -> dict[str, np.ndarray]:
         """Return every column as one array shaped ``(rows, *shape)``, ready for training.
 
+        Rows are decoded straight into the arrays returned, allocated once when the row count
+        is known or can be told from the files' sizes (a table whose records all have one
+        length, as Earth Engine writes numbers and patches); otherwise they are filled in
+        blocks of ``batch_size`` rows, joined once at the end.
+
+        Parameters
+        ----------
+        batch_size : int
+            Rows per block when the row count cannot be told beforehand.
+
         Returns
         -------
         dict of str to numpy.ndarray
             In schema order; strings and bytes as object arrays.
         """
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.schema.names}
-        for batch in self.iter_batches(batch_size):
-            for name, values in batch.items():
-                parts[name].append(values)
-        out = {}
-        for column in self.schema.columns:
-            chunks = parts.pop(column.name)
-            if chunks:
-                out[column.name] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-            else:
-                shape = (0,) if column.is_ragged else (0, *column.shape)
-                out[column.name] = np.empty(shape, dtype=column.numpy_dtype)
-        self._count = len(next(iter(out.values()))) if out else self._count
-        return out
+        if batch_size < 1:
+            raise OptionError(f"the batch size must be at least 1, not {batch_size}")
+        rows = self._count
+        if rows is None:
+            hints = [rows_hint(path) for path in self.files]
+            rows = None if None in hints else sum(h or 0 for h in hints)
+        sink = ColumnSink(self.schema, rows, batch_size)
+        count = 0
+        for path in self.files:
+            row = 0
+            for run in iter_payload_runs(path, self.verify, self.store):
+                while len(run):
+                    take = run[: sink.space()]
+                    run = run[len(take) :]
+                    at = row
+
+                    def where(i: int, path: str = path, at: int = at) -> str:
+                        return f"'{path}', row {at + i}"
+
+                    self._decoder.decode([take], where, sink.take(len(take)))
+                    row += len(take)
+            count += row
+        self._count = count
+        return sink.finish()
 
     def to_arrow(self) -> Any:
         """Return a ``pyarrow.Table``; array columns are ``fixed_shape_tensor`` columns.
