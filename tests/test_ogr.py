@@ -139,6 +139,19 @@ def test_ogr_driver_does_not_claim_an_image_export(tf_export, tmp_path: Path) ->
     assert "using driver" not in done.stdout
 
 
+def test_ogr_driver_claims_a_table_of_patches_named_like_a_shard(
+    tf_table: Callable[..., Any], tmp_path: Path
+) -> None:
+    info = tf_table(rows=40, name="patches-00000")  # array columns, no mixer beside it
+    path = info.paths[0]
+    assert len(tfrecord_io.open_table(path)) == 40
+    assert is_table_file(str(path), path.read_bytes()[:1024])
+    done = _run(["ogrinfo", "-so", "-al", str(path)], _cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "using driver `EETFRecordTable' successful" in done.stdout
+    assert "Feature Count: 40" in done.stdout
+
+
 def test_ogr_driver_leaves_other_files_to_their_drivers(tmp_path: Path) -> None:
     csv = tmp_path / "points.csv"
     csv.write_text("id,name\n1,a\n2,b\n", encoding="utf-8")
