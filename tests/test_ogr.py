@@ -21,6 +21,8 @@ import pytest
 from affine import Affine
 
 import tfrecord_io
+import tfrecord_io.table.reader
+from tfrecord_io.format import example as wire
 from tfrecord_io.gdal.ogr import TableLayerSource, is_table_file
 from tfrecord_io.gdal.vrt import DRIVER_FILE, gdal_driver_path, gdal_pythonpath
 
@@ -190,6 +192,29 @@ def test_layer_features_are_the_same_for_any_batch_size(table: Any) -> None:
     source = TableLayerSource(str(table.paths[0]))
     assert list(source.iter_features(batch_size=7)) == list(source.iter_features())
     assert source.feature_count() == 40
+
+
+def test_feature_count_frames_the_records_once_without_decoding_them(
+    table: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = _run(["ogrinfo", "-al", str(table.paths[0])], _cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    listed = sum(line.startswith("OGRFeature(") for line in done.stdout.splitlines())
+    source = TableLayerSource(str(table.paths[0]))
+    decoded: list[object] = []
+    framed: list[str] = []
+    runs = tfrecord_io.table.reader.iter_payload_runs
+    monkeypatch.setattr(source.table, "_decode", lambda *a: decoded.append(a))
+    monkeypatch.setattr(wire, "decode_example", lambda *a: decoded.append(a))
+    monkeypatch.setattr(
+        tfrecord_io.table.reader,
+        "iter_payload_runs",
+        lambda path, *a: (framed.append(path), runs(path, *a))[1],
+    )
+    assert source.feature_count() == listed == 40
+    assert source.feature_count() == listed  # kept, not counted again
+    assert decoded == []
+    assert framed == [str(table.paths[0])]
 
 
 def test_wide_tables_are_streamed_in_smaller_batches(tmp_path: Path) -> None:

@@ -144,7 +144,7 @@ class TableLayerSource:
         )
 
     def feature_count(self) -> int:
-        """Rows of the table (records counted without decoding)."""
+        """Rows of the table: its records framed once, not decoded; the table keeps the count."""
         return len(self.table)
 
     def iter_features(self, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
