@@ -417,3 +417,43 @@ def test_shard_index_close_releases_its_file(tmp_path: Path) -> None:
     index.read(2)
     index.close()
     assert _fd_count() == before
+
+
+def test_random_reads_of_a_raw_shard_open_it_once_until_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    import tfrecord_io.format.index as index_module
+
+    path = _write(tmp_path / "x.tfrecord", PAYLOADS * 20, compressed=False)
+    index = index_shard(path)
+    opened: list[object] = []
+    real_open = index_module.open_input
+
+    def counted(*args: object, **kwargs: object) -> object:
+        opened.append(args[0])
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_module, "open_input", counted)
+    gc.collect()
+    before = _fd_count()
+    order = random.Random(0).choices(range(len(index)), k=200)
+    assert [index.read(n) for n in order] == [(PAYLOADS * 20)[n] for n in order]
+    assert opened == [str(path)]
+    index.close()
+    assert _fd_count() == before
+    assert index.read(7) == PAYLOADS[1]  # reopened after close
+    assert len(opened) == 2
+    index.close()
+
+
+def test_threads_reading_one_raw_shard_get_their_own_records(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    records = [bytes([i % 251]) * (10 + i % 37) for i in range(400)]
+    index = index_shard(_write(tmp_path / "x.tfrecord", records, compressed=False))
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(index.read, range(len(records))))
+    index.close()
+    assert got == records
