@@ -13,6 +13,7 @@ import pytest
 import rasterio
 
 import tfrecord_io
+from tests.child import python_env
 from tests.test_qgis import (  # noqa: F401 - pytest fixtures and the qgis_process helper
     _qgis_process,
     plugin_zip,
@@ -154,7 +155,7 @@ def test_cli_vrt_overviews_writes_the_ovr(export, raster, tmp_path):
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env=python_env({"PATH": "/usr/bin:/bin"}),
     )
     assert done.returncode == 0, done.stderr
     factors, levels = _levels(str(vrt))
