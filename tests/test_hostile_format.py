@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import tfrecord_io
+from tests.child import python_env
 from tfrecord_io.errors import (
     RecordError,
     TruncatedRecordError,
@@ -128,7 +129,7 @@ def test_d11_fifo_as_shard_or_mixer_raises_at_once_instead_of_blocking(
         text=True,
         timeout=60,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
     )
     assert done.returncode == 0, done.stderr
     assert f"the {what} is a FIFO" in done.stdout

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 import tfrecord_io
+from tests.child import python_env
 from tfrecord_io.cli import main
 from tfrecord_io.format.destination import Destination, recover_writes
 
@@ -79,7 +80,7 @@ def _write(folder: Path, prefix: str, overwrite: bool, crash_at: int) -> int:
         text=True,
         timeout=300,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
     )
     assert done.returncode in (0, 17), done.stderr
     return done.returncode

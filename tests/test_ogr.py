@@ -21,6 +21,8 @@ import pytest
 from affine import Affine
 
 import tfrecord_io
+import tfrecord_io.table.reader
+from tfrecord_io.format import example as wire
 from tfrecord_io.gdal.ogr import TableLayerSource, is_table_file
 from tfrecord_io.gdal.vrt import DRIVER_FILE, gdal_driver_path, gdal_pythonpath
 
@@ -139,6 +141,19 @@ def test_ogr_driver_does_not_claim_an_image_export(tf_export, tmp_path: Path) ->
     assert "using driver" not in done.stdout
 
 
+def test_ogr_driver_claims_a_table_of_patches_named_like_a_shard(
+    tf_table: Callable[..., Any], tmp_path: Path
+) -> None:
+    info = tf_table(rows=40, name="patches-00000")  # array columns, no mixer beside it
+    path = info.paths[0]
+    assert len(tfrecord_io.open_table(path)) == 40
+    assert is_table_file(str(path), path.read_bytes()[:1024])
+    done = _run(["ogrinfo", "-so", "-al", str(path)], _cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "using driver `EETFRecordTable' successful" in done.stdout
+    assert "Feature Count: 40" in done.stdout
+
+
 def test_ogr_driver_leaves_other_files_to_their_drivers(tmp_path: Path) -> None:
     csv = tmp_path / "points.csv"
     csv.write_text("id,name\n1,a\n2,b\n", encoding="utf-8")
@@ -177,6 +192,29 @@ def test_layer_features_are_the_same_for_any_batch_size(table: Any) -> None:
     source = TableLayerSource(str(table.paths[0]))
     assert list(source.iter_features(batch_size=7)) == list(source.iter_features())
     assert source.feature_count() == 40
+
+
+def test_feature_count_frames_the_records_once_without_decoding_them(
+    table: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = _run(["ogrinfo", "-al", str(table.paths[0])], _cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    listed = sum(line.startswith("OGRFeature(") for line in done.stdout.splitlines())
+    source = TableLayerSource(str(table.paths[0]))
+    decoded: list[object] = []
+    framed: list[str] = []
+    runs = tfrecord_io.table.reader.iter_payload_runs
+    monkeypatch.setattr(source.table, "_decode", lambda *a: decoded.append(a))
+    monkeypatch.setattr(wire, "decode_example", lambda *a: decoded.append(a))
+    monkeypatch.setattr(
+        tfrecord_io.table.reader,
+        "iter_payload_runs",
+        lambda path, *a: (framed.append(path), runs(path, *a))[1],
+    )
+    assert source.feature_count() == listed == 40
+    assert source.feature_count() == listed  # kept, not counted again
+    assert decoded == []
+    assert framed == [str(table.paths[0])]
 
 
 def test_wide_tables_are_streamed_in_smaller_batches(tmp_path: Path) -> None:

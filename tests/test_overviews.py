@@ -13,6 +13,7 @@ import pytest
 import rasterio
 
 import tfrecord_io
+from tests.child import python_env
 from tests.test_qgis import (  # noqa: F401 - pytest fixtures and the qgis_process helper
     _qgis_process,
     plugin_zip,
@@ -154,7 +155,7 @@ def test_cli_vrt_overviews_writes_the_ovr(export, raster, tmp_path):
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env=python_env({"PATH": "/usr/bin:/bin"}),
     )
     assert done.returncode == 0, done.stderr
     factors, levels = _levels(str(vrt))
@@ -180,3 +181,18 @@ def test_qgis_load_with_overviews_writes_the_ovr_of_the_decimated_export(
         full = ds.read()
     for factor, pixels in zip(factors, levels, strict=True):  # RESAMPLING=0: average
         np.testing.assert_allclose(pixels, _block_means(full, factor), rtol=1e-6)
+
+
+def test_an_interrupted_build_keeps_the_old_ovr_and_leaves_no_temporary(export_vrt):
+    _, vrt = export_vrt
+    tfrecord_io.build_overviews(vrt, FACTORS)
+    before = Path(vrt + ".ovr").read_bytes()
+
+    def stop(fraction: float) -> None:
+        if fraction > 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tfrecord_io.build_overviews(vrt, EDGES, progress=stop)
+    assert Path(vrt + ".ovr").read_bytes() == before
+    assert sorted(p.name for p in Path(vrt).parent.iterdir()) == ["exp.vrt", "exp.vrt.ovr"]

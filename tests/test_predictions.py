@@ -185,3 +185,56 @@ def test_predictions_from_an_open_dataset_close_the_mixer_file(tmp_path, export,
             files = tfrecord_io.write_predictions(ds, tmp_path / "pred", preds, ["a", "b"])
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
     assert Path(files[-1]).read_bytes() == (exp / "exp-mixer.json").read_bytes()
+
+
+def test_predictions_find_the_export_and_read_its_mixer_once(
+    tmp_path, export, raster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exp = export(raster(2, 12, 16), **EXPORT)
+    predictions = [t[:1] for _, _, t in tfrecord_io.iter_patches(exp)]
+    found, opened = _count_finds_and_mixer_reads(monkeypatch, exp)
+    tfrecord_io.write_predictions(exp, tmp_path / "pred", predictions, ["score"])
+    assert len(found) == 1
+    assert len(opened) == 1
+
+
+def test_validate_finds_the_export_and_reads_its_mixer_once(
+    export, raster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exp = export(raster(2, 12, 16), **EXPORT)
+    found, opened = _count_finds_and_mixer_reads(monkeypatch, exp)
+    assert tfrecord_io.validate(exp) == []
+    assert len(found) == 1
+    assert len(opened) == 1
+
+
+def _count_finds_and_mixer_reads(
+    monkeypatch: pytest.MonkeyPatch, exp: Path
+) -> tuple[list[object], list[object]]:
+    """Count the calls of find_export and the opens of the export's mixer from now on."""
+    import builtins
+
+    import tfrecord_io.image.files
+    import tfrecord_io.image.predictions
+    import tfrecord_io.image.reader
+    import tfrecord_io.image.tools
+
+    found: list[object] = []
+    opened: list[object] = []
+    find, real_open = tfrecord_io.image.files.find_export, builtins.open
+    (mixer,) = Path(exp).glob("*-mixer.json")
+
+    def counted_find(*args: object, **kwargs: object) -> object:
+        found.append(args)
+        return find(*args, **kwargs)  # type: ignore[arg-type]
+
+    def counted_open(file: object, *args: object, **kwargs: object) -> object:
+        if str(file) == str(mixer):
+            opened.append(file)
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    image = tfrecord_io.image
+    for module in (image.predictions, image.reader, image.tools):
+        monkeypatch.setattr(module, "find_export", counted_find)
+    monkeypatch.setattr(builtins, "open", counted_open)
+    return found, opened

@@ -11,9 +11,9 @@ import gzip
 import os
 import struct
 import tempfile
-import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import itertools
 
+import tfrecord_io.format.records as records_module
+import tfrecord_io.format.storage as storage_module
 from tfrecord_io.errors import (
     ChecksumError,
     RecordError,
@@ -286,36 +288,79 @@ def _huge_header(length: int) -> bytes:
     return head + struct.pack("<I", masked_crc32c(head))
 
 
-def _raises_quickly_and_small(func: object, error: type[Exception]) -> Exception:
+_READ_BUDGET = 1000  # reads of a ~100-byte file: far more than framing it takes
+
+
+class _CountedReads:
+    """A file whose reads are counted; past the budget a read raises, so a loop that would
+    read forever (or toward a bogus length in small pieces) fails instead of hanging."""
+
+    def __init__(self, f: Any, reads: list[int]) -> None:
+        self._f, self._reads = f, reads
+
+    def read(self, size: int = -1) -> bytes:
+        self._reads[0] += 1
+        if self._reads[0] > _READ_BUDGET:
+            raise AssertionError(f"more than {_READ_BUDGET} reads of a tiny file")
+        data: bytes = self._f.read(size)
+        self._reads[1] += len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+    def __enter__(self) -> _CountedReads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+
+def _raises_with_bounded_work(
+    func: Any, error: type[Exception], path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Exception:
+    """Run ``func``, expecting ``error``; check it read little and allocated little."""
+    reads = [0, 0]  # read calls, bytes read
+
+    def counted(real: Any) -> Any:
+        return lambda *args, **kwargs: _CountedReads(real(*args, **kwargs), reads)
+
+    monkeypatch.setattr(records_module, "open_file", counted(records_module.open_file))
+    monkeypatch.setattr(storage_module, "open_file", counted(storage_module.open_file))
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(error) as excinfo:
-            func()  # type: ignore[operator]
+            func()
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    assert time.perf_counter() - start < 5
+        monkeypatch.undo()
+    assert 0 < reads[0] <= 50
+    assert reads[1] <= 4 * path.stat().st_size  # the file is read a few times at the most
     assert peak < 64 << 20
     return excinfo.value
 
 
-def test_huge_length_in_raw_shard_raises_record_error_without_allocating(tmp_path: Path) -> None:
+def test_huge_length_in_raw_shard_raises_record_error_without_allocating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "huge.tfrecord"
     path.write_bytes(frame_record(b"ok") + _huge_header(2**60) + b"x" * 100)
-    exc = _raises_quickly_and_small(lambda: _all_records(path), RecordError)
+    exc = _raises_with_bounded_work(lambda: _all_records(path), RecordError, path, monkeypatch)
     assert "record 1" in str(exc)
-    _raises_quickly_and_small(lambda: index_shard(path), RecordError)
+    _raises_with_bounded_work(lambda: index_shard(path), RecordError, path, monkeypatch)
 
 
 def test_huge_length_in_gzip_shard_raises_truncated_error_without_allocating(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "huge.tfrecord.gz"
     path.write_bytes(gzip.compress(frame_record(b"ok") + _huge_header(2**60) + b"x" * 100))
-    exc = _raises_quickly_and_small(lambda: _all_records(path), TruncatedRecordError)
+    exc = _raises_with_bounded_work(
+        lambda: _all_records(path), TruncatedRecordError, path, monkeypatch
+    )
     assert str(path) in str(exc)
-    _raises_quickly_and_small(lambda: index_shard(path), TruncatedRecordError)
+    _raises_with_bounded_work(lambda: index_shard(path), TruncatedRecordError, path, monkeypatch)
 
 
 @pytest.mark.parametrize("keep", [0.3, 0.6, 0.9])
@@ -417,3 +462,43 @@ def test_shard_index_close_releases_its_file(tmp_path: Path) -> None:
     index.read(2)
     index.close()
     assert _fd_count() == before
+
+
+def test_random_reads_of_a_raw_shard_open_it_once_until_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    import tfrecord_io.format.index as index_module
+
+    path = _write(tmp_path / "x.tfrecord", PAYLOADS * 20, compressed=False)
+    index = index_shard(path)
+    opened: list[object] = []
+    real_open = index_module.open_input
+
+    def counted(*args: object, **kwargs: object) -> object:
+        opened.append(args[0])
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_module, "open_input", counted)
+    gc.collect()
+    before = _fd_count()
+    order = random.Random(0).choices(range(len(index)), k=200)
+    assert [index.read(n) for n in order] == [(PAYLOADS * 20)[n] for n in order]
+    assert opened == [str(path)]
+    index.close()
+    assert _fd_count() == before
+    assert index.read(7) == PAYLOADS[1]  # reopened after close
+    assert len(opened) == 2
+    index.close()
+
+
+def test_threads_reading_one_raw_shard_get_their_own_records(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    records = [bytes([i % 251]) * (10 + i % 37) for i in range(400)]
+    index = index_shard(_write(tmp_path / "x.tfrecord", records, compressed=False))
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(index.read, range(len(records))))
+    index.close()
+    assert got == records

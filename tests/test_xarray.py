@@ -21,6 +21,7 @@ import xarray as xr
 from affine import Affine
 
 import tfrecord_io
+from tests.child import python_env
 from tfrecord_io.image.layout import BandLayout
 from tfrecord_io.xarray import EETFRecordBackendEntrypoint
 
@@ -69,15 +70,20 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _python(code: str, *args: str) -> str:
-    """Run ``code`` in a fresh interpreter importing this tree's tfrecord_io; return stdout."""
+    """Run ``code`` in a fresh interpreter importing the tests' tfrecord_io; return stdout."""
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=python_env(),
     ).stdout
+
+
+def test_a_child_python_imports_the_tfrecord_io_the_tests_import() -> None:
+    out = _python("import tfrecord_io; print(tfrecord_io.__file__)")
+    assert out.strip() == tfrecord_io.__file__
 
 
 def _reference(path: Any, **options: Any) -> tuple[np.ndarray, tuple[str, ...]]:

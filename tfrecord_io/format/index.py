@@ -18,7 +18,7 @@ import threading
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from tfrecord_io.errors import RecordError, location
 from tfrecord_io.format.inflate import (
@@ -88,6 +88,7 @@ class ShardIndex:
     _buffer_start: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _scanner: Scanner | None = field(default=None, repr=False)
+    _raw: BinaryIO | None = field(default=None, repr=False)  # a raw shard's handle for reads
     saved: bool = False  # loaded from a sidecar: its points are WindowPoints
 
     @classmethod
@@ -189,6 +190,9 @@ class ShardIndex:
     def read(self, local: int, verify: bool = True) -> bytes:
         """Return the payload of the shard's record number ``local`` (0-based).
 
+        A raw shard is read through one handle, opened at the first read and kept until
+        :meth:`close`; reads from several threads take turns on it.
+
         Parameters
         ----------
         local : int
@@ -203,6 +207,7 @@ class ShardIndex:
                 raw = self._read_at(offset, length + RECORD_OVERHEAD)
             except READ_ERRORS as exc:
                 self._cursor = None
+                self._close_raw()  # the next read opens the shard afresh
                 self._check_unchanged()
                 raise _stream_error(exc, self.path, record, offset) from exc
         return self._checked(raw, 0, local, verify)
@@ -307,10 +312,25 @@ class ShardIndex:
 
     def _read_at(self, offset: int, size: int) -> bytes:
         if not self.compressed:
-            with open_input(self.path, self.store, cache="none") as f:  # one ranged read
-                f.seek(offset)
-                return f.read(size)
+            return self._read_raw(offset, size)
         return self._inflate_at(offset, size)
+
+    def _read_raw(self, offset: int, size: int) -> bytes:
+        """Read a raw shard's bytes through one handle, opened at the first read (lock held)."""
+        f = self._raw
+        if f is None:
+            f = self._raw = open_input(self.path, self.store, cache="none")
+        if self.store is None and hasattr(os, "pread"):
+            # A local file: pread moves no shared file position, so even a forked process
+            # holding a copy of the descriptor reads what it asks for.
+            return os.pread(f.fileno(), size, offset)
+        f.seek(offset)  # a URL: one ranged read
+        return f.read(size)
+
+    def _close_raw(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
 
     def _inflate_at(self, offset: int, size: int) -> bytes:
         # Continue the current inflater when the target lies ahead of it and no seek point
@@ -358,6 +378,7 @@ class ShardIndex:
         with self._lock:
             self._close_cursor()
             self._close_scanner()
+            self._close_raw()
             self._buffer = b""
 
 

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from tfrecord_io.errors import TFRecordIOError
-from tfrecord_io.format.kinds import table_export_reason
+from tfrecord_io.format import example as wire
+from tfrecord_io.format.kinds import first_record
+from tfrecord_io.table.files import image_export_reason
 from tfrecord_io.table.reader import TableExport, open_table
 from tfrecord_io.table.schema import Column
 
@@ -59,16 +61,22 @@ def looks_like_tfrecord(path: str, first_bytes: bytes) -> bool:
 def is_table_file(path: str, first_bytes: bytes) -> bool:
     """Whether GDAL should open ``path`` as a table export (never an image export).
 
-    The name and first bytes are checked first; only then is the first record read: a plain
-    Example with no mixer beside the file (the rule by which ``tfrecord_io.open`` refuses a
-    table, :func:`~tfrecord_io.format.kinds.table_export_reason`).
+    The name and first bytes are checked first; only then is the first record read. The file
+    is claimed when its first record is an Example and ``open_table``'s rule
+    (:func:`~tfrecord_io.table.files.image_export_reason`) does not find an image export, so
+    the driver claims the files :func:`~tfrecord_io.table.reader.open_table` accepts, a table
+    of patches named like a shard included.
     """
     if not os.path.isfile(path) or not looks_like_tfrecord(path, first_bytes):
         return False
     try:
-        return table_export_reason(path) is not None
+        payload = first_record(path)
+        if payload is None or image_export_reason(path, payload) is not None:
+            return False
+        wire.decode_example(payload)
     except (TFRecordIOError, OSError, ValueError):
         return False
+    return True
 
 
 def _point_columns(table: TableExport, x: str | None, y: str | None) -> tuple[str, str] | None:
@@ -136,7 +144,7 @@ class TableLayerSource:
         )
 
     def feature_count(self) -> int:
-        """Rows of the table (records counted without decoding)."""
+        """Rows of the table: its records framed once, not decoded; the table keeps the count."""
         return len(self.table)
 
     def iter_features(self, batch_size: int | None = None) -> Iterator[dict[str, Any]]:

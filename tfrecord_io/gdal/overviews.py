@@ -36,6 +36,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 from tfrecord_io.errors import OptionError
+from tfrecord_io.format.atomic import atomic_file
 from tfrecord_io.gdal.pixel import MODULE, options_from_arguments
 from tfrecord_io.image.dataset import EETFRecordDataset
 from tfrecord_io.image.grid import sample
@@ -102,20 +103,15 @@ def build_overviews(
                 f"overview factors {levels} must each be a multiple of the first, {levels[0]}"
             )
         target = path + ".ovr"
-        tmp = f"{path}.tmp-{os.getpid()}.ovr"
-        try:
-            _write_first_level(tmp, ds, levels[0], resampling, progress)
+        with atomic_file(target, overwrite=True) as temporary:
+            _write_first_level(temporary, ds, levels[0], resampling, progress)
             if len(levels) > 1:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                    with rasterio.open(tmp, "r+") as dst:
+                    with rasterio.open(temporary, "r+") as dst:
                         dst.build_overviews(
                             [f // levels[0] for f in levels[1:]], Resampling[resampling]
                         )
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     return target
 
 

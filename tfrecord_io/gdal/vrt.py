@@ -16,8 +16,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from tfrecord_io.errors import ExportExistsError, OptionError
+from tfrecord_io.errors import OptionError
 from tfrecord_io.format import storage
+from tfrecord_io.format.atomic import atomic_file, check_writable
 from tfrecord_io.gdal.pixel import MODULE
 from tfrecord_io.image.opener import open as open_export
 
@@ -163,8 +164,7 @@ def build_vrt(
         path = os.path.abspath(
             os.fspath(dst) if dst is not None else os.path.join(files.folder, files.prefix + ".vrt")
         )
-        if os.path.exists(path) and not overwrite:
-            raise ExportExistsError(f"'{path}' exists: pass overwrite=True to replace it")
+        check_writable(path, overwrite)  # before any work; checked again at the rename
         root = ET.Element("VRTDataset", rasterXSize=str(ds.width), rasterYSize=str(ds.height))
         ET.SubElement(
             root, "SRS", dataAxisToSRSAxisMapping=_axis_mapping(ds.crs)
@@ -191,9 +191,8 @@ def build_vrt(
             ET.SubElement(element, "PixelFunctionLanguage").text = "Python"
             ET.SubElement(element, "PixelFunctionArguments", {"band": str(band), **arguments})
     ET.indent(root)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    ET.ElementTree(root).write(tmp, encoding="unicode")
-    os.replace(tmp, path)
+    with atomic_file(path, overwrite) as temporary:
+        ET.ElementTree(root).write(temporary, encoding="unicode")
     return path
 
 

@@ -27,7 +27,7 @@ from tfrecord_io.errors import (
 )
 from tfrecord_io.format.storage import StorageOptions, file_kind, is_url, read_text
 
-__all__ = ["Mixer"]
+__all__ = ["Mixer", "read_mixer_text"]
 
 
 @dataclass(frozen=True)
@@ -200,36 +200,8 @@ class Mixer:
             The file is not a readable regular file, not UTF-8, or malformed; the message names
             the file and the key.
         """
-        source = f"'{os.fspath(path)}'"
-        if is_url(path):
-            return cls.from_json(read_text(path, storage_options), source=source)
-        try:
-            mode = os.stat(path).st_mode
-            if not stat.S_ISREG(mode):
-                # Checked before opening: a FIFO would block open() forever.
-                raise UnreadableMixerError(
-                    f"{source}: the mixer is {file_kind(mode)}, not a regular file: name the "
-                    "mixer JSON file"
-                )
-            with open(path, "rb") as f:
-                raw = f.read()
-        except UnreadableMixerError:
-            raise
-        except FileNotFoundError:
-            raise MissingMixerError(
-                f"{source} does not exist (or is a broken link): name the mixer JSON file"
-            ) from None
-        except OSError as exc:
-            raise UnreadableMixerError(
-                f"{source} cannot be read ({exc.strerror or exc}): check its permissions"
-            ) from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MixerError(
-                f"{source} is not UTF-8 text (byte {exc.start}): it is not a mixer"
-            ) from None
-        return cls.from_json(text, source=source)
+        text = read_mixer_text(path, storage_options)
+        return cls.from_json(text, source=f"'{os.fspath(path)}'")
 
     @classmethod
     def from_grid(cls, grid: dict[str, Any], total_patches: int | None = None) -> Mixer:
@@ -335,3 +307,45 @@ def _java_double(value: float) -> str:
         whole, frac = digits[:point].ljust(point, "0"), digits[point:]
         return f"{sign}{whole}.{frac or '0'}"
     return f"{sign}{digits[0]}.{digits[1:] or '0'}E{point - 1}"
+
+
+def read_mixer_text(path: str | os.PathLike[str], storage_options: StorageOptions = None) -> str:
+    """Read a mixer file's text, exactly, from a path or a URL; :meth:`Mixer.from_file` parses it.
+
+    Raises
+    ------
+    MissingMixerError
+        The file does not exist (or is a dangling symbolic link).
+    MixerError
+        The file is not a readable regular file, or not UTF-8.
+    """
+    source = f"'{os.fspath(path)}'"
+    if is_url(path):
+        return read_text(path, storage_options)
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            # Checked before opening: a FIFO would block open() forever.
+            raise UnreadableMixerError(
+                f"{source}: the mixer is {file_kind(mode)}, not a regular file: name the "
+                "mixer JSON file"
+            )
+        with open(path, "rb") as f:
+            raw = f.read()
+    except UnreadableMixerError:
+        raise
+    except FileNotFoundError:
+        raise MissingMixerError(
+            f"{source} does not exist (or is a broken link): name the mixer JSON file"
+        ) from None
+    except OSError as exc:
+        raise UnreadableMixerError(
+            f"{source} cannot be read ({exc.strerror or exc}): check its permissions"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MixerError(
+            f"{source} is not UTF-8 text (byte {exc.start}): it is not a mixer"
+        ) from None
+    return text

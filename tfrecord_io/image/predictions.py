@@ -119,10 +119,9 @@ def _mixer_of(
             "Earth Engine writes none when maskedThreshold is below 1. Export again with "
             "maskedThreshold 1, or pass a Mixer."
         )
-    reader = ExportReader(path, storage_options=store)
+    reader = ExportReader(path, storage_options=store, files=files)
     try:
-        text = storage.read_text(files.mixer, store)
-        return reader.mixer, text, (reader.grid.margin_x, reader.grid.margin_y)
+        return reader.mixer, reader.mixer_text, (reader.grid.margin_x, reader.grid.margin_y)
     finally:
         reader.close()
 

@@ -33,11 +33,11 @@ from tfrecord_io.format import example as wire
 from tfrecord_io.format.index import ShardIndex
 from tfrecord_io.format.records import framed_size, iter_records, size_hint
 from tfrecord_io.format.storage import StorageOptions, as_store, basename, stat
-from tfrecord_io.image.files import find_export
+from tfrecord_io.image.files import ExportFiles, find_export
 from tfrecord_io.image.grid import PatchGrid
 from tfrecord_io.image.indexing import load_saved_indexes
 from tfrecord_io.image.layout import ArrayLayout, layout_from_record
-from tfrecord_io.image.mixer import Mixer
+from tfrecord_io.image.mixer import Mixer, read_mixer_text
 from tfrecord_io.image.partial import place_shards
 from tfrecord_io.image.prefetch import closing as _closing
 from tfrecord_io.image.streaming import ExportStream
@@ -73,6 +73,10 @@ class ExportReader:
         Read a partial export (shards missing from the numbering): the present shards' records
         are placed when their positions are certain, every other patch is missing
         (:attr:`missing_patches`).
+    files : ExportFiles, optional
+        What :func:`~tfrecord_io.image.files.find_export` found for ``path`` (with the same
+        ``mixer``, and ``strict=not allow_missing``), when the caller has looked already;
+        found here otherwise.
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class ExportReader:
         cache_bytes: int = 256 << 20,
         storage_options: StorageOptions = None,
         allow_missing: bool = False,
+        files: ExportFiles | None = None,
     ) -> None:
         if array_layout not in ("depth_major", "pixel_major"):
             raise OptionError(
@@ -95,9 +100,13 @@ class ExportReader:
         if kernel_size is not None:
             kernel_size = _pair(kernel_size, "kernel_size")
         self.store = as_store(storage_options)
-        self.files = find_export(
-            path, strict=not allow_missing, mixer=mixer, storage_options=self.store
-        )
+        if files is None:
+            files = find_export(
+                path, strict=not allow_missing, mixer=mixer, storage_options=self.store
+            )
+        self.files = files
+        #: The mixer file's exact text, when the mixer was read from a file.
+        self.mixer_text: str | None = None
         self.expected_records: int | None = None  # known once the grid is
         #: Patches of a partial export whose shard is missing (read as nodata).
         self.missing_patches: frozenset[int] = frozenset()
@@ -195,7 +204,7 @@ class ExportReader:
                 total = count
             return Mixer.from_grid(mixer, total)
         if mixer is not None:
-            return Mixer.from_file(mixer, self.store)
+            return self._read_mixer(mixer)
         if self.files.mixer is None:
             raise MissingMixerError(
                 f"'{self.files.folder}' has no {self.files.prefix}-mixer.json. Earth Engine "
@@ -204,7 +213,11 @@ class ExportReader:
                 "'patch_size': (width, height), 'patches_per_row': N, 'crs': 'EPSG:...', "
                 "'transform': Affine(...)}), or the path of the mixer file."
             )
-        return Mixer.from_file(self.files.mixer, self.store)
+        return self._read_mixer(self.files.mixer)
+
+    def _read_mixer(self, path: str | os.PathLike[str]) -> Mixer:
+        self.mixer_text = read_mixer_text(path, self.store)
+        return Mixer.from_json(self.mixer_text, source=f"'{os.fspath(path)}'")
 
     def _mixer_source(self, mixer: Any) -> str:
         if isinstance(mixer, str | os.PathLike):

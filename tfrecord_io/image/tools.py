@@ -204,7 +204,7 @@ def validate(path: Any, **options: Any) -> list[Problem]:
     if allow_missing or not files.missing:
         try:
             reader = ExportReader(
-                path, allow_missing=allow_missing, storage_options=store, **options
+                path, allow_missing=allow_missing, storage_options=store, files=files, **options
             )
         except TFRecordIOError as exc:
             opened = exc
