@@ -12,6 +12,7 @@ import os
 import struct
 import tempfile
 import tracemalloc
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -376,6 +377,27 @@ def test_truncated_gzip_shard_raises_truncated_record_error_naming_file(
     with pytest.raises(TruncatedRecordError) as excinfo:
         index_shard(path)
     assert str(path) in str(excinfo.value)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9])
+def test_a_truncated_gzip_shard_yields_every_record_before_the_cut(
+    tmp_path: Path, keep: float
+) -> None:
+    # The reader gathers a megabyte of output at a time: a fault met while gathering must not
+    # swallow the sound records inflated before it (GDAL reads patch 0 of a cut last shard).
+    path = _write(tmp_path / "cut.tfrecord.gz", PAYLOADS * 20, compressed=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    inflated = zlib.decompressobj(31).decompress(path.read_bytes())
+    whole, at = 0, 0
+    while at + 12 <= len(inflated):
+        at += struct.unpack_from("<Q", inflated, at)[0] + 16
+        whole += at <= len(inflated)
+    assert whole > 0
+    got: list[bytes] = []
+    with pytest.raises(TruncatedRecordError):
+        got.extend(payload for _, payload in iter_records(path))
+    assert got == (PAYLOADS * 20)[:whole]
 
 
 def test_gzip_cut_at_record_boundary_without_trailer_raises_truncated_record_error(

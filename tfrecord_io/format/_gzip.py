@@ -111,6 +111,7 @@ class Inflater:
         self._new_member = new_member
         self._tail = b""  # compressed bytes read and not yet inflated, from self._at on
         self._at = 0
+        self._error: Exception | None = None  # met after output that was returned first
         self.position = point.uncompressed  # uncompressed offset of the next byte produced
 
     @property
@@ -150,10 +151,19 @@ class Inflater:
         The compressed bytes are fed ``FEED`` at a time, so that what the inflater reads and
         writes stays in the CPU's cache (a fifth faster than feeding a megabyte at once).
         """
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
         pieces: list[bytes] = []
         held = 0
         while held < PIECE:
-            out = self._inflate_some()
+            try:
+                out = self._inflate_some()
+            except STREAM_ERRORS as exc:
+                if not pieces:
+                    raise
+                self._error = exc  # the output before the fault comes first, as it is sound
+                break
             if not out:
                 break
             pieces.append(out)
