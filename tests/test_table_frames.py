@@ -116,6 +116,20 @@ def test_rows_hint_tells_the_rows_of_a_table_of_one_record_length(tf_table):
     assert rows_hint(str(varied.paths[0])) is None
 
 
+def test_a_forged_trailer_gives_no_hint_and_the_table_still_reads(tf_table, tmp_path):
+    patches = {"p": list(np.random.default_rng(2).random((20, 3, 3), dtype=np.float32))}
+    info = tf_table(columns=patches, kinds={"p": "float"}, rows=20)
+    data = bytearray(info.paths[0].read_bytes())
+    stride = len(gzip.decompress(bytes(data))) // 20
+    # A trailer claiming more rows than any deflate stream of this size could hold.
+    data[-4:] = ((len(data) * 1032 // stride + 1) * stride).to_bytes(4, "little")
+    path = tmp_path / "forged.tfrecord.gz"
+    path.write_bytes(bytes(data))
+    assert rows_hint(str(path)) is None
+    with pytest.raises(tfrecord_io.errors.RecordError):  # gzip itself refuses the trailer
+        tfrecord_io.open_table(str(path)).to_numpy()
+
+
 def test_to_numpy_decodes_into_arrays_allocated_once(tf_table):
     import tracemalloc
 

@@ -24,6 +24,7 @@ from tfrecord_io.table.schema import Column, Schema
 __all__ = ["ColumnSink", "rows_hint"]
 
 _ISIZE = struct.Struct("<I")
+_MAX_RATIO = 1032  # deflate's largest inflated-to-compressed size ratio
 _HINT_ERRORS: tuple[type[BaseException], ...] = (OSError, TFRecordIOError, *STREAM_ERRORS)
 
 
@@ -38,10 +39,12 @@ def rows_hint(path: str) -> int | None:
         return None
     with open(path, "rb") as f:
         compressed = f.read(2) == GZIP_MAGIC
-        size = f.seek(0, os.SEEK_END)
+        size = stored = f.seek(0, os.SEEK_END)
         if compressed:  # ISIZE: the inflated size modulo 2**32 (exact for a single member)
             f.seek(-4, os.SEEK_END)
-            size = _ISIZE.unpack(f.read(4))[0] if size >= 18 else 0
+            size = _ISIZE.unpack(f.read(4))[0] if stored >= 18 else 0
+    if size > stored * _MAX_RATIO:  # no deflate stream inflates that much: a forged trailer
+        return None
     try:
         with open_stream(path) as stream:
             header = stream.read(HEADER_SIZE)
