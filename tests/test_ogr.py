@@ -204,7 +204,7 @@ def test_feature_count_frames_the_records_once_without_decoding_them(
     decoded: list[object] = []
     framed: list[str] = []
     runs = tfrecord_io.table.reader.iter_payload_runs
-    monkeypatch.setattr(source.table, "_decode", lambda *a: decoded.append(a))
+    monkeypatch.setattr(source.table._decoder, "decode", lambda *a: decoded.append(a))
     monkeypatch.setattr(wire, "decode_example", lambda *a: decoded.append(a))
     monkeypatch.setattr(
         tfrecord_io.table.reader,

@@ -9,6 +9,7 @@ same columns when they tell it wrong.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import itertools
 import random
 from pathlib import Path
@@ -148,6 +149,34 @@ def test_to_numpy_decodes_into_arrays_allocated_once(tf_table):
     # flight; batches of 256 rows joined at the end would peak at twice the output.
     assert data["p"].base is None
     assert peak < data["p"].nbytes + (12 << 20), (peak, data["p"].nbytes)
+
+
+def test_iter_batches_decodes_as_the_stream_arrives(tf_table):
+    import tracemalloc
+
+    rows, size = 6000, 3000
+    patches = {"p": list(np.random.default_rng(4).random((rows, 33, 33), dtype=np.float32))}
+    info = tf_table(columns=patches, kinds={"p": "float"}, rows=rows)
+    table = tfrecord_io.open_table(info.paths[0])
+    batch_bytes = size * 33 * 33 * 4
+    expected = [
+        hashlib.blake2b(np.stack(patches["p"][at : at + size]).data).hexdigest()
+        for at in range(0, rows, size)
+    ]
+    digests = []
+    tracemalloc.start()
+    try:
+        for batch in table.iter_batches(size):
+            digests.append(hashlib.blake2b(batch["p"].data).hexdigest())  # no copy
+            del batch
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert digests == expected
+    assert len(table) == rows  # counted on the way
+    # One batch, decoded as the inflated pieces arrive: holding the batch's records until it is
+    # full, then decoding them, would peak at twice the batch.
+    assert peak < batch_bytes + (8 << 20), (peak, batch_bytes)
 
 
 @pytest.mark.parametrize("members", [2, 3])

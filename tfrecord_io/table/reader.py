@@ -1,15 +1,17 @@
 """Read Earth Engine table exports: :func:`open_table` and :class:`TableExport`.
 
 Opening reads the first records only (up to ``sample``) to infer the schema; :func:`len` counts
-the records once, without decoding them; :meth:`TableExport.iter_batches` streams every file once,
-holding one batch of records at a time, and is what every ``to_*`` method and a GDAL vector
-driver build on. numpy is the only dependency here; pandas, pyarrow and geopandas are imported by
-the ``to_*`` methods that need them (the ``tfrecord_io[table]`` extra).
+the records once, without decoding them. :meth:`TableExport.iter_batches` and
+:meth:`TableExport.to_numpy` stream every file once, decoding the records into columns as they
+are inflated (:mod:`~tfrecord_io.table.sink`: one batch of columns at a time, or all of them
+allocated once); every other ``to_*`` method and the GDAL vector driver build on them. numpy is
+the only dependency here; pandas, pyarrow and geopandas are imported by the ``to_*`` methods
+that need them (the ``tfrecord_io[table]`` extra).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from tfrecord_io.format.storage import StorageOptions, Store, as_store
 from tfrecord_io.table import arrow
 from tfrecord_io.table.decode import BatchDecoder
 from tfrecord_io.table.files import image_export_reason
-from tfrecord_io.table.frames import Run, iter_payload_runs
+from tfrecord_io.table.frames import iter_payload_runs
 from tfrecord_io.table.schema import Schema, infer_schema
 from tfrecord_io.table.sink import ColumnSink, rows_hint
 
@@ -113,36 +115,49 @@ class TableExport:
         worker, workers = part
         if workers < 1 or not 0 <= worker < workers:
             raise OptionError(f"part must be (worker, workers) with 0 <= worker < workers: {part}")
-        number = 0
-        pieces: list[Run] = []
-        held = 0
-        spans: list[tuple[int, str, int]] = []  # (batch index, file, row in file) of each run
+        return self._decoded(size, None, part)
+
+    def _decoded(
+        self,
+        size: int | None,
+        rows: int | None,
+        part: tuple[int, int] = (0, 1),
+        block: int = DEFAULT_BATCH,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Decode the rows straight into arrays: batches of ``size`` rows, or all in one.
+
+        With ``size`` None every row goes into one set of columns: ``rows``, when given, is the
+        expected count, allocated at once; beyond it rows fill blocks of ``block`` rows, joined
+        at the end. Batches outside ``part`` are framed, not decoded.
+        Once every file has been framed, the row count is kept for :func:`len`.
+        """
+        worker, workers = part
+        number = held = count = 0
+        sink: ColumnSink | None = None
         for path in self.files:
             row = 0
             for run in iter_payload_runs(path, self.verify, self.store):
                 while len(run):
-                    take = run[: size - held]
+                    ours = number % workers == worker
+                    room = size - held if size else len(run)
+                    if ours:
+                        if sink is None:
+                            sink = ColumnSink(self.schema, size or rows, size or block)
+                        room = min(room, sink.space())
+                    take = run[:room]
                     run = run[len(take) :]
-                    if not spans or spans[-1][1] != path:
-                        spans.append((held, path, row))
-                    pieces.append(take)
+                    if sink is not None:
+                        self._decoder.decode([take], _rows_of(path, row), sink.take(len(take)))
                     held += len(take)
                     row += len(take)
                     if held == size:
-                        if number % workers == worker:
-                            yield self._decode(pieces, spans)
-                        pieces, spans, held, number = [], [], 0, number + 1
-        if pieces and number % workers == worker:
-            yield self._decode(pieces, spans)
-
-    def _decode(
-        self, pieces: list[Run], spans: list[tuple[int, str, int]]
-    ) -> dict[str, np.ndarray]:
-        def where(i: int) -> str:
-            start, path, row = next(s for s in reversed(spans) if s[0] <= i)
-            return f"'{path}', row {row + i - start}"
-
-        return self._decoder.decode(pieces, where)
+                        if sink is not None:
+                            yield sink.finish()
+                        sink, held, number = None, 0, number + 1
+            count += row
+        self._count = count
+        if sink is not None:
+            yield sink.finish()
 
     def to_numpy(self, batch_size: int = DEFAULT_BATCH) -> dict[str, np.ndarray]:
         """Return every column as one array shaped ``(rows, *shape)``, ready for training.
@@ -168,24 +183,9 @@ class TableExport:
         if rows is None:
             hints = [rows_hint(path) for path in self.files]
             rows = None if None in hints else sum(h or 0 for h in hints)
-        sink = ColumnSink(self.schema, rows, batch_size)
-        count = 0
-        for path in self.files:
-            row = 0
-            for run in iter_payload_runs(path, self.verify, self.store):
-                while len(run):
-                    take = run[: sink.space()]
-                    run = run[len(take) :]
-                    at = row
-
-                    def where(i: int, path: str = path, at: int = at) -> str:
-                        return f"'{path}', row {at + i}"
-
-                    self._decoder.decode([take], where, sink.take(len(take)))
-                    row += len(take)
-            count += row
-        self._count = count
-        return sink.finish()
+        for columns in self._decoded(None, rows, block=batch_size):
+            return columns
+        return ColumnSink(self.schema, 0, 1).finish()  # no row: empty columns
 
     def to_arrow(self) -> Any:
         """Return a ``pyarrow.Table``; array columns are ``fixed_shape_tensor`` columns.
@@ -252,6 +252,11 @@ class TableExport:
                     f"'{self.files[0]}': column '{name}' is not a scalar number column "
                     f"({column.dtype}, shape {column.shape}): it cannot hold coordinates"
                 )
+
+
+def _rows_of(path: str, first: int) -> Callable[[int], str]:
+    """Name row ``i`` of a batch that starts at row ``first`` of ``path``, for errors."""
+    return lambda i: f"'{path}', row {first + i}"
 
 
 def open_table(
