@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import IO, Any
 
 _isal_zlib: Any
@@ -29,7 +27,7 @@ try:  # isal inflates about 1.5x faster than zlib; optional ("fast" extra)
 except ImportError:  # pragma: no cover - depends on the environment
     _isal_zlib = None
 
-__all__ = ["GZIP_MAGIC", "STREAM_ERRORS", "GzipStream", "Inflater", "SeekPoint"]
+__all__ = ["GZIP_MAGIC", "STREAM_ERRORS", "GzipStream", "Inflater", "check_member_header"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 _RESERVED_FLAGS = 0xE0  # FLG bits 5-7
@@ -64,65 +62,27 @@ def check_member_header(head: bytes) -> None:
         )
 
 
-def zlib_member() -> Any:
-    """Return a zlib inflater for one gzip member (its state can be copied)."""
-    return zlib.decompressobj(31)
-
-
 def fast_member() -> Any:
     """Return the fastest inflater installed for one gzip member (isal, else zlib)."""
     return _isal_zlib.decompressobj(31) if _isal_zlib is not None else zlib.decompressobj(31)
 
 
-@dataclass(frozen=True)
-class SeekPoint:
-    """An inflater state: feeding the file from ``compressed`` on yields from ``uncompressed``.
-
-    ``inflater`` is None at the start of a member.
-    """
-
-    compressed: int
-    uncompressed: int
-    inflater: Any
-
-
-START = SeekPoint(0, 0, None)
-
-
 class Inflater:
-    """Inflate a gzip file forwards from a seek point, member by member.
+    """Inflate a gzip file front to back, member by member, with the fastest inflater.
 
     Parameters
     ----------
     f : binary file
-        The compressed file; it is read from ``point.compressed`` on.
-    point : SeekPoint
-        Where to start.
-    new_member : callable
-        Makes the inflater of a new member (``zlib_member`` or ``fast_member``).
+        The compressed file, read from its start.
     """
 
-    def __init__(
-        self, f: IO[bytes], point: SeekPoint, new_member: Callable[[], Any] = zlib_member
-    ) -> None:
+    def __init__(self, f: IO[bytes]) -> None:
         self._f = f
-        self._cpos = point.compressed
-        self._d = None if point.inflater is None else point.inflater.copy()
-        self._new_member = new_member
+        self._cpos = 0
+        self._d: Any = None
         self._tail = b""  # compressed bytes read and not yet inflated, from self._at on
         self._at = 0
         self._error: Exception | None = None  # met after output that was returned first
-        self.position = point.uncompressed  # uncompressed offset of the next byte produced
-
-    @property
-    def file(self) -> IO[bytes]:
-        """The compressed file being read."""
-        return self._f
-
-    def seek_point(self) -> SeekPoint:
-        """Return the current state, to resume from later (zlib inflaters only)."""
-        d = None if self._d is None else self._d.copy()
-        return SeekPoint(self._cpos - (len(self._tail) - self._at), self.position, d)
 
     def _fill(self, size: int) -> None:
         """Read until ``size`` unconsumed bytes are at hand, or the file ends."""
@@ -142,7 +102,7 @@ class Inflater:
         if not head:
             return False
         check_member_header(head)
-        self._d = self._new_member()
+        self._d = fast_member()
         return True
 
     def inflate(self) -> bytes:
@@ -168,7 +128,6 @@ class Inflater:
                 break
             pieces.append(out)
             held += len(out)
-        self.position += held
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _inflate_some(self) -> bytes:
@@ -206,7 +165,7 @@ class GzipStream(io.RawIOBase):
     def __init__(self, f: IO[bytes]) -> None:
         super().__init__()
         self._f = f
-        self._inflater = Inflater(f, START, fast_member)
+        self._inflater = Inflater(f)
         self._piece = memoryview(b"")
 
     def readable(self) -> bool:
